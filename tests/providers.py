@@ -1,0 +1,463 @@
+"""Provider servers for tests and benchmarks, on 127.0.0.1.
+
+:class:`ProviderServer` speaks enough of the OpenAI API (``/v1/chat/completions``
+with and without SSE streaming, ``/v1/embeddings``) and of the Ollama API
+(``/api/generate``, ``/api/chat``, ``/api/embed``, ``/api/show``) for LiteLLM
+to talk to it over real HTTP. It records every request and can be told to
+fail the next requests in the ways real providers fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_REPLY = "Hello from the loopback provider, streamed in parts."
+
+#: What ``fail(mode)`` can make the server do.
+FAILURE_MODES = (
+    "401",
+    "404",
+    "400",
+    "context",
+    "429",
+    "500",
+    "slow",
+    "malformed",
+    "cut",
+)
+
+
+def fake_vector(text: str, dimensions: int = 8) -> list[float]:
+    """The vector the server returns for ``text`` (tests recompute it)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(byte / 255, 6) for byte in digest[:dimensions]]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def json(self) -> Any:
+        return self.body
+
+
+@dataclass
+class ServerState:
+    reply: str = DEFAULT_REPLY
+    dimensions: int = 8
+    #: Seconds to wait before answering every request (benchmarks).
+    latency: float = 0.0
+    #: Seconds a "slow" failure waits (longer than the client's timeout).
+    slow_seconds: float = 3.0
+    #: Return embedding items in reverse order (with their "index").
+    shuffle_embeddings: bool = False
+    failures: list[str] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # Keep test output clean.
+
+    # -- plumbing --------------------------------------------------------
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_raw(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _start_stream(self, content_type: str) -> None:
+        # Chunked transfer encoding, as real providers stream: a connection
+        # closed before the last (empty) chunk is detectably cut off.
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _write(self, data: str) -> None:
+        encoded = data.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _cut_stream(self, partial: str) -> None:
+        """Send half a line, then drop the connection mid-body."""
+        self._write(partial)
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._record(None)
+        if self.path == "/api/tags":
+            self._send_json(200, {"models": []})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode(errors="replace")
+        state = self.server.state
+        self._record(body)
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            failure = state.failures.pop(0) if state.failures else None
+        try:
+            if state.latency:
+                time.sleep(state.latency)
+            if failure and self._fail(failure, body):
+                return
+            self._route(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # The client went away (a stopped stream): nothing to answer.
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _record(self, body: Any) -> None:
+        state = self.server.state
+        with state.lock:
+            state.requests.append(
+                RecordedRequest(
+                    method=self.command,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+            )
+
+    # -- failures --------------------------------------------------------
+
+    def _error(self, status: int, message: str, code: str | None = None) -> None:
+        self._send_json(
+            status,
+            {"error": {"message": message, "type": "test_error", "code": code}},
+        )
+
+    def _fail(self, failure: str, body: Any) -> bool:
+        """Answer with ``failure``; False for failures that happen mid-answer."""
+        if failure == "401":
+            self._error(
+                401,
+                "Incorrect API key provided: sk-test-secret-key-1234. "
+                "You can find your API key at https://example.invalid.",
+                "invalid_api_key",
+            )
+        elif failure == "404":
+            self._error(404, "The model does not exist.", "model_not_found")
+        elif failure == "400":
+            self._error(400, "Unsupported value: 'temperature'.", "unsupported_value")
+        elif failure == "context":
+            self._error(
+                400,
+                "This model's maximum context length is 16385 tokens. However, your "
+                "messages resulted in 20000 tokens.",
+                "context_length_exceeded",
+            )
+        elif failure == "429":
+            self._error(429, "Rate limit reached.", "rate_limit_exceeded")
+        elif failure == "500":
+            self._error(500, "The server had an error.", "server_error")
+        elif failure == "slow":
+            time.sleep(self.server.state.slow_seconds)
+            self._route(body)
+        elif failure == "malformed":
+            self._send_raw(
+                200, b'{"id": "chatcmpl-1", "choices": [', "application/json"
+            )
+        elif failure == "cut":
+            self.server.cut_next = True
+            return False
+        else:
+            raise ValueError(f"unknown failure mode {failure!r}")
+        return True
+
+    # -- routes ----------------------------------------------------------
+
+    def _route(self, body: Any) -> None:
+        routes = {
+            "/v1/chat/completions": self._openai_chat,
+            "/v1/embeddings": self._openai_embeddings,
+            "/api/generate": self._ollama_generate,
+            "/api/chat": self._ollama_chat,
+            "/api/embed": self._ollama_embed,
+            "/api/show": self._ollama_show,
+        }
+        route = routes.get(self.path.split("?")[0])
+        if route is None:
+            self._error(404, f"no route {self.path}")
+            return
+        route(body if isinstance(body, dict) else {})
+
+    def _words(self) -> list[str]:
+        reply = self.server.state.reply
+        words = reply.split(" ")
+        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+    def _take_cut(self) -> bool:
+        cut = getattr(self.server, "cut_next", False)
+        self.server.cut_next = False
+        return cut
+
+    def _openai_chat(self, body: dict) -> None:
+        model = body.get("model", "")
+        prompt_tokens = sum(
+            len(str(m.get("content", "")).split()) for m in body.get("messages", [])
+        )
+        reply = self.server.state.reply
+        completion_tokens = len(reply.split())
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if not body.get("stream"):
+            self._send_json(
+                200,
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
+            return
+        cut = self._take_cut()
+        self._start_stream("text/event-stream")
+
+        def chunk(delta: dict, finish: str | None = None, **extra: Any) -> None:
+            payload = {
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            self._write(f"data: {json.dumps(payload)}\n\n")
+
+        # A role-only first chunk and an empty keep-alive delta mid-stream, as
+        # real providers send: neither may end the stream.
+        chunk({"role": "assistant", "content": ""})
+        words = self._words()
+        for position, word in enumerate(words):
+            if cut and position == len(words) // 2:
+                self._cut_stream('data: {"id": "chatcmpl-test", "choices": [{"ind')
+                return
+            chunk({"content": word})
+            if position == 1:
+                chunk({})
+        chunk({}, "stop")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._write(
+                "data: "
+                + json.dumps(
+                    {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+                + "\n\n"
+            )
+        self._write("data: [DONE]\n\n")
+        self._end_stream()
+
+    def _embedding_inputs(self, body: dict) -> list[str]:
+        inputs = body.get("input", [])
+        return [inputs] if isinstance(inputs, str) else list(inputs)
+
+    def _openai_embeddings(self, body: dict) -> None:
+        state = self.server.state
+        inputs = self._embedding_inputs(body)
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": fake_vector(t, state.dimensions),
+            }
+            for i, t in enumerate(inputs)
+        ]
+        if state.shuffle_embeddings:
+            data.reverse()
+        tokens = sum(len(t.split()) for t in inputs)
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
+    def _ollama_generate(self, body: dict) -> None:
+        self._ollama_answer(body, chat=False)
+
+    def _ollama_chat(self, body: dict) -> None:
+        self._ollama_answer(body, chat=True)
+
+    def _ollama_answer(self, body: dict, *, chat: bool) -> None:
+        model = body.get("model", "")
+        reply = self.server.state.reply
+
+        def piece(text: str, done: bool) -> dict:
+            payload: dict[str, Any] = {
+                "model": model,
+                "created_at": "2026-11-24T00:00:00Z",
+                "done": done,
+            }
+            if chat:
+                payload["message"] = {"role": "assistant", "content": text}
+            else:
+                payload["response"] = text
+            if done:
+                payload.update(
+                    done_reason="stop",
+                    prompt_eval_count=5,
+                    eval_count=len(reply.split()),
+                )
+            return payload
+
+        if body.get("stream") is False:
+            self._send_json(200, piece(reply, True))
+            return
+        cut = self._take_cut()
+        self._start_stream("application/x-ndjson")
+        words = self._words()
+        for position, word in enumerate(words):
+            if cut and position == len(words) // 2:
+                self._cut_stream('{"model": "')
+                return
+            self._write(json.dumps(piece(word, False)) + "\n")
+        self._write(json.dumps(piece("", True)) + "\n")
+        self._end_stream()
+
+    def _ollama_embed(self, body: dict) -> None:
+        state = self.server.state
+        inputs = self._embedding_inputs(body)
+        self._send_json(
+            200,
+            {
+                "model": body.get("model", ""),
+                "embeddings": [fake_vector(t, state.dimensions) for t in inputs],
+                # LiteLLM fails on replies without it, and real Ollama sends it.
+                "prompt_eval_count": sum(len(t.split()) for t in inputs),
+            },
+        )
+
+    def _ollama_show(self, body: dict) -> None:
+        self._send_json(
+            200,
+            {
+                "modelfile": "",
+                "parameters": "",
+                "template": "{{ .Prompt }}",
+                "details": {"family": "test"},
+                "model_info": {"test.context_length": 4096},
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: ServerState
+    cut_next: bool = False
+
+
+class ProviderServer:
+    """A provider on 127.0.0.1, started with ``start()``, reset between tests."""
+
+    def __init__(self) -> None:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = ServerState()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def state(self) -> ServerState:
+        return self._server.state
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.split("?")[0] == path]
+
+    def start(self) -> ProviderServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        self._server.cut_next = False
+        self._server.state = ServerState()
+
+    def fail(self, mode: str, times: int = 1) -> None:
+        """Make the next ``times`` POST requests fail in ``mode``."""
+        if mode not in FAILURE_MODES:
+            raise ValueError(f"mode must be one of {FAILURE_MODES}")
+        with self.state.lock:
+            self.state.failures.extend([mode] * times)

@@ -1,0 +1,337 @@
+"""Base classes shared by every chat and embedding backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from wagtail_vector_index.ai_utils.types import (
+    AIResponse,
+    AIStreamingResponse,
+    ChatMessage,
+)
+from wagtail_vector_index.exceptions import InvalidAIBackendError
+
+#: Keyword arguments the backend sets itself; they cannot come from settings
+#: or call keyword arguments.
+RESERVED_PARAMETERS = frozenset({"model", "messages", "input", "stream"})
+
+#: Generation parameters some models reject; where LiteLLM lists a model's
+#: supported parameters, these are checked against that list.
+MODEL_PARAMETERS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "logprobs",
+        "top_logprobs",
+        "reasoning_effort",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What is known about a model without calling it."""
+
+    token_limit: int | None = None
+    embedding_output_dimensions: int | None = None
+    #: Parameter names the model accepts, or ``None`` when unknown.
+    supported_parameters: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """The resolved configuration of one backend (see ``backend.config``)."""
+
+    alias: str
+    model_id: str
+    token_limit: int
+    default_parameters: Mapping[str, Any] = field(default_factory=dict)
+    embedding_output_dimensions: int | None = None
+    batch_size: int = 2048
+    batch_token_limit: int = 300_000
+    max_concurrency: int = 4
+
+
+class BaseBackend:
+    """Behaviour common to chat and embedding backends."""
+
+    #: ``"chat"`` or ``"embedding"``; checks use it to catch a class
+    #: configured under the wrong kind.
+    kind: ClassVar[str] = ""
+    #: A name for people, shown in the admin.
+    label: ClassVar[str] = ""
+    #: True for backends that never call a provider.
+    offline: ClassVar[bool] = False
+    #: ``MODEL_ID`` to use when the settings give none; ``None`` makes it required.
+    default_model_id: ClassVar[str | None] = None
+    default_batch_size: ClassVar[int] = 2048
+    default_batch_token_limit: ClassVar[int] = 300_000
+    default_max_concurrency: ClassVar[int] = 4
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} alias={self.config.alias!r} "
+            f"model={self.config.model_id!r}>"
+        )
+
+    @property
+    def alias(self) -> str:
+        return self.config.alias
+
+    @property
+    def display_name(self) -> str:
+        """What an editor sees: the model, flagged when it is offline."""
+        name = f"{self.config.alias}: {self.config.model_id}"
+        return f"{name} (offline)" if self.offline else name
+
+    @classmethod
+    def describe_model(cls, model_id: str) -> ModelDescription | None:
+        """What the backend knows about ``model_id``; ``None`` if nothing."""
+        return None
+
+    @classmethod
+    def from_settings(cls, alias: str, config: Mapping[str, Any]) -> BaseBackend:
+        """Build the backend from the ``CONFIG`` mapping of its settings."""
+        return cls(cls.build_config(alias, config))
+
+    @classmethod
+    def build_config(cls, alias: str, config: Mapping[str, Any]) -> BackendConfig:
+        model_id = config.get("MODEL_ID") or cls.default_model_id
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidAIBackendError(alias, 'CONFIG["MODEL_ID"] is required.')
+        description = cls.describe_model(model_id) or ModelDescription()
+        token_limit = config.get("TOKEN_LIMIT") or description.token_limit
+        if not token_limit:
+            raise InvalidAIBackendError(
+                alias,
+                f'the token limit of model "{model_id}" is unknown; set '
+                'CONFIG["TOKEN_LIMIT"].',
+            )
+        dimensions = (
+            config.get("EMBEDDING_OUTPUT_DIMENSIONS")
+            or description.embedding_output_dimensions
+        )
+        if cls.kind == "embedding" and not dimensions:
+            raise InvalidAIBackendError(
+                alias,
+                f'the output dimensions of model "{model_id}" are unknown; set '
+                'CONFIG["EMBEDDING_OUTPUT_DIMENSIONS"].',
+            )
+        return BackendConfig(
+            alias=alias,
+            model_id=model_id,
+            token_limit=token_limit,
+            default_parameters=dict(config.get("DEFAULT_PARAMETERS") or {}),
+            embedding_output_dimensions=dimensions,
+            batch_size=config.get("BATCH_SIZE") or cls.default_batch_size,
+            batch_token_limit=(
+                config.get("BATCH_TOKEN_LIMIT") or cls.default_batch_token_limit
+            ),
+            max_concurrency=config.get("MAX_CONCURRENCY")
+            or cls.default_max_concurrency,
+        )
+
+    def merged_parameters(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """``DEFAULT_PARAMETERS`` with the call's keyword arguments on top."""
+        reserved = RESERVED_PARAMETERS.intersection(kwargs)
+        if reserved:
+            raise TypeError(
+                f"{', '.join(sorted(reserved))} cannot be passed as a parameter; "
+                "the backend sets it."
+            )
+        return {**self.config.default_parameters, **kwargs}
+
+
+def validate_messages(messages: Any) -> list[ChatMessage]:
+    """Return ``messages`` as a list, or raise a clear error for bad input."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise TypeError(
+            'messages must be a list of {"role": ..., "content": ...} dicts, '
+            f"not {type(messages).__name__}."
+        )
+    if not messages:
+        raise ValueError("messages must contain at least one message.")
+    for position, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"messages[{position}] must be a dict, not {type(message).__name__}."
+            )
+        missing = [key for key in ("role", "content") if key not in message]
+        if missing:
+            raise ValueError(
+                f"messages[{position}] has no {' or '.join(repr(k) for k in missing)}."
+            )
+        if not isinstance(message["role"], str) or not message["role"]:
+            raise TypeError(f'messages[{position}]["role"] must be a non-empty string.')
+        if not isinstance(message["content"], str):
+            raise TypeError(
+                f'messages[{position}]["content"] must be a string, '
+                f"not {type(message['content']).__name__}."
+            )
+    return list(messages)
+
+
+def validate_inputs(inputs: Any) -> list[str]:
+    """Return embedding ``inputs`` as a list of strings, or raise a clear error."""
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError(
+            "inputs must be a list of strings, not a single string; "
+            "wrap it in a list: embed([text])."
+        )
+    if not isinstance(inputs, Sequence):
+        try:
+            inputs = list(inputs)
+        except TypeError:
+            raise TypeError(
+                f"inputs must be a list of strings, not {type(inputs).__name__}."
+            ) from None
+    for position, text in enumerate(inputs):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"inputs[{position}] must be a string, not {type(text).__name__}."
+            )
+    return list(inputs)
+
+
+class BaseChatBackend(BaseBackend):
+    """A backend that answers conversations."""
+
+    kind = "chat"
+
+    def chat(
+        self, *, messages: Sequence[ChatMessage], stream: bool = False, **kwargs: Any
+    ) -> AIResponse | AIStreamingResponse:
+        """Answer ``messages``; with ``stream=True`` return the answer in parts."""
+        messages = validate_messages(messages)
+        parameters = self.merged_parameters(kwargs)
+        if stream:
+            return self._chat_stream(messages, parameters)
+        return self._chat(messages, parameters)
+
+    async def achat(
+        self, *, messages: Sequence[ChatMessage], stream: bool = False, **kwargs: Any
+    ) -> AIResponse | AIStreamingResponse:
+        """Asynchronous :meth:`chat`; a stream is read with ``async for``."""
+        messages = validate_messages(messages)
+        parameters = self.merged_parameters(kwargs)
+        if stream:
+            return await self._achat_stream(messages, parameters)
+        return await self._achat(messages, parameters)
+
+    def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
+        raise NotImplementedError
+
+    def _chat_stream(
+        self, messages: list[ChatMessage], parameters: dict
+    ) -> AIStreamingResponse:
+        raise NotImplementedError
+
+    async def _achat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
+        raise NotImplementedError
+
+    async def _achat_stream(
+        self, messages: list[ChatMessage], parameters: dict
+    ) -> AIStreamingResponse:
+        raise NotImplementedError
+
+
+class BaseEmbeddingBackend(BaseBackend):
+    """A backend that turns texts into vectors."""
+
+    kind = "embedding"
+
+    @property
+    def embedding_output_dimensions(self) -> int:
+        return self.config.embedding_output_dimensions  # type: ignore[return-value]
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` (subclasses use the model's tokenizer)."""
+        # A byte-level tokenizer never makes more tokens than bytes.
+        return len(text.encode())
+
+    def batches(self, inputs: list[str]) -> list[list[str]]:
+        """Split ``inputs`` into requests within the provider's limits.
+
+        A batch holds at most ``config.batch_size`` inputs and at most
+        ``config.batch_token_limit`` tokens. Tokens are counted only when the
+        byte length of a text could exceed what is left in the batch, since
+        byte length bounds the token count from above.
+        """
+        size, token_budget = self.config.batch_size, self.config.batch_token_limit
+        batches: list[list[str]] = []
+        current: list[str] = []
+        used = 0
+        for text in inputs:
+            cost = len(text.encode())
+            if cost > token_budget - used:
+                cost = self.count_tokens(text)
+            if current and (len(current) >= size or used + cost > token_budget):
+                batches.append(current)
+                current, used = [], 0
+            current.append(text)
+            used += cost
+        if current:
+            batches.append(current)
+        return batches
+
+    def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:
+        """Vectors for ``inputs``, in input order."""
+        inputs = validate_inputs(inputs)
+        parameters = self.merged_parameters(kwargs)
+        if not inputs:
+            return iter(())
+        vectors: list[list[float]] = []
+        for batch in self.batches(inputs):
+            vectors.extend(self._embed_batch(batch, parameters))
+        return iter(vectors)
+
+    async def aembed(self, inputs: Sequence[str], **kwargs: Any) -> list[list[float]]:
+        """Vectors for ``inputs`` in input order, batches sent concurrently.
+
+        At most ``config.max_concurrency`` requests are in flight at once.
+        """
+        inputs = validate_inputs(inputs)
+        parameters = self.merged_parameters(kwargs)
+        if not inputs:
+            return []
+        semaphore = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def run(batch: list[str]) -> list[list[float]]:
+            async with semaphore:
+                return await self._aembed_batch(batch, parameters)
+
+        tasks = [asyncio.ensure_future(run(b)) for b in self.batches(inputs)]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            # One failed batch fails the call: stop paying for the others.
+            for task in tasks:
+                task.cancel()
+            raise
+        return [vector for batch in results for vector in batch]
+
+    def _embed_batch(self, batch: list[str], parameters: dict) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def _aembed_batch(
+        self, batch: list[str], parameters: dict
+    ) -> list[list[float]]:
+        raise NotImplementedError

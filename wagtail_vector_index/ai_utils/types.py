@@ -1,0 +1,127 @@
+"""Data types exchanged with backends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+
+class ChatMessage(TypedDict):
+    """One message of a conversation, as sent to a chat backend."""
+
+    role: Literal["system", "user", "assistant"] | str
+    content: str
+
+
+class StreamPart(TypedDict):
+    """One piece of a streamed answer."""
+
+    index: int
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts reported by the provider (``None`` where not reported)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass
+class AIResponse:
+    """A complete (non-streamed) chat answer."""
+
+    choices: list[str]
+    usage: Usage = field(default_factory=Usage)
+    #: Cost in US dollars where LiteLLM knows the model's prices, else ``None``.
+    cost: float | None = None
+    model_id: str = ""
+
+    def __str__(self) -> str:
+        return self.choices[0] if self.choices else ""
+
+    @property
+    def text(self) -> str:
+        """The first choice."""
+        return str(self)
+
+
+class AIStreamingResponse:
+    """A streamed chat answer, iterable with ``for`` or ``async for``.
+
+    It yields :class:`StreamPart` dicts. After the stream is exhausted,
+    ``usage`` and ``cost`` hold what the provider reported, and
+    ``time_to_first_token`` / ``total_time`` the measured seconds. ``close()``
+    (or ``aclose()``) ends the underlying provider call early.
+    """
+
+    def __init__(
+        self,
+        *,
+        parts: Iterator[StreamPart] | None = None,
+        aparts: AsyncIterator[StreamPart] | None = None,
+        close: Callable[[], Any] | None = None,
+        aclose: Callable[[], Any] | None = None,
+        model_id: str = "",
+    ) -> None:
+        self._parts = parts
+        self._aparts = aparts
+        self._close = close
+        self._aclose = aclose
+        self.model_id = model_id
+        self.usage = Usage()
+        self.cost: float | None = None
+        self.started_at = time.perf_counter()
+        self.time_to_first_token: float | None = None
+        self.total_time: float | None = None
+        self.closed = False
+
+    def _mark(self, content: str) -> None:
+        if content and self.time_to_first_token is None:
+            self.time_to_first_token = time.perf_counter() - self.started_at
+
+    def _finish(self) -> None:
+        if self.total_time is None:
+            self.total_time = time.perf_counter() - self.started_at
+
+    def __iter__(self) -> Iterator[StreamPart]:
+        if self._parts is None:
+            raise TypeError("This streaming response is asynchronous: use 'async for'.")
+        for part in self._parts:
+            self._mark(part["content"])
+            yield part
+        self._finish()
+
+    async def __aiter__(self) -> AsyncIterator[StreamPart]:
+        if self._aparts is None:
+            raise TypeError("This streaming response is synchronous: use 'for'.")
+        async for part in self._aparts:
+            self._mark(part["content"])
+            yield part
+        self._finish()
+
+    def close(self) -> None:
+        """Stop reading and end the provider call."""
+        self.closed = True
+        self._finish()
+        if self._parts is not None and hasattr(self._parts, "close"):
+            self._parts.close()
+        if self._close is not None:
+            self._close()
+
+    async def aclose(self) -> None:
+        """Stop reading and end the provider call (asynchronous streams)."""
+        self.closed = True
+        self._finish()
+        if self._aparts is not None and hasattr(self._aparts, "aclose"):
+            await self._aparts.aclose()
+        if self._aclose is not None:
+            await self._aclose()
+
+    def text(self) -> str:
+        """Read the whole stream (synchronously) and return the first choice."""
+        return "".join(part["content"] for part in self if part["index"] == 0)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class WagtailVectorIndexAppConfig(AppConfig):
+    name = "wagtail_vector_index"
+    label = "wagtail_vector_index"
+    verbose_name = "Wagtail vector index"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the system checks and the settings-change receiver; both
+        # modules are light (LiteLLM is only imported when a check needs it).
+        from wagtail_vector_index import checks, conf  # noqa: F401

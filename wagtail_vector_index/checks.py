@@ -1,0 +1,264 @@
+"""System checks for the ``WAGTAIL_VECTOR_INDEX`` setting.
+
+Every mistake gets a stable id, a message naming the alias and key, and a hint
+with the fix. The ids are part of the public API: projects silence them with
+``SILENCED_SYSTEM_CHECKS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core import checks
+
+from wagtail_vector_index import conf
+from wagtail_vector_index.ai_utils.backends import import_backend_class
+from wagtail_vector_index.ai_utils.backends.base import (
+    MODEL_PARAMETERS,
+    RESERVED_PARAMETERS,
+)
+from wagtail_vector_index.exceptions import InvalidAIBackendError
+
+ID = "wagtail_vector_index.{}"
+SETTING = conf.SETTING_NAME
+
+BACKEND_KEYS = frozenset({"CLASS", "CONFIG"})
+CONFIG_KEYS = frozenset(
+    {
+        "MODEL_ID",
+        "DEFAULT_PARAMETERS",
+        "TOKEN_LIMIT",
+        "EMBEDDING_OUTPUT_DIMENSIONS",
+        "BATCH_SIZE",
+        "BATCH_TOKEN_LIMIT",
+        "MAX_CONCURRENCY",
+    }
+)
+INTEGER_KEYS = (
+    "TOKEN_LIMIT",
+    "EMBEDDING_OUTPUT_DIMENSIONS",
+    "BATCH_SIZE",
+    "BATCH_TOKEN_LIMIT",
+    "MAX_CONCURRENCY",
+)
+
+
+def _where(kind_key: str, alias: str, *keys: str) -> str:
+    path = "".join(f'["{key}"]' for key in (alias, *keys))
+    return f'{SETTING}["{kind_key}"]{path}'
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@checks.register("wagtail_vector_index")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Validate ``WAGTAIL_VECTOR_INDEX``."""
+    user = conf.get_user_settings()
+    if not isinstance(user, Mapping):
+        return [
+            checks.Error(
+                f"{SETTING} must be a dict, not {type(user).__name__}.",
+                hint=f'Set {SETTING} = {{"CHAT_BACKENDS": {{...}}, '
+                '"EMBEDDING_BACKENDS": {...}}, or remove it to use the defaults.',
+                id=ID.format("E001"),
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    for key in sorted(set(user) - set(conf.KIND_KEYS.values())):
+        messages.append(
+            checks.Warning(
+                f'{SETTING} has an unknown key "{key}".',
+                hint='The known keys are "CHAT_BACKENDS" and "EMBEDDING_BACKENDS"; '
+                "check the spelling.",
+                id=ID.format("W003"),
+            )
+        )
+    for kind, kind_key in conf.KIND_KEYS.items():
+        messages.extend(_check_kind(kind, kind_key, conf.get_backend_settings(kind)))
+    return messages
+
+
+def _check_kind(kind: str, kind_key: str, backends: Any) -> list[checks.CheckMessage]:
+    if not isinstance(backends, Mapping):
+        return [
+            checks.Error(
+                f'{SETTING}["{kind_key}"] must be a dict of backends by alias, '
+                f"not {type(backends).__name__}.",
+                hint=f'Use {{"default": {{"CLASS": "...", "CONFIG": '
+                f'{{"MODEL_ID": "..."}}}}}} or remove "{kind_key}" to use the default.',
+                id=ID.format("E002"),
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    if "default" not in backends:
+        messages.append(
+            checks.Warning(
+                f'{SETTING}["{kind_key}"] has no "default" alias.',
+                hint=f'Calls that name no alias use "default"; add one or always '
+                f"pass an alias (configured: {', '.join(sorted(map(str, backends)))}).",
+                id=ID.format("W001"),
+            )
+        )
+    for alias, backend in backends.items():
+        messages.extend(_check_backend(kind, kind_key, str(alias), backend))
+    return messages
+
+
+def _check_backend(
+    kind: str, kind_key: str, alias: str, backend: Any
+) -> list[checks.CheckMessage]:
+    where = _where(kind_key, alias)
+    if not isinstance(backend, Mapping) or "CLASS" not in backend:
+        return [
+            checks.Error(
+                f'{where} must be a dict with a "CLASS" key.',
+                hint='Give the backend as {"CLASS": "dotted.path.To.Backend", '
+                '"CONFIG": {"MODEL_ID": "..."}}.',
+                id=ID.format("E003"),
+            )
+        ]
+    messages: list[checks.CheckMessage] = [
+        checks.Warning(
+            f'{where} has an unknown key "{key}".',
+            hint='A backend takes "CLASS" and "CONFIG"; check the spelling.',
+            id=ID.format("W003"),
+        )
+        for key in sorted(set(backend) - BACKEND_KEYS)
+    ]
+    try:
+        backend_class = import_backend_class(backend["CLASS"], kind=kind, alias=alias)
+    except InvalidAIBackendError as error:
+        wrong_kind = "is not a subclass" in str(error)
+        base = "BaseChatBackend" if kind == "chat" else "BaseEmbeddingBackend"
+        messages.append(
+            checks.Error(
+                f'{where}["CLASS"] {backend["CLASS"]!r} '
+                + (
+                    f"is not a {kind} backend." if wrong_kind else "cannot be imported."
+                ),
+                hint=(
+                    f"Use a subclass of {base}, such as "
+                    f'"{conf.DEFAULTS[kind]["default"]["CLASS"]}".'
+                    if wrong_kind
+                    else "Check the dotted path; for LiteLLM use "
+                    f'"{conf.DEFAULTS[kind]["default"]["CLASS"]}".'
+                ),
+                id=ID.format("E005" if wrong_kind else "E004"),
+            )
+        )
+        backend_class = None
+    config = backend.get("CONFIG", {})
+    if not isinstance(config, Mapping):
+        messages.append(
+            checks.Error(
+                f'{where}["CONFIG"] must be a dict, not {type(config).__name__}.',
+                hint='Give the configuration as {"MODEL_ID": "...", ...}.',
+                id=ID.format("E006"),
+            )
+        )
+        return messages
+    messages.extend(_check_config(kind, where, config, backend_class))
+    return messages
+
+
+def _check_config(
+    kind: str, where: str, config: Mapping[str, Any], backend_class: Any
+) -> list[checks.CheckMessage]:
+    where = f'{where}["CONFIG"]'
+    messages: list[checks.CheckMessage] = [
+        checks.Warning(
+            f'{where} has an unknown key "{key}".',
+            hint=f"The known keys are {', '.join(sorted(CONFIG_KEYS))}; "
+            "check the spelling.",
+            id=ID.format("W003"),
+        )
+        for key in sorted(set(config) - CONFIG_KEYS)
+    ]
+    model_id = config.get("MODEL_ID")
+    if model_id is None and backend_class is not None:
+        model_id = backend_class.default_model_id
+    if not isinstance(model_id, str) or not model_id.strip():
+        messages.append(
+            checks.Error(
+                f'{where}["MODEL_ID"] is missing or not a non-empty string.',
+                hint='Name the model as LiteLLM knows it, e.g. "gpt-4o", '
+                '"ollama/llama3" or "text-embedding-3-small".',
+                id=ID.format("E007"),
+            )
+        )
+        model_id = None
+    parameters = config.get("DEFAULT_PARAMETERS", {})
+    if not isinstance(parameters, Mapping):
+        messages.append(
+            checks.Error(
+                f'{where}["DEFAULT_PARAMETERS"] must be a dict, '
+                f"not {type(parameters).__name__}.",
+                hint='Give parameters as {"temperature": 0.7, ...}.',
+                id=ID.format("E008"),
+            )
+        )
+        parameters = {}
+    for key in sorted(RESERVED_PARAMETERS.intersection(parameters)):
+        messages.append(
+            checks.Error(
+                f'{where}["DEFAULT_PARAMETERS"] sets "{key}", which the backend '
+                "sets itself.",
+                hint=f'Remove "{key}"'
+                + (' and set the model with "MODEL_ID".' if key == "model" else "."),
+                id=ID.format("E012"),
+            )
+        )
+    for key in INTEGER_KEYS:
+        if key in config and not _is_positive_int(config[key]):
+            messages.append(
+                checks.Error(
+                    f'{where}["{key}"] must be a positive integer, '
+                    f"not {config[key]!r}.",
+                    hint=f'Set "{key}" to a whole number such as '
+                    f"{8191 if key == 'TOKEN_LIMIT' else 1536}, or remove it.",
+                    id=ID.format("E009"),
+                )
+            )
+    if backend_class is None or model_id is None:
+        return messages
+    description = backend_class.describe_model(model_id)
+    if "TOKEN_LIMIT" not in config and not (description and description.token_limit):
+        messages.append(
+            checks.Error(
+                f"{where}: LiteLLM does not know the token limit of model "
+                f'"{model_id}".',
+                hint='Set "TOKEN_LIMIT" to the number of input tokens the model '
+                "accepts (see the provider's documentation).",
+                id=ID.format("E010"),
+            )
+        )
+    if (
+        kind == "embedding"
+        and "EMBEDDING_OUTPUT_DIMENSIONS" not in config
+        and not (description and description.embedding_output_dimensions)
+    ):
+        messages.append(
+            checks.Error(
+                f"{where}: LiteLLM does not know the output dimensions of model "
+                f'"{model_id}".',
+                hint='Set "EMBEDDING_OUTPUT_DIMENSIONS" to the length of the vectors '
+                "the model returns.",
+                id=ID.format("E011"),
+            )
+        )
+    supported = description.supported_parameters if description else None
+    if kind == "chat" and supported is not None:
+        for key in sorted(MODEL_PARAMETERS.intersection(parameters) - supported):
+            messages.append(
+                checks.Warning(
+                    f'{where}["DEFAULT_PARAMETERS"]["{key}"]: model "{model_id}" does '
+                    f'not support "{key}".',
+                    hint=f'Remove "{key}"; the provider would reject the call. '
+                    f"Supported: {', '.join(sorted(MODEL_PARAMETERS & supported))}.",
+                    id=ID.format("W002"),
+                )
+            )
+    return messages

@@ -1,0 +1,118 @@
+"""The one place that reads the ``WAGTAIL_VECTOR_INDEX`` Django setting.
+
+Everything else asks :func:`get_backend_settings` for the backends of a kind.
+The result is cached and the cache is cleared whenever Django's
+``setting_changed`` signal reports a change to the setting (as
+``override_settings`` does in tests). Validation lives in :mod:`checks`, which
+reports mistakes through Django's system check framework; this module only
+fills in defaults and never raises for a malformed value, so that ``manage.py
+check`` can still run and explain what is wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "WAGTAIL_VECTOR_INDEX"
+
+CHAT = "chat"
+EMBEDDING = "embedding"
+BackendKind = Literal["chat", "embedding"]
+
+#: The key of each kind inside ``WAGTAIL_VECTOR_INDEX``.
+KIND_KEYS: dict[str, str] = {CHAT: "CHAT_BACKENDS", EMBEDDING: "EMBEDDING_BACKENDS"}
+
+LITELLM_CHAT_BACKEND = (
+    "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMChatBackend"
+)
+LITELLM_EMBEDDING_BACKEND = (
+    "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMEmbeddingBackend"
+)
+ECHO_CHAT_BACKEND = "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend"
+HASHING_EMBEDDING_BACKEND = (
+    "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend"
+)
+
+
+class BackendConfigSettings(TypedDict):
+    """The ``CONFIG`` mapping of one backend."""
+
+    MODEL_ID: str
+    DEFAULT_PARAMETERS: NotRequired[Mapping[str, Any]]
+    TOKEN_LIMIT: NotRequired[int]
+    EMBEDDING_OUTPUT_DIMENSIONS: NotRequired[int]
+    BATCH_SIZE: NotRequired[int]
+    MAX_CONCURRENCY: NotRequired[int]
+
+
+class BackendSettings(TypedDict):
+    """One entry of ``CHAT_BACKENDS`` or ``EMBEDDING_BACKENDS``."""
+
+    CLASS: str
+    CONFIG: BackendConfigSettings
+
+
+class WagtailVectorIndexSettings(TypedDict, total=False):
+    """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
+
+    CHAT_BACKENDS: dict[str, BackendSettings]
+    EMBEDDING_BACKENDS: dict[str, BackendSettings]
+
+
+#: Used for a kind whose key is missing (or when the whole setting is absent).
+#: These are real, importable classes and models LiteLLM knows, so that
+#: ``OPENAI_API_KEY`` in the environment is all a new user needs.
+DEFAULTS: dict[str, dict[str, BackendSettings]] = {
+    CHAT: {
+        "default": {
+            "CLASS": LITELLM_CHAT_BACKEND,
+            "CONFIG": {"MODEL_ID": "gpt-3.5-turbo"},
+        }
+    },
+    EMBEDDING: {
+        "default": {
+            "CLASS": LITELLM_EMBEDDING_BACKEND,
+            "CONFIG": {"MODEL_ID": "text-embedding-ada-002"},
+        }
+    },
+}
+
+
+def get_user_settings() -> Any:
+    """The raw setting as the project wrote it (``{}`` when it is absent)."""
+    return getattr(settings, SETTING_NAME, {})
+
+
+@functools.cache
+def get_backend_settings(kind: BackendKind) -> dict[str, Any]:
+    """The configured backends of ``kind`` by alias, defaults filled in.
+
+    Values are returned as written (possibly malformed: the system checks
+    report those); callers must not mutate the result.
+    """
+    user = get_user_settings()
+    if isinstance(user, Mapping) and KIND_KEYS[kind] in user:
+        backends = user[KIND_KEYS[kind]]
+        return dict(backends) if isinstance(backends, Mapping) else backends
+    return DEFAULTS[kind]
+
+
+def clear_cache() -> None:
+    """Forget everything read from settings (and what was built from it)."""
+    get_backend_settings.cache_clear()
+    # Backends built from the old settings must not outlive them.
+    from wagtail_vector_index import ai
+
+    ai.clear_backend_cache()
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        clear_cache()
