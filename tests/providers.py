@@ -35,8 +35,13 @@ FAILURE_MODES = (
 
 def fake_vector(text: str, dimensions: int = 8) -> list[float]:
     """The vector the server returns for ``text`` (tests recompute it)."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [round(byte / 255, 6) for byte in digest[:dimensions]]
+    values: list[float] = []
+    block = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{block}:{text}".encode()).digest()
+        values.extend(round(byte / 255, 6) for byte in digest)
+        block += 1
+    return values[:dimensions]
 
 
 @dataclass

@@ -40,6 +40,7 @@ _SECRET_PATTERN = re.compile(
     r"(sk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+\S+|(?i:api[_-]?key)[\"'=:\s]+\S+)"
 )
 _DETAIL_LENGTH = 300
+_PREFIX_PATTERN = re.compile(r"^(?:\s*(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+")
 
 
 def _litellm() -> ModuleType:
@@ -101,7 +102,7 @@ def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
 def _provider_message(error: Exception) -> str:
     message = str(getattr(error, "message", "") or error)
     # LiteLLM prefixes messages with "litellm.BadRequestError: OpenAIException - ".
-    return message.split(" - ", 1)[-1] if " - " in message else message
+    return _PREFIX_PATTERN.sub("", message)
 
 
 _GARBAGE_HINTS = (
@@ -114,17 +115,32 @@ _GARBAGE_HINTS = (
 )
 
 
-def _is_garbage_reply(error: BaseException) -> bool:
-    """Whether ``error`` comes from a reply that was not valid JSON."""
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, json.JSONDecodeError):
-            return True
+        yield current
         current = current.__cause__ or current.__context__
+
+
+def _is_garbage_reply(error: BaseException) -> bool:
+    """Whether ``error`` comes from a reply that was not valid JSON."""
+    if any(isinstance(e, json.JSONDecodeError) for e in _chain(error)):
+        return True
     text = str(error).lower()
     return any(hint in text for hint in _GARBAGE_HINTS)
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` comes from a failure to connect (LiteLLM may report a
+    refused connection as an internal server error)."""
+    import httpx
+
+    return any(
+        isinstance(e, (httpx.ConnectError, ConnectionRefusedError)) for e in _chain(error)
+    )
 
 
 def translate_error(
@@ -176,6 +192,8 @@ def translate_error(
         )
     if _is_garbage_reply(error):
         return exceptions.AIInvalidResponseError(**kwargs)
+    if _is_unreachable(error):
+        return exceptions.AIConnectionError(**kwargs)
     if isinstance(
         error,
         (
