@@ -42,9 +42,7 @@ def failing(provider):
                 "writer": chat_backend_settings(provider, DEFAULT_PARAMETERS=fast)
             },
             "EMBEDDING_BACKENDS": {
-                "indexer": embedding_backend_settings(
-                    provider, DEFAULT_PARAMETERS=fast
-                )
+                "indexer": embedding_backend_settings(provider, DEFAULT_PARAMETERS=fast)
             },
         }
     ):

@@ -40,7 +40,9 @@ _SECRET_PATTERN = re.compile(
     r"(sk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+\S+|(?i:api[_-]?key)[\"'=:\s]+\S+)"
 )
 _DETAIL_LENGTH = 300
-_PREFIX_PATTERN = re.compile(r"^(?:\s*(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+")
+_PREFIX_PATTERN = re.compile(
+    r"^(?:\s*(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+"
+)
 
 
 def _litellm() -> ModuleType:
@@ -139,7 +141,8 @@ def _is_unreachable(error: BaseException) -> bool:
     import httpx
 
     return any(
-        isinstance(e, (httpx.ConnectError, ConnectionRefusedError)) for e in _chain(error)
+        isinstance(e, (httpx.ConnectError, ConnectionRefusedError))
+        for e in _chain(error)
     )
 
 
