@@ -136,7 +136,8 @@ def test_backends_are_reused_until_settings_change():
     assert ai.get_chat_backend().config.model_id == "gpt-3.5-turbo"
 
 
-def test_site_and_request_are_accepted(rf):
+@pytest.mark.django_db
+def test_a_site_without_overrides_gets_the_settings_backend(rf):
     request = rf.get("/")
     assert ai.get_chat_backend("default", request=request) is ai.get_chat_backend()
     assert ai.get_embedding_backend(site=None).config.model_id == (

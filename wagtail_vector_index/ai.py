@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from wagtail_vector_index import conf
 from wagtail_vector_index.ai_utils import backends
 from wagtail_vector_index.exceptions import UnknownBackendAliasError
+from wagtail_vector_index.parameters import ALL_ALIASES
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -34,9 +37,55 @@ def _build(kind: str, alias: str) -> Any:
     )
 
 
+def get_configured_backend(kind: str, alias: str) -> Any:
+    """The backend of ``kind`` under ``alias``, or ``None`` if it cannot be
+    built (the system checks explain why)."""
+    try:
+        return _build(kind, alias)
+    except ImproperlyConfigured:
+        return None
+
+
 def clear_backend_cache() -> None:
     """Forget built backends (called when settings change)."""
     _build.cache_clear()
+
+
+def _resolve_site(site: Site | None, request: HttpRequest | None) -> Site | None:
+    if site is not None or request is None:
+        return site
+    from wagtail.models import Site
+
+    # Wagtail's own lookup (hostname and port, then the default site); it
+    # caches the result on the request.
+    return Site.find_for_request(request)
+
+
+def _site_overrides(site: Site, request: HttpRequest | None) -> dict[str, Any]:
+    from wagtail_vector_index.models import get_site_overrides
+
+    if request is None:
+        return get_site_overrides(site.pk)
+    # At most one read per request, whatever the number of calls.
+    memo = request.__dict__.setdefault("_wagtail_vector_index_overrides", {})
+    if site.pk not in memo:
+        memo[site.pk] = get_site_overrides(site.pk)
+    return memo[site.pk]
+
+
+def _for_site(
+    kind: str, alias: str, site: Site | None, request: HttpRequest | None
+) -> Any:
+    backend = _build(kind, alias)
+    site = _resolve_site(site, request)
+    if site is None:
+        return backend
+    overrides = _site_overrides(site, request)[kind]
+    everywhere = overrides.get(ALL_ALIASES, {})
+    this_alias = overrides.get(alias, {})
+    if not everywhere and not this_alias:
+        return backend
+    return backend.with_site_parameters(everywhere, this_alias)
 
 
 def get_chat_backend(
@@ -47,16 +96,18 @@ def get_chat_backend(
 ) -> BaseChatBackend:
     """The chat backend configured under ``alias`` in ``CHAT_BACKENDS``.
 
-    ``site`` or ``request`` select the Wagtail site whose parameter overrides
-    apply (per-site overrides are merged once site settings exist; until then
-    the settings' ``DEFAULT_PARAMETERS`` apply everywhere).
+    With ``site`` (or ``request``, from which Wagtail finds the site), the
+    site's parameter overrides are merged over the settings'
+    ``DEFAULT_PARAMETERS``: first those for all chat backends, then those for
+    this alias. Keyword arguments at the call win over all of them;
+    ``backend.effective_parameters()`` lists the values and their sources.
 
     Raises :class:`~wagtail_vector_index.exceptions.UnknownBackendAliasError`
     for an alias that is not configured and
     :class:`~wagtail_vector_index.exceptions.InvalidAIBackendError` for
     settings that cannot be used.
     """
-    return _build(conf.CHAT, alias)
+    return _for_site(conf.CHAT, alias, site, request)
 
 
 def get_embedding_backend(
@@ -69,4 +120,4 @@ def get_embedding_backend(
 
     See :func:`get_chat_backend` for ``site``, ``request`` and the errors raised.
     """
-    return _build(conf.EMBEDDING, alias)
+    return _for_site(conf.EMBEDDING, alias, site, request)

@@ -67,13 +67,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         ]
     messages: list[checks.CheckMessage] = []
-    for key in sorted(set(user) - set(conf.KIND_KEYS.values())):
+    known = {*conf.KIND_KEYS.values(), conf.TEST_PAGES_RATE_LIMIT_KEY}
+    for key in sorted(set(user) - known):
         messages.append(
             checks.Warning(
                 f'{SETTING} has an unknown key "{key}".',
-                hint='The known keys are "CHAT_BACKENDS" and "EMBEDDING_BACKENDS"; '
-                "check the spelling.",
+                hint='The known keys are "CHAT_BACKENDS", "EMBEDDING_BACKENDS" and '
+                f'"{conf.TEST_PAGES_RATE_LIMIT_KEY}"; check the spelling.',
                 id=ID.format("W003"),
+            )
+        )
+    limit = user.get(conf.TEST_PAGES_RATE_LIMIT_KEY, 0)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        messages.append(
+            checks.Error(
+                f'{SETTING}["{conf.TEST_PAGES_RATE_LIMIT_KEY}"] must be a whole number '
+                f"of calls per user per minute, not {limit!r}.",
+                hint=f"Use a number such as {conf.DEFAULT_TEST_PAGES_RATE_LIMIT}, "
+                "or 0 for no limit.",
+                id=ID.format("E013"),
             )
         )
     for kind, kind_key in conf.KIND_KEYS.items():

@@ -63,6 +63,13 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
 
     CHAT_BACKENDS: dict[str, BackendSettings]
     EMBEDDING_BACKENDS: dict[str, BackendSettings]
+    TEST_PAGES_RATE_LIMIT: int
+
+
+#: Provider calls per user per minute from the admin test pages; 0 disables
+#: the limit.
+TEST_PAGES_RATE_LIMIT_KEY = "TEST_PAGES_RATE_LIMIT"
+DEFAULT_TEST_PAGES_RATE_LIMIT = 20
 
 
 #: Used for a kind whose key is missing (or when the whole setting is absent).
@@ -101,6 +108,19 @@ def get_backend_settings(kind: BackendKind) -> dict[str, Any]:
         backends = user[KIND_KEYS[kind]]
         return dict(backends) if isinstance(backends, Mapping) else backends
     return DEFAULTS[kind]
+
+
+def get_test_pages_rate_limit() -> int:
+    """Calls per user per minute allowed from the admin test pages (0: no limit)."""
+    user = get_user_settings()
+    value = (
+        user.get(TEST_PAGES_RATE_LIMIT_KEY, DEFAULT_TEST_PAGES_RATE_LIMIT)
+        if isinstance(user, Mapping)
+        else DEFAULT_TEST_PAGES_RATE_LIMIT
+    )
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return DEFAULT_TEST_PAGES_RATE_LIMIT  # The checks report the mistake.
+    return value
 
 
 def clear_cache() -> None:

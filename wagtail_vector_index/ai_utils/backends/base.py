@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from wagtail_vector_index.ai_utils.types import (
@@ -13,6 +13,7 @@ from wagtail_vector_index.ai_utils.types import (
     ChatMessage,
 )
 from wagtail_vector_index.exceptions import InvalidAIBackendError
+from wagtail_vector_index.parameters import EffectiveParameter, merge
 
 #: Keyword arguments the backend sets itself; they cannot come from settings
 #: or call keyword arguments.
@@ -85,6 +86,53 @@ class BaseBackend:
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
+        #: The layers ``config.default_parameters`` was merged from, lowest
+        #: first (see :meth:`effective_parameters`).
+        self.parameter_layers: dict[str, Mapping[str, Any]] = {
+            "settings": config.default_parameters
+        }
+
+    def with_site_parameters(
+        self, site: Mapping[str, Any], site_alias: Mapping[str, Any]
+    ) -> BaseBackend:
+        """A copy of this backend with a site's overrides merged in.
+
+        Site values the model does not support (LiteLLM knows which) are left
+        out, so an override meant for other models never fails a call.
+        """
+        site = {k: v for k, v in site.items() if self.supports_parameter(k)}
+        site_alias = {k: v for k, v in site_alias.items() if self.supports_parameter(k)}
+        settings = self.parameter_layers["settings"]
+        config = replace(
+            self.config, default_parameters={**settings, **site, **site_alias}
+        )
+        backend = type(self)(config)
+        backend.parameter_layers = {
+            "settings": settings,
+            "site": site,
+            "site-alias": site_alias,
+        }
+        return backend
+
+    def supports_parameter(self, name: str) -> bool:
+        """False only where the model is known not to accept ``name``."""
+        if name not in MODEL_PARAMETERS:
+            return True
+        description = self.describe_model(self.config.model_id)
+        supported = description.supported_parameters if description else None
+        return supported is None or name in supported
+
+    def effective_parameters(
+        self, call: Mapping[str, Any] | None = None
+    ) -> dict[str, EffectiveParameter]:
+        """The parameters a call with ``call`` keyword arguments sends, with
+        the source of each value."""
+        return merge(
+            settings=self.parameter_layers.get("settings"),
+            site=self.parameter_layers.get("site"),
+            site_alias=self.parameter_layers.get("site-alias"),
+            call=call,
+        )
 
     def __repr__(self) -> str:
         return (

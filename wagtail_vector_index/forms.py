@@ -1,0 +1,169 @@
+"""The admin form of the per-site AI settings.
+
+Overrides are stored as JSON (``{scope: {parameter: value}}``) but edited as
+typed, validated fields: one group for all backends of a kind and one per
+configured alias. Field names are generated, so a forged POST can only ever
+set allow-listed parameters of known scopes. Overrides left behind for an
+alias removed from settings are shown read-only, flagged, and kept as they
+are (the merge ignores them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.panels import Panel
+
+from wagtail_vector_index import conf
+from wagtail_vector_index.parameters import ALL_ALIASES, allowed_for
+
+KIND_FIELDS = {conf.CHAT: "chat_overrides", conf.EMBEDDING: "embedding_overrides"}
+KIND_NAMES = {conf.CHAT: "chat", conf.EMBEDDING: "embedding"}
+
+
+@dataclass
+class OverrideGroup:
+    """The fields of one scope (all backends of a kind, or one alias)."""
+
+    kind: str
+    scope: str
+    heading: str
+    description: str = ""
+    model_id: str = ""
+    removed: bool = False
+    field_names: list[str] = field(default_factory=list)
+
+
+def _configured_aliases(kind: str) -> list[tuple[str, str]]:
+    """``(alias, model_id)`` of each usable configured backend of ``kind``."""
+    configured = conf.get_backend_settings(kind)
+    if not isinstance(configured, dict):
+        return []
+    aliases = []
+    for alias, backend in configured.items():
+        config = backend.get("CONFIG", {}) if isinstance(backend, dict) else {}
+        model_id = config.get("MODEL_ID", "") if isinstance(config, dict) else ""
+        aliases.append((str(alias), str(model_id or "")))
+    return aliases
+
+
+def _unsupported(kind: str, aliases: list[str], name: str) -> list[str]:
+    """Model ids among ``aliases`` known not to support parameter ``name``."""
+    from wagtail_vector_index import ai
+
+    models = []
+    for alias in aliases:
+        backend = ai.get_configured_backend(kind, alias)
+        if backend is not None and not backend.supports_parameter(name):
+            models.append(backend.config.model_id)
+    return models
+
+
+def field_name(kind: str, scope: str, parameter: str) -> str:
+    scope_key = "all" if scope == ALL_ALIASES else f"alias-{scope}"
+    return f"{KIND_NAMES[kind]}__{scope_key}__{parameter}"
+
+
+class AISettingsForm(WagtailAdminModelForm):
+    """Typed fields for every scope, packed into the JSON fields on clean."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.override_groups: list[OverrideGroup] = []
+        self._fields_by_name: dict[str, tuple[str, str, str]] = {}
+        for kind in (conf.CHAT, conf.EMBEDDING):
+            self._add_kind(kind)
+
+    def _add_kind(self, kind: str) -> None:
+        stored = self.instance.overrides(kind)
+        configured = _configured_aliases(kind)
+        names = [alias for alias, _ in configured]
+        label = KIND_NAMES[kind]
+        scopes = [
+            OverrideGroup(
+                kind,
+                ALL_ALIASES,
+                f"All {label} backends",
+                f"Used by every {label} backend unless the backend's own group "
+                "below sets the parameter.",
+            )
+        ]
+        scopes += [
+            OverrideGroup(
+                kind, alias, f"{label.capitalize()} backend “{alias}”", model_id=model
+            )
+            for alias, model in configured
+        ]
+        scopes += [
+            OverrideGroup(
+                kind,
+                scope,
+                f"{label.capitalize()} backend “{scope}”",
+                "This alias is no longer in WAGTAIL_VECTOR_INDEX: these values are "
+                "ignored. They are kept in case the alias comes back.",
+                removed=True,
+            )
+            for scope in stored
+            if scope != ALL_ALIASES and scope not in names
+        ]
+        for group in scopes:
+            values = stored.get(group.scope, {})
+            targets = names if group.scope == ALL_ALIASES else [group.scope]
+            for parameter, spec in allowed_for(kind).items():
+                name = field_name(kind, group.scope, parameter)
+                help_text = spec.help_text
+                if not group.removed:
+                    unsupported = _unsupported(kind, targets, parameter)
+                    if unsupported:
+                        help_text = (
+                            f"Warning: {', '.join(unsupported)} does not support "
+                            f"{spec.label.lower()}; it is not sent to that model. "
+                            + help_text
+                        )
+                self.fields[name] = spec.form_field(
+                    initial=values.get(parameter),
+                    help_text=help_text,
+                    disabled=group.removed,
+                )
+                group.field_names.append(name)
+                self._fields_by_name[name] = (kind, group.scope, parameter)
+            self.override_groups.append(group)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        packed: dict[str, dict[str, dict[str, Any]]] = {
+            kind: {} for kind in KIND_FIELDS
+        }
+        for name, (kind, scope, parameter) in self._fields_by_name.items():
+            value = cleaned.get(name)
+            if value is not None and value != []:
+                packed[kind].setdefault(scope, {})[parameter] = value
+        for kind, field_name_ in KIND_FIELDS.items():
+            setattr(self.instance, field_name_, packed[kind])
+        return cleaned
+
+
+class ParameterOverridesPanel(Panel):
+    """Renders the generated fields of :class:`AISettingsForm`, by scope."""
+
+    def get_form_options(self) -> dict[str, Any]:
+        return {"fields": []}
+
+    class BoundPanel(Panel.BoundPanel):
+        template_name = "wagtail_vector_index/panels/parameter_overrides.html"
+
+        def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
+            context = super().get_context_data(parent_context)
+            groups = []
+            for group in getattr(self.form, "override_groups", []):
+                groups.append(
+                    {
+                        "group": group,
+                        "fields": [self.form[name] for name in group.field_names],
+                        "id": field_name(group.kind, group.scope, "group"),
+                    }
+                )
+            context["groups"] = groups
+            return context

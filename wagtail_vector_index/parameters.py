@@ -1,0 +1,283 @@
+"""Which parameters editors may set, how they are validated, and how the
+layers of parameters merge, with the source of each value.
+
+Merge order, lowest to highest: ``CONFIG["DEFAULT_PARAMETERS"]`` from
+settings, the site's overrides for all backends of the kind, the site's
+overrides for the alias, keyword arguments at the call.
+
+Only the parameters in :data:`ALLOWED_PARAMETERS` can come from the admin.
+Nothing that redirects traffic or reveals credentials (``api_key``,
+``api_base``, ``base_url``, headers, callbacks, ...) is on the list, and
+:func:`clean_overrides` drops anything else even if it reached the database
+some other way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from wagtail_vector_index import conf
+
+#: The scope key, in stored overrides, of "every backend of this kind".
+ALL_ALIASES = "*"
+
+SOURCE_SETTINGS = "settings"
+SOURCE_SITE = "site"
+SOURCE_SITE_ALIAS = "site-alias"
+SOURCE_CALL = "call"
+
+SOURCE_LABELS = {
+    SOURCE_SETTINGS: "Django settings (DEFAULT_PARAMETERS)",
+    SOURCE_SITE: "Site settings, all backends",
+    SOURCE_SITE_ALIAS: "Site settings, this backend",
+    SOURCE_CALL: "This call",
+}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A parameter an editor may set from the admin."""
+
+    name: str
+    label: str
+    type: str  # "float", "int" or "stop"
+    kinds: frozenset[str]
+    minimum: float | None = None
+    maximum: float | None = None
+    help_text: str = ""
+
+    def form_field(self, **kwargs: Any) -> forms.Field:
+        """A typed, optional form field for this parameter."""
+        options = {"required": False, "label": self.label, "help_text": self.help_text}
+        options.update(kwargs)
+        if self.type == "float":
+            return forms.FloatField(
+                min_value=self.minimum, max_value=self.maximum, **options
+            )
+        if self.type == "int":
+            return forms.IntegerField(
+                min_value=self.minimum, max_value=self.maximum, **options
+            )
+        return StopSequencesField(**options)
+
+    def clean(self, value: Any) -> Any:
+        """``value`` checked against this spec; ``ValidationError`` if wrong."""
+        if self.type == "stop":
+            return clean_stop_sequences(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"{self.label} must be a number.")
+        if self.type == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValidationError(f"{self.label} must be a whole number.")
+            value = int(value)
+        elif not math.isfinite(value):
+            raise ValidationError(f"{self.label} must be a finite number.")
+        if self.minimum is not None and value < self.minimum:
+            raise ValidationError(f"{self.label} must be at least {self.minimum}.")
+        if self.maximum is not None and value > self.maximum:
+            raise ValidationError(f"{self.label} must be at most {self.maximum}.")
+        return value
+
+
+CHAT_ONLY = frozenset({conf.CHAT})
+BOTH = frozenset({conf.CHAT, conf.EMBEDDING})
+
+#: The allow-list. Embeddings get ``timeout`` only: ``dimensions`` per site
+#: would mix vectors of different sizes in one index.
+ALLOWED_PARAMETERS: dict[str, ParameterSpec] = {
+    spec.name: spec
+    for spec in (
+        ParameterSpec(
+            "temperature",
+            "Temperature",
+            "float",
+            CHAT_ONLY,
+            0,
+            2,
+            "0 to 2. Lower is more focused, higher more varied.",
+        ),
+        ParameterSpec(
+            "max_tokens",
+            "Max tokens",
+            "int",
+            CHAT_ONLY,
+            1,
+            None,
+            "The longest answer, in tokens.",
+        ),
+        ParameterSpec(
+            "top_p",
+            "Top p",
+            "float",
+            CHAT_ONLY,
+            0,
+            1,
+            "0 to 1. Nucleus sampling; change this or temperature, not both.",
+        ),
+        ParameterSpec(
+            "presence_penalty",
+            "Presence penalty",
+            "float",
+            CHAT_ONLY,
+            -2,
+            2,
+            "-2 to 2. Positive values favour new topics.",
+        ),
+        ParameterSpec(
+            "frequency_penalty",
+            "Frequency penalty",
+            "float",
+            CHAT_ONLY,
+            -2,
+            2,
+            "-2 to 2. Positive values discourage repetition.",
+        ),
+        ParameterSpec(
+            "seed",
+            "Seed",
+            "int",
+            CHAT_ONLY,
+            0,
+            2**63 - 1,
+            "For repeatable answers where the model supports it.",
+        ),
+        ParameterSpec(
+            "stop",
+            "Stop sequences",
+            "stop",
+            CHAT_ONLY,
+            help_text="Up to 4, one per line. The answer ends before any of them.",
+        ),
+        ParameterSpec(
+            "timeout",
+            "Timeout (seconds)",
+            "float",
+            BOTH,
+            1,
+            600,
+            "1 to 600. How long to wait for the provider.",
+        ),
+    )
+}
+
+MAX_STOP_SEQUENCES = 4
+
+
+def clean_stop_sequences(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.splitlines()
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(item, str) for item in value
+    ):
+        raise ValidationError("Stop sequences must be a list of strings.")
+    sequences = [item for item in value if item.strip()]
+    if len(sequences) > MAX_STOP_SEQUENCES:
+        raise ValidationError(f"At most {MAX_STOP_SEQUENCES} stop sequences.")
+    if any(len(item) > 100 for item in sequences):
+        raise ValidationError("A stop sequence can be at most 100 characters.")
+    return sequences
+
+
+class StopSequencesField(forms.CharField):
+    """Stop sequences typed one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return "\n".join(value)
+        return value
+
+    def clean(self, value: Any) -> list[str] | None:
+        text = super().clean(value)
+        sequences = clean_stop_sequences(text or "")
+        return sequences or None
+
+
+def allowed_for(kind: str) -> dict[str, ParameterSpec]:
+    """The allow-listed parameters for a kind of backend, by name."""
+    return {n: s for n, s in ALLOWED_PARAMETERS.items() if kind in s.kinds}
+
+
+def clean_overrides(kind: str, values: Any, *, strict: bool = True) -> dict[str, Any]:
+    """Validated overrides for one scope, allow-listed parameters only.
+
+    With ``strict``, a parameter that is not allowed or a bad value raises
+    ``ValidationError``; without it (reading what is stored) they are dropped.
+    ``None`` means "not overridden" and is left out.
+    """
+    if not isinstance(values, Mapping):
+        if strict:
+            raise ValidationError("Overrides must be a mapping of parameters.")
+        return {}
+    allowed = allowed_for(kind)
+    cleaned: dict[str, Any] = {}
+    errors: list[ValidationError] = []
+    for name, value in values.items():
+        if value is None or value == []:
+            continue
+        spec = allowed.get(name)
+        if spec is None:
+            if strict:
+                errors.append(
+                    ValidationError(f'"{name}" cannot be set from the admin.')
+                )
+            continue
+        try:
+            cleaned[name] = spec.clean(value)
+        except ValidationError as error:
+            if strict:
+                errors.append(error)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_stored_overrides(kind: str, stored: Any) -> dict[str, dict[str, Any]]:
+    """Stored overrides of a kind (``{scope: {name: value}}``), allow-listed."""
+    if not isinstance(stored, Mapping):
+        return {}
+    return {
+        str(scope): cleaned
+        for scope, values in stored.items()
+        if (cleaned := clean_overrides(kind, values, strict=False))
+    }
+
+
+@dataclass(frozen=True)
+class EffectiveParameter:
+    """A parameter value a call will send, and where it came from."""
+
+    name: str
+    value: Any
+    source: str
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS[self.source]
+
+
+def merge(
+    *,
+    settings: Mapping[str, Any],
+    site: Mapping[str, Any] | None = None,
+    site_alias: Mapping[str, Any] | None = None,
+    call: Mapping[str, Any] | None = None,
+) -> dict[str, EffectiveParameter]:
+    """Merge the layers, later ones winning, keeping each value's source."""
+    merged: dict[str, EffectiveParameter] = {}
+    for source, layer in (
+        (SOURCE_SETTINGS, settings),
+        (SOURCE_SITE, site),
+        (SOURCE_SITE_ALIAS, site_alias),
+        (SOURCE_CALL, call),
+    ):
+        for name, value in (layer or {}).items():
+            merged[name] = EffectiveParameter(name, value, source)
+    return merged
