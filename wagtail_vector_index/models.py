@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.cache import cache
@@ -86,3 +87,59 @@ def get_site_overrides(site_id: int) -> dict[str, dict[str, dict[str, Any]]]:
 @receiver(post_delete, sender=AISettings)
 def _forget_site_overrides(sender: Any, instance: AISettings, **kwargs: Any) -> None:
     cache.delete(CACHE_KEY.format(instance.site_id))
+
+
+def new_revision() -> str:
+    return uuid.uuid4().hex
+
+
+class IndexState(models.Model):
+    """What a vector index holds: model, dimensions, and which build answers.
+
+    ``revision`` changes (to a new random value) on every change, so that
+    processes holding vectors in memory know when to reload them.
+    """
+
+    index_name = models.CharField(max_length=255, unique=True)
+    model_id = models.CharField(max_length=255)
+    dimensions = models.PositiveIntegerField()
+    active_build = models.PositiveIntegerField(default=0)
+    revision = models.CharField(max_length=32, default=new_revision)
+    chunk_count = models.PositiveIntegerField(default=0)
+    object_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "vector index state"
+
+    def __str__(self) -> str:
+        return f"{self.index_name} ({self.model_id}, {self.dimensions} dimensions)"
+
+
+class EmbeddingChunk(models.Model):
+    """One chunk of an object's text and its vector (float32 bytes)."""
+
+    index_name = models.CharField(max_length=255)
+    build = models.PositiveIntegerField()
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.CASCADE, related_name="+"
+    )
+    object_id = models.CharField(max_length=255)
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    vector = models.BinaryField()
+
+    class Meta:
+        verbose_name = "embedding chunk"
+        indexes = [
+            models.Index(fields=["index_name", "build"], name="wvi_chunk_build"),
+            models.Index(
+                fields=["index_name", "build", "content_type", "object_id"],
+                name="wvi_chunk_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.content_type_id}/{self.object_id}#{self.position}"
+        return f"{self.index_name}: {where}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -14,6 +15,8 @@ from wagtail_vector_index.ai_utils.types import (
 )
 from wagtail_vector_index.exceptions import InvalidAIBackendError
 from wagtail_vector_index.parameters import EffectiveParameter, merge
+
+_TOKEN = re.compile(r"\s*\S+\s*")
 
 #: Keyword arguments the backend sets itself; they cannot come from settings
 #: or call keyword arguments.
@@ -314,6 +317,19 @@ class BaseEmbeddingBackend(BaseBackend):
         """Tokens in ``text`` (subclasses use the model's tokenizer)."""
         # A byte-level tokenizer never makes more tokens than bytes.
         return len(text.encode())
+
+    def estimate_cost(self, tokens: int) -> float | None:
+        """US dollars to embed ``tokens`` tokens, or ``None`` if unknown."""
+        return 0.0 if self.offline else None
+
+    def encode(self, text: str) -> list[Any]:
+        """``text`` as a list of tokens, for chunking (words with their
+        trailing space here; subclasses use the model's tokenizer)."""
+        return _TOKEN.findall(text)
+
+    def decode(self, tokens: list[Any]) -> str:
+        """The text of ``tokens`` from :meth:`encode`."""
+        return "".join(tokens)
 
     def batches(self, inputs: list[str]) -> list[list[str]]:
         """Split ``inputs`` into requests within the provider's limits.

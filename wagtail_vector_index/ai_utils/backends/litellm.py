@@ -402,6 +402,21 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
     def count_tokens(self, text: str) -> int:
         return _litellm().token_counter(model=self.config.model_id, text=text)
 
+    def estimate_cost(self, tokens: int) -> float | None:
+        try:
+            prompt_cost, _ = _litellm().cost_per_token(
+                model=self.config.model_id, prompt_tokens=tokens, call_type="embedding"
+            )
+        except Exception:  # Unknown prices are not an error.
+            return None
+        return prompt_cost
+
+    def encode(self, text: str) -> list[Any]:
+        return list(_litellm().encode(model=self.config.model_id, text=text))
+
+    def decode(self, tokens: list[Any]) -> str:
+        return _litellm().decode(model=self.config.model_id, tokens=list(tokens))
+
     def _vectors(self, response: Any, expected: int) -> list[list[float]]:
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != expected:

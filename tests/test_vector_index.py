@@ -1,0 +1,430 @@
+"""Vector indexes over pages and plain models, on the application database."""
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from wagtail.models import Page, PageViewRestriction
+
+from tests.conftest import embedding_backend_settings
+from tests.testapp.models import ArticlePage, Book
+from wagtail_vector_index.index import EmbeddingField, IndexNeedsRebuildError
+from wagtail_vector_index.index.chunking import chunk_text, split_tokens
+from wagtail_vector_index.index.storage import from_bytes
+from wagtail_vector_index.models import EmbeddingChunk, IndexState
+
+pytestmark = pytest.mark.django_db
+
+ECHO = "wagtail_vector_index.ai_utils.backends.echo"
+OFFLINE = {
+    "CHAT_BACKENDS": {"default": {"CLASS": f"{ECHO}.EchoChatBackend", "CONFIG": {}}},
+    "EMBEDDING_BACKENDS": {
+        "default": {
+            "CLASS": f"{ECHO}.HashingEmbeddingBackend",
+            "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 512},
+        }
+    },
+}
+
+ARTICLES = {
+    "Growing tomatoes": "Tomatoes need sun, water and rich soil in the garden.",
+    "Pruning roses": "Roses in the garden flower better when pruned in spring.",
+    "Watching stars": "A telescope shows planets, stars and distant galaxies at night.",
+    "Baking bread": "Flour, water, yeast and salt make bread in a hot oven.",
+    "Cycling in rain": "Mudguards and a rain jacket keep a cyclist dry on wet roads.",
+}
+
+
+@pytest.fixture(autouse=True)
+def offline():
+    with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
+        yield
+
+
+@pytest.fixture
+def home():
+    root = Page.get_first_root_node()
+    return root.add_child(instance=Page(title="Home", slug="index-home"))
+
+
+@pytest.fixture
+def articles(home):
+    pages = {}
+    for title, body in ARTICLES.items():
+        page = home.add_child(
+            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
+        )
+        pages[title] = page
+    return pages
+
+
+def test_chunks_carry_important_fields_and_fit_the_limit():
+    from wagtail_vector_index import ai
+
+    backend = ai.get_embedding_backend()
+    body = " ".join(f"word{i}" for i in range(100))
+    chunks = chunk_text(
+        backend,
+        important=[("Title", "Long read")],
+        body=[("Body", body)],
+        max_tokens=30,
+        overlap=5,
+    )
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert chunk.text.startswith("Title: Long read\n\n")
+        assert len(backend.encode(chunk.text)) <= 30
+    # Overlap: each chunk starts with the last 5 words of the previous one.
+    first, second = (c.text.split("\n\n", 1)[1].split() for c in chunks[:2])
+    assert second[:5] == first[-5:]
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+
+
+def test_split_tokens_windows():
+    assert split_tokens(list(range(10)), 4, 1) == [
+        [0, 1, 2, 3],
+        [3, 4, 5, 6],
+        [6, 7, 8, 9],
+    ]
+    assert split_tokens(list(range(3)), 4, 1) == [[0, 1, 2]]
+    assert split_tokens([], 4, 1) == []
+
+
+def test_chunking_with_litellm_token_counts(provider):
+    # A LiteLLM model: tokens counted with LiteLLM's tokenizer, not words.
+    from wagtail_vector_index import ai
+
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            "EMBEDDING_BACKENDS": {"default": embedding_backend_settings(provider)}
+        }
+    ):
+        backend = ai.get_embedding_backend()
+        chunks = chunk_text(
+            backend,
+            important=[],
+            body=[("Body", "antidisestablishmentarianism " * 40)],
+            max_tokens=50,
+            overlap=0,
+        )
+    assert all(backend.count_tokens(c.text) <= 52 for c in chunks)
+    assert len(chunks) > 1
+
+
+def test_search_ranks_by_meaning(articles):
+    ArticlePage.vector_index.update()
+
+    results = ArticlePage.vector_index.search("tomatoes in my garden", limit=2)
+
+    assert [page.title for page in results] == ["Growing tomatoes", "Pruning roses"]
+    assert all(isinstance(page, ArticlePage) for page in results)
+
+
+def test_search_matches_a_brute_force_cosine_ranking(articles):
+    index = ArticlePage.vector_index
+    index.update()
+    query = "stars and planets seen with a telescope at night"
+
+    found = index.search_results(query, limit=5)
+
+    (query_vector,) = index.embedding_backend.embed([query])
+    best = {}
+    for chunk in EmbeddingChunk.objects.filter(index_name=index.name):
+        vector = from_bytes(chunk.vector)
+        score = float(np.dot(vector, query_vector) / np.linalg.norm(vector))
+        best[chunk.object_id] = max(score, best.get(chunk.object_id, -1))
+    # Same objects, each with its brute-force score, in descending order
+    # (objects with equal scores may come in either order).
+    assert {str(r.object.pk) for r in found} == set(best)
+    assert [r.score for r in found] == pytest.approx(
+        [best[str(r.object.pk)] for r in found], abs=1e-5
+    )
+    assert [r.score for r in found] == pytest.approx(
+        sorted(best.values(), reverse=True), abs=1e-5
+    )
+    assert found[0].object.title == "Watching stars"
+
+
+def test_similarity_threshold(articles):
+    ArticlePage.vector_index.update()
+    results = ArticlePage.vector_index.search(
+        "telescope galaxies", limit=5, similarity_threshold=0.2
+    )
+    assert [page.title for page in results] == ["Watching stars"]
+
+
+def test_find_similar(articles):
+    ArticlePage.vector_index.update()
+    tomatoes = articles["Growing tomatoes"]
+
+    similar = ArticlePage.vector_index.find_similar(tomatoes, limit=1)
+    with_self = ArticlePage.vector_index.find_similar(
+        tomatoes, limit=1, include_self=True
+    )
+
+    assert [page.title for page in similar] == ["Pruning roses"]
+    assert with_self == [tomatoes]
+
+
+def test_query_answers_with_sources(articles):
+    ArticlePage.vector_index.update()
+
+    result = ArticlePage.vector_index.query("How do I bake bread?", sources_limit=2)
+
+    assert result.sources[0].title == "Baking bread"
+    assert len(result.sources) == 2
+    assert "How do I bake bread?" in result.answer  # The echo backend quotes it.
+
+
+def test_query_streaming(articles):
+    ArticlePage.vector_index.update()
+    result = ArticlePage.vector_index.query("bread", stream=True, sources_limit=1)
+    assert "bread" in "".join(part["content"] for part in result.stream)
+    assert [page.title for page in result.sources] == ["Baking bread"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_query(articles):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(ArticlePage.vector_index.update)()
+    result = await ArticlePage.vector_index.aquery("bread oven yeast", sources_limit=1)
+    assert [page.title for page in result.sources] == ["Baking bread"]
+
+
+def test_only_live_public_pages_are_found(home, articles):
+    draft = home.add_child(
+        instance=ArticlePage(
+            title="Secret tomatoes", body="<p>Tomatoes tomatoes</p>", live=False
+        )
+    )
+    private = home.add_child(
+        instance=ArticlePage(title="Private tomatoes", body="<p>Tomatoes garden</p>")
+    )
+    PageViewRestriction.objects.create(page=private, restriction_type="login")
+    live = articles["Growing tomatoes"]
+    # A draft of a live page: the new text is in a revision only.
+    live.body = "<p>Aubergines instead of tomatoes</p>"
+    live.save_revision()
+
+    ArticlePage.vector_index.update()
+    titles = [p.title for p in ArticlePage.vector_index.search("tomatoes", limit=10)]
+
+    assert "Secret tomatoes" not in titles
+    assert "Private tomatoes" not in titles
+    assert not EmbeddingChunk.objects.filter(
+        object_id__in=[str(draft.pk), str(private.pk)]
+    )
+    assert not EmbeddingChunk.objects.filter(text__contains="Aubergines").exists()
+    assert "Growing tomatoes" in titles
+
+
+def test_page_made_private_or_unpublished_after_indexing_disappears(articles):
+    ArticlePage.vector_index.update()
+    tomatoes, roses = articles["Growing tomatoes"], articles["Pruning roses"]
+    PageViewRestriction.objects.create(page=tomatoes, restriction_type="login")
+    roses.unpublish()
+
+    titles = [p.title for p in ArticlePage.vector_index.search("garden", limit=10)]
+    similar = ArticlePage.vector_index.find_similar(articles["Baking bread"], limit=10)
+    answer = ArticlePage.vector_index.query("garden", sources_limit=5)
+
+    assert "Growing tomatoes" not in titles and "Pruning roses" not in titles
+    assert tomatoes not in similar and roses not in similar
+    assert tomatoes not in answer.sources and roses not in answer.sources
+
+
+def test_plain_django_models_are_indexed_in_chunks():
+    Book.objects.create(title="Night sky", blurb=" ".join(["stars planets"] * 30))
+    Book.objects.create(title="Kitchen", blurb="bread oven flour")
+
+    report = Book.vector_index.update()
+
+    assert report.objects == 2
+    assert report.chunks > 2  # max_chunk_tokens=24 splits the long blurb.
+    assert all(
+        chunk.text.startswith("Title: ")
+        for chunk in EmbeddingChunk.objects.filter(index_name="testapp.book")
+    )
+    assert [b.title for b in Book.vector_index.search("oven bread", limit=1)] == [
+        "Kitchen"
+    ]
+
+
+def test_second_update_reuses_everything(articles):
+    index = ArticlePage.vector_index
+    first = index.update()
+    second = index.update()
+
+    assert first.embedded == first.chunks == len(ARTICLES)
+    assert second.embedded == 0
+    assert second.unchanged
+    state = IndexState.objects.get(index_name=index.name)
+    assert state.chunk_count == len(ARTICLES)
+    assert state.model_id == "hashing" and state.dimensions == 512
+
+
+def test_changed_content_embeds_only_what_changed(articles):
+    index = ArticlePage.vector_index
+    index.update()
+    bread = articles["Baking bread"]
+    bread.body = "<p>Sourdough needs a starter, flour and patience.</p>"
+    bread.save_revision().publish()
+
+    report = index.update()
+
+    assert report.embedded == 1
+    assert report.reused == len(ARTICLES) - 1
+    assert [p.title for p in index.search("sourdough starter", limit=1)] == [
+        "Baking bread"
+    ]
+
+
+def test_changing_the_embedding_model_asks_for_a_rebuild(articles):
+    ArticlePage.vector_index.update()
+    other = {
+        **OFFLINE,
+        "EMBEDDING_BACKENDS": {
+            "default": {
+                "CLASS": f"{ECHO}.HashingEmbeddingBackend",
+                "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 128},
+            }
+        },
+    }
+    with override_settings(WAGTAIL_VECTOR_INDEX=other):
+        with pytest.raises(IndexNeedsRebuildError, match="update_vector_indexes"):
+            ArticlePage.vector_index.search("garden")
+        report = ArticlePage.vector_index.update()  # Rebuilds from scratch.
+        assert report.embedded == len(ARTICLES)
+        assert ArticlePage.vector_index.search("garden", limit=1)
+
+
+def test_an_interrupted_update_leaves_the_old_index_answering(articles, monkeypatch):
+    index = ArticlePage.vector_index
+    index.update()
+    bread = articles["Baking bread"]
+    bread.body = "<p>Completely new text about sourdough.</p>"
+    bread.save_revision().publish()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(index.storage, "activate", fail)
+    with pytest.raises(KeyboardInterrupt):
+        index.update()
+    monkeypatch.undo()
+
+    assert [p.title for p in index.search("flour yeast oven", limit=1)] == [
+        "Baking bread"
+    ]
+    assert index.update().embedded == 1  # The re-run embeds only what changed.
+    assert [p.title for p in index.search("sourdough", limit=1)] == ["Baking bread"]
+
+
+def test_update_object_and_remove_object(articles, home):
+    index = ArticlePage.vector_index
+    index.update()
+    new = home.add_child(
+        instance=ArticlePage(title="Comets", body="<p>A comet tail</p>")
+    )
+    index.update_object(new)
+    assert index.search("comet tail", limit=1) == [new]
+
+    new.unpublish()
+    index.update_object(new)  # No longer indexable: removed.
+    assert new not in index.search("comet tail", limit=5)
+    assert not EmbeddingChunk.objects.filter(object_id=str(new.pk)).exists()
+
+
+def test_embedding_field_strips_html():
+    page = ArticlePage(title="T", body="<p>Hello <b>bold</b> world</p>")
+    assert EmbeddingField("body").get_text(page) == "Hello bold world"
+    assert EmbeddingField("title").get_label(page) == "Title"
+
+
+def test_page_backends_use_the_pages_site(articles):
+    from wagtail.models import Site
+
+    from wagtail_vector_index.models import AISettings
+
+    page = articles["Baking bread"]
+    site = Site.objects.create(hostname="bread.example", root_page=page.get_parent())
+    settings = AISettings.for_site(site)
+    settings.set_overrides("chat", "*", {"temperature": 1.7})
+    settings.save()
+
+    backend = page.get_chat_backend()
+
+    assert page.get_site() == site
+    assert backend.config.default_parameters["temperature"] == 1.7
+    assert (
+        "temperature=1.7"
+        in backend.chat(messages=[{"role": "user", "content": "x"}]).text
+    )
+
+
+def test_update_command(articles, capsys):
+    call_command("update_vector_indexes", "--noinput")
+    out = capsys.readouterr().out
+    assert "testapp.articlepage" in out
+    assert f"{len(ARTICLES)} chunks to embed" in out
+    call_command("update_vector_indexes", "--noinput")
+    assert "unchanged" in capsys.readouterr().out
+
+
+@pytest.fixture
+def http_embeddings(provider):
+    settings = {
+        **OFFLINE,
+        "EMBEDDING_BACKENDS": {
+            "default": embedding_backend_settings(
+                provider, EMBEDDING_OUTPUT_DIMENSIONS=16
+            )
+        },
+    }
+    provider.state.dimensions = 16
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        yield provider
+
+
+def test_update_over_http_then_no_provider_call_when_unchanged(
+    articles, http_embeddings
+):
+    ArticlePage.vector_index.update()
+    first = len(http_embeddings.requests_to("/v1/embeddings"))
+    ArticlePage.vector_index.update()
+
+    assert first == 1  # Five chunks, one batch.
+    assert len(http_embeddings.requests_to("/v1/embeddings")) == first
+
+
+def test_update_command_provider_failure(articles, http_embeddings):
+    from django.core.management.base import CommandError
+
+    http_embeddings.fail("401", times=3)
+    with pytest.raises(CommandError, match="rejected the credentials") as caught:
+        call_command("update_vector_indexes", "testapp.articlepage", "--noinput")
+    assert "keeps answering" in str(caught.value)
+    assert "sk-" not in str(caught.value)
+    assert not IndexState.objects.exists()
+
+
+def test_update_command_asks_before_spending(articles, monkeypatch, capsys):
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    call_command("update_vector_indexes", "testapp.articlepage")
+    assert "Not updated" in capsys.readouterr().out
+    assert not EmbeddingChunk.objects.exists()
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    call_command("update_vector_indexes", "testapp.articlepage")
+    assert "Done: 5 chunks embedded" in capsys.readouterr().out
+
+
+def test_update_command_dry_run_and_unknown_index(articles, capsys):
+    from django.core.management.base import CommandError
+
+    call_command("update_vector_indexes", "--dry-run")
+    assert "Dry run" in capsys.readouterr().out
+    assert not EmbeddingChunk.objects.exists()
+    with pytest.raises(CommandError, match="Unknown index: nope"):
+        call_command("update_vector_indexes", "nope")

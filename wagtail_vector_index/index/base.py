@@ -1,0 +1,503 @@
+"""Vector indexes: chunk, embed, store, search and answer from content."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from wagtail_vector_index import ai
+from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
+from wagtail_vector_index.exceptions import WagtailVectorIndexError
+from wagtail_vector_index.index.chunking import Chunk, chunk_text
+from wagtail_vector_index.index.fields import EmbeddingField
+from wagtail_vector_index.index.storage import ChunkRow, DatabaseStorage, Hit, to_bytes
+
+
+class IndexNeedsRebuildError(WagtailVectorIndexError):
+    """The stored vectors were made by another model or with other dimensions."""
+
+
+DEFAULT_PROMPT = (
+    "Answer the question using only the sources below. If they do not contain "
+    "the answer, say that you do not know. Be concise.\n\n{context}"
+)
+
+
+@dataclass
+class SearchResult:
+    """An object found by a search, with its best matching chunk."""
+
+    object: Any
+    score: float
+    text: str
+
+
+@dataclass
+class QueryResponse:
+    """An answer from the chat backend and the objects it was drawn from."""
+
+    answer: str
+    sources: list[Any]
+    response: AIResponse | None = None
+
+
+@dataclass
+class QueryStreamingResponse:
+    """A streamed answer (iterate ``stream``) and its sources."""
+
+    stream: AIStreamingResponse
+    sources: list[Any]
+
+
+@dataclass
+class UpdateEstimate:
+    """What an update will cost before it spends anything."""
+
+    index_name: str
+    objects: int
+    chunks: int
+    chunks_to_embed: int
+    tokens_to_embed: int
+    cost: float | None
+    model_id: str
+
+
+@dataclass
+class UpdateReport:
+    index_name: str
+    objects: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    unchanged: bool = False
+    estimate: UpdateEstimate | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class _Plan:
+    objects: int = 0
+    rows: list[tuple[int, str, Chunk]] = field(default_factory=list)
+    vectors: dict[str, bytes] = field(default_factory=dict)  # by content hash
+    pending: dict[str, str] = field(default_factory=dict)  # hash -> text
+
+
+class VectorIndex:
+    """An index over the objects of one or more querysets.
+
+    Subclass it and implement :meth:`get_querysets`, or use
+    :class:`~wagtail_vector_index.index.mixins.VectorIndexedMixin` on a model.
+    Register custom indexes with
+    :func:`~wagtail_vector_index.index.registry.register_index` so the
+    ``update_vector_indexes`` command finds them.
+    """
+
+    #: A unique, stable name (the key of the stored vectors).
+    name: str = ""
+    embedding_alias = "default"
+    chat_alias = "default"
+    #: The longest chunk, in tokens (capped at the model's token limit).
+    max_chunk_tokens = 512
+    #: Tokens each chunk repeats from the end of the previous one.
+    chunk_overlap = 32
+    prompt = DEFAULT_PROMPT
+
+    def __init__(self, name: str | None = None) -> None:
+        if name:
+            self.name = name
+        if not self.name:
+            raise ValueError(f"{type(self).__name__} needs a name.")
+        self.storage = DatabaseStorage(self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # -- what is indexed ----------------------------------------------------
+
+    def get_querysets(self) -> Sequence[models.QuerySet]:
+        raise NotImplementedError
+
+    def get_embedding_fields(self, model: type[models.Model]) -> list[EmbeddingField]:
+        return list(getattr(model, "embedding_fields", []))
+
+    def indexable(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Only what the public may see: live, public pages by default.
+
+        Applied when indexing and again to every search result, so a page
+        unpublished or made private after indexing never shows up.
+        """
+        from wagtail.models import Page
+
+        if issubclass(queryset.model, Page):
+            queryset = queryset.live().public()
+        return queryset
+
+    def iter_objects(self) -> Iterator[Any]:
+        for queryset in self.get_querysets():
+            queryset = self.indexable(queryset)
+            if hasattr(queryset, "specific"):
+                queryset = queryset.specific()
+            yield from queryset.order_by("pk").iterator(chunk_size=200)
+
+    def is_indexable(self, obj: Any) -> bool:
+        model = type(obj)
+        return any(
+            issubclass(model, qs.model)
+            and self.indexable(qs).filter(pk=obj.pk).exists()
+            for qs in self.get_querysets()
+        )
+
+    # -- backends -----------------------------------------------------------
+
+    @property
+    def embedding_backend(self) -> Any:
+        return ai.get_embedding_backend(self.embedding_alias)
+
+    def chat_backend(self, *, site: Any = None, request: Any = None) -> Any:
+        return ai.get_chat_backend(self.chat_alias, site=site, request=request)
+
+    # -- chunking -----------------------------------------------------------
+
+    def chunks_for(self, obj: Any, backend: Any = None) -> list[Chunk]:
+        backend = backend or self.embedding_backend
+        fields = self.get_embedding_fields(type(obj))
+        important = [(f.get_label(obj), f.get_text(obj)) for f in fields if f.important]
+        body = [(f.get_label(obj), f.get_text(obj)) for f in fields if not f.important]
+        return chunk_text(
+            backend,
+            important=important,
+            body=body,
+            max_tokens=min(self.max_chunk_tokens, backend.config.token_limit),
+            overlap=self.chunk_overlap,
+        )
+
+    # -- state checks -------------------------------------------------------
+
+    def _check_state(self, backend: Any) -> Any:
+        state = self.storage.state()
+        if state is None:
+            return None
+        if (
+            state.model_id != backend.config.model_id
+            or state.dimensions != backend.embedding_output_dimensions
+        ):
+            raise IndexNeedsRebuildError(
+                f'The vector index "{self.name}" was built with {state.model_id} '
+                f"({state.dimensions} dimensions) but the embedding backend is now "
+                f"{backend.config.model_id} ({backend.embedding_output_dimensions} "
+                "dimensions). Rebuild it: manage.py update_vector_indexes"
+            )
+        return state
+
+    # -- searching ----------------------------------------------------------
+
+    def _objects_for(self, hits: Iterable[Hit]) -> dict[tuple[int, str], Any]:
+        by_type: dict[int, set[str]] = defaultdict(set)
+        for hit in hits:
+            by_type[hit.content_type_id].add(hit.object_id)
+        found: dict[tuple[int, str], Any] = {}
+        for content_type_id, ids in by_type.items():
+            model = ContentType.objects.get_for_id(content_type_id).model_class()
+            if model is None:
+                continue
+            queryset = self.indexable(model._default_manager.filter(pk__in=ids))
+            for obj in queryset:
+                found[(content_type_id, str(obj.pk))] = obj
+        return found
+
+    def _results(
+        self,
+        state: Any,
+        vector: Sequence[float],
+        limit: int,
+        threshold: float,
+        exclude: tuple[int, str] | None = None,
+    ) -> list[SearchResult]:
+        # Chunks, not objects, are ranked: ask for more than needed, keep each
+        # object's best chunk, and drop objects no longer indexable.
+        wanted = limit * 4 + 8
+        while True:
+            hits = self.storage.search(state, vector, wanted)
+            hits = [h for h in hits if h.score >= threshold]
+            objects = self._objects_for(hits)
+            results: list[SearchResult] = []
+            seen: set[tuple[int, str]] = set()
+            for hit in hits:
+                key = (hit.content_type_id, hit.object_id)
+                if key in seen or key == exclude or key not in objects:
+                    continue
+                seen.add(key)
+                results.append(SearchResult(objects[key], hit.score, hit.text))
+            if len(results) >= limit or len(hits) < wanted:
+                return results[:limit]
+            wanted *= 4
+
+    def search_results(
+        self, query: str, limit: int = 5, similarity_threshold: float = 0.0
+    ) -> list[SearchResult]:
+        """Objects whose content is most similar to ``query``, with scores."""
+        backend = self.embedding_backend
+        state = self._check_state(backend)
+        if state is None or not query.strip():
+            return []
+        (vector,) = backend.embed([query])
+        return self._results(state, vector, limit, similarity_threshold)
+
+    def search(
+        self, query: str, limit: int = 5, similarity_threshold: float = 0.0
+    ) -> list[Any]:
+        """The objects most similar to ``query``, best first."""
+        return [
+            r.object for r in self.search_results(query, limit, similarity_threshold)
+        ]
+
+    def find_similar(
+        self, obj: Any, limit: int = 5, include_self: bool = False
+    ) -> list:
+        """Objects similar to ``obj`` (by the mean of its chunks' vectors)."""
+        backend = self.embedding_backend
+        state = self._check_state(backend)
+        if state is None:
+            return []
+        key = (ContentType.objects.get_for_model(obj).pk, str(obj.pk))
+        vectors = self.storage.object_vectors(state, *key)
+        if not vectors:
+            texts = [chunk.text for chunk in self.chunks_for(obj, backend)]
+            vectors = [np.asarray(v) for v in backend.embed(texts)] if texts else []
+        if not vectors:
+            return []
+        mean = np.mean(np.vstack(vectors), axis=0)
+        results = self._results(
+            state, mean, limit, -1.0, exclude=None if include_self else key
+        )
+        return [r.object for r in results]
+
+    # -- answering ----------------------------------------------------------
+
+    def _messages(self, question: str, results: list[SearchResult]) -> list[dict]:
+        context = "\n\n".join(
+            f"Source {number}: {result.text}"
+            for number, result in enumerate(results, start=1)
+        )
+        return [
+            {"role": "system", "content": self.prompt.format(context=context)},
+            {"role": "user", "content": question},
+        ]
+
+    def query(
+        self,
+        question: str,
+        sources_limit: int = 5,
+        *,
+        stream: bool = False,
+        site: Any = None,
+        request: Any = None,
+        **chat_kwargs: Any,
+    ) -> QueryResponse | QueryStreamingResponse:
+        """Answer ``question`` from the most relevant content.
+
+        The chat backend gets the matching chunks as context (with the site's
+        parameters when ``site`` or ``request`` is given); the answer comes
+        back with the source objects. ``stream=True`` returns the answer as a
+        stream.
+        """
+        results = self.search_results(question, limit=sources_limit)
+        backend = self.chat_backend(site=site, request=request)
+        messages = self._messages(question, results)
+        sources = [r.object for r in results]
+        if stream:
+            return QueryStreamingResponse(
+                backend.chat(messages=messages, stream=True, **chat_kwargs), sources
+            )
+        response = backend.chat(messages=messages, **chat_kwargs)
+        return QueryResponse(response.text, sources, response)
+
+    async def aquery(
+        self,
+        question: str,
+        sources_limit: int = 5,
+        *,
+        stream: bool = False,
+        site: Any = None,
+        **chat_kwargs: Any,
+    ) -> QueryResponse | QueryStreamingResponse:
+        """Asynchronous :meth:`query` (the search runs in a thread)."""
+        from asgiref.sync import sync_to_async
+
+        results = await sync_to_async(self.search_results)(question, sources_limit)
+        backend = await sync_to_async(self.chat_backend)(site=site)
+        messages = self._messages(question, results)
+        sources = [r.object for r in results]
+        if stream:
+            return QueryStreamingResponse(
+                await backend.achat(messages=messages, stream=True, **chat_kwargs),
+                sources,
+            )
+        response = await backend.achat(messages=messages, **chat_kwargs)
+        return QueryResponse(response.text, sources, response)
+
+    # -- updating -----------------------------------------------------------
+
+    def _plan(self, backend: Any, state: Any) -> _Plan:
+        plan = _Plan(vectors=self.storage.vectors_by_hash(state))
+        content_types: dict[type, int] = {}
+        for obj in self.iter_objects():
+            model = type(obj)
+            if model not in content_types:
+                content_types[model] = ContentType.objects.get_for_model(obj).pk
+            plan.objects += 1
+            for chunk in self.chunks_for(obj, backend):
+                plan.rows.append((content_types[model], str(obj.pk), chunk))
+                digest = chunk.content_hash
+                if digest not in plan.vectors:
+                    plan.pending[digest] = chunk.text
+        return plan
+
+    def estimate(self) -> UpdateEstimate:
+        """Objects, chunks, and the tokens and cost of what must be embedded."""
+        backend = self.embedding_backend
+        state = self._reusable_state(backend)
+        return self._estimate(backend, self._plan(backend, state))
+
+    def _estimate(self, backend: Any, plan: _Plan) -> UpdateEstimate:
+        tokens = sum(backend.count_tokens(text) for text in plan.pending.values())
+        return UpdateEstimate(
+            index_name=self.name,
+            objects=plan.objects,
+            chunks=len(plan.rows),
+            chunks_to_embed=len(plan.pending),
+            tokens_to_embed=tokens,
+            cost=backend.estimate_cost(tokens) if plan.pending else 0.0,
+            model_id=backend.config.model_id,
+        )
+
+    def _reusable_state(self, backend: Any) -> Any:
+        """The current state if its vectors can be reused by ``backend``."""
+        state = self.storage.state()
+        if state is None or (
+            state.model_id == backend.config.model_id
+            and state.dimensions == backend.embedding_output_dimensions
+        ):
+            return state
+        return None  # Another model: nothing can be reused; rebuild all.
+
+    def update(
+        self,
+        *,
+        confirm: Callable[[UpdateEstimate], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 256,
+    ) -> UpdateReport:
+        """Bring the stored vectors up to date with the content.
+
+        Chunks whose text is unchanged keep their vectors (no provider call).
+        New vectors go into a new build that replaces the old one only when
+        complete: an interrupted update leaves the old index answering.
+        ``confirm`` sees the estimate first and can cancel; ``progress`` gets
+        ``(embedded, to_embed)`` after each batch.
+        """
+        backend = self.embedding_backend
+        state = self._reusable_state(backend)
+        plan = self._plan(backend, state)
+        report = UpdateReport(self.name, objects=plan.objects, chunks=len(plan.rows))
+        report.estimate = self._estimate(backend, plan)
+        report.reused = len(plan.rows) - sum(
+            1 for _, _, chunk in plan.rows if chunk.content_hash in plan.pending
+        )
+        keys = {(ct, oid, c.position, c.content_hash) for ct, oid, c in plan.rows}
+        if state is not None and not plan.pending and keys == self.storage.keys(state):
+            report.unchanged = True
+            self.storage.touch(state)
+            return report
+        if confirm is not None and not confirm(report.estimate):
+            report.cancelled = True
+            return report
+        pending = list(plan.pending.items())
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start : start + batch_size]
+            vectors = backend.embed([text for _, text in batch])
+            for (digest, _), vector in zip(batch, vectors, strict=True):
+                plan.vectors[digest] = to_bytes(vector)
+            report.embedded += len(batch)
+            if progress is not None:
+                progress(report.embedded, len(pending))
+        build = self.storage.next_build()
+        self.storage.write_build(
+            build,
+            (
+                ChunkRow(
+                    ct,
+                    oid,
+                    c.position,
+                    c.text,
+                    c.content_hash,
+                    plan.vectors[c.content_hash],
+                )
+                for ct, oid, c in plan.rows
+            ),
+        )
+        self.storage.activate(
+            build,
+            model_id=backend.config.model_id,
+            dimensions=backend.embedding_output_dimensions,
+            object_count=plan.objects,
+        )
+        return report
+
+    def update_object(self, obj: Any) -> None:
+        """Re-index one object (or remove it if it is no longer indexable)."""
+        if not self.is_indexable(obj):
+            self.remove_object(obj)
+            return
+        backend = self.embedding_backend
+        state = self._check_state(backend)
+        if state is None:
+            self.update()  # First use: build the whole index.
+            return
+        content_type_id = ContentType.objects.get_for_model(obj).pk
+        chunks = self.chunks_for(obj, backend)
+        known = self.storage.vectors_by_hash(state, [c.content_hash for c in chunks])
+        missing = [c for c in chunks if c.content_hash not in known]
+        if missing:
+            for chunk, vector in zip(
+                missing, backend.embed([c.text for c in missing]), strict=True
+            ):
+                known[chunk.content_hash] = to_bytes(vector)
+        rows = [
+            ChunkRow(
+                content_type_id,
+                str(obj.pk),
+                c.position,
+                c.text,
+                c.content_hash,
+                known[c.content_hash],
+            )
+            for c in chunks
+        ]
+        self.storage.replace_object(state, content_type_id, str(obj.pk), rows)
+
+    def remove_object(self, obj: Any) -> None:
+        state = self.storage.state()
+        if state is None:
+            return
+        content_type_id = ContentType.objects.get_for_model(obj).pk
+        self.storage.replace_object(state, content_type_id, str(obj.pk), [])
+
+
+class ModelVectorIndex(VectorIndex):
+    """The index of one model (see ``VectorIndexedMixin``)."""
+
+    def __init__(self, model: type, **options: Any) -> None:
+        self.model = model
+        for key, value in options.items():
+            setattr(self, key, value)
+        super().__init__(model._meta.label_lower)
+
+    def get_querysets(self) -> list:
+        return [self.model._default_manager.all()]

@@ -1,0 +1,251 @@
+"""Where vectors live: the application database, searched with NumPy.
+
+Vectors are stored as float32 bytes in ``EmbeddingChunk`` rows. A process
+loads an index's vectors once into a normalised matrix and keeps it until the
+index's ``revision`` changes; each search costs one small query for the
+revision and a matrix product.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+
+from wagtail_vector_index.models import EmbeddingChunk, IndexState, new_revision
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk ready to store."""
+
+    content_type_id: int
+    object_id: str
+    position: int
+    text: str
+    content_hash: str
+    vector: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored chunk matching a search, best first."""
+
+    content_type_id: int
+    object_id: str
+    position: int
+    text: str
+    score: float
+
+
+def to_bytes(vector: Sequence[float]) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_bytes(data: bytes | memoryview) -> np.ndarray:
+    return np.frombuffer(bytes(data), dtype=np.float32)
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+@dataclass
+class _Loaded:
+    revision: str
+    build: int
+    matrix: np.ndarray
+    keys: list[tuple[int, str, int, str]]  # content type, object id, position, text
+
+
+class DatabaseStorage:
+    """Vectors in the application database, searched in memory with NumPy."""
+
+    _cache: dict[str, _Loaded] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, index_name: str) -> None:
+        self.index_name = index_name
+
+    # -- state -------------------------------------------------------------
+
+    def state(self) -> IndexState | None:
+        return IndexState.objects.filter(index_name=self.index_name).first()
+
+    def chunks(self, build: int) -> Any:
+        return EmbeddingChunk.objects.filter(index_name=self.index_name, build=build)
+
+    # -- reading -----------------------------------------------------------
+
+    def _loaded(self, state: IndexState) -> _Loaded:
+        loaded = self._cache.get(self.index_name)
+        if loaded is not None and loaded.revision == state.revision:
+            return loaded
+        with self._lock:
+            rows = list(
+                self.chunks(state.active_build)
+                .order_by("pk")
+                .values_list(
+                    "content_type_id", "object_id", "position", "text", "vector"
+                )
+            )
+            matrix = (
+                normalise(np.vstack([from_bytes(row[4]) for row in rows]))
+                if rows
+                else np.zeros((0, state.dimensions), dtype=np.float32)
+            )
+            loaded = _Loaded(
+                revision=state.revision,
+                build=state.active_build,
+                matrix=matrix,
+                keys=[row[:4] for row in rows],
+            )
+            self._cache[self.index_name] = loaded
+        return loaded
+
+    def search(
+        self, state: IndexState, vector: Sequence[float], limit: int
+    ) -> list[Hit]:
+        """The ``limit`` chunks most similar to ``vector`` (cosine), best first."""
+        loaded = self._loaded(state)
+        if not loaded.keys or limit <= 0:
+            return []
+        query = normalise(np.asarray(vector, dtype=np.float32))
+        scores = loaded.matrix @ query
+        count = min(limit, len(scores))
+        best = np.argpartition(-scores, count - 1)[:count]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [Hit(*loaded.keys[i], score=float(scores[i])) for i in best]
+
+    def object_vectors(
+        self, state: IndexState, content_type_id: int, object_id: str
+    ) -> list[np.ndarray]:
+        rows = self.chunks(state.active_build).filter(
+            content_type_id=content_type_id, object_id=object_id
+        )
+        return [
+            from_bytes(v)
+            for v in rows.order_by("position").values_list("vector", flat=True)
+        ]
+
+    def vectors_by_hash(
+        self, state: IndexState | None, hashes: Iterable[str] | None = None
+    ) -> dict[str, bytes]:
+        """Stored vectors of the active build by content hash, for reuse."""
+        if state is None:
+            return {}
+        chunks = self.chunks(state.active_build)
+        if hashes is not None:
+            chunks = chunks.filter(content_hash__in=list(hashes))
+        return {
+            content_hash: bytes(vector)
+            for content_hash, vector in chunks.values_list("content_hash", "vector")
+        }
+
+    def keys(self, state: IndexState | None) -> set[tuple[int, str, int, str]]:
+        if state is None:
+            return set()
+        return set(
+            self.chunks(state.active_build).values_list(
+                "content_type_id", "object_id", "position", "content_hash"
+            )
+        )
+
+    # -- writing -----------------------------------------------------------
+
+    def _bulk(self, build: int, rows: Iterable[ChunkRow]) -> None:
+        EmbeddingChunk.objects.bulk_create(
+            (
+                EmbeddingChunk(
+                    index_name=self.index_name,
+                    build=build,
+                    content_type_id=row.content_type_id,
+                    object_id=row.object_id,
+                    position=row.position,
+                    text=row.text,
+                    content_hash=row.content_hash,
+                    vector=row.vector
+                    if isinstance(row.vector, bytes)
+                    else to_bytes(row.vector),
+                )
+                for row in rows
+            ),
+            batch_size=500,
+        )
+
+    def next_build(self) -> int:
+        """A build number no rows use yet (interrupted builds are cleared)."""
+        state = self.state()
+        active = state.active_build if state else 0
+        # Rows of a build that never became active: an interrupted run.
+        EmbeddingChunk.objects.filter(
+            index_name=self.index_name, build__gt=active
+        ).delete()
+        highest = EmbeddingChunk.objects.filter(index_name=self.index_name).aggregate(
+            highest=Max("build")
+        )["highest"]
+        return max(active, highest or 0) + 1
+
+    def write_build(self, build: int, rows: Iterable[ChunkRow]) -> None:
+        self._bulk(build, rows)
+
+    def activate(
+        self, build: int, *, model_id: str, dimensions: int, object_count: int
+    ) -> IndexState:
+        """Make ``build`` the answering one and drop the others, atomically."""
+        with transaction.atomic():
+            state, _ = IndexState.objects.select_for_update().get_or_create(
+                index_name=self.index_name,
+                defaults={"model_id": model_id, "dimensions": dimensions},
+            )
+            state.model_id = model_id
+            state.dimensions = dimensions
+            state.active_build = build
+            state.revision = new_revision()
+            state.chunk_count = self.chunks(build).count()
+            state.object_count = object_count
+            state.save()
+            EmbeddingChunk.objects.filter(index_name=self.index_name).exclude(
+                build=build
+            ).delete()
+        return state
+
+    def touch(self, state: IndexState) -> None:
+        state.save(update_fields=["updated_at"])
+
+    def replace_object(
+        self,
+        state: IndexState,
+        content_type_id: int,
+        object_id: str,
+        rows: Sequence[ChunkRow],
+    ) -> None:
+        """Swap one object's chunks in the active build."""
+        with transaction.atomic():
+            self.chunks(state.active_build).filter(
+                content_type_id=content_type_id, object_id=object_id
+            ).delete()
+            self._bulk(state.active_build, rows)
+            state.refresh_from_db()
+            state.revision = new_revision()
+            state.chunk_count = self.chunks(state.active_build).count()
+            state.object_count = (
+                self.chunks(state.active_build)
+                .values("content_type_id", "object_id")
+                .distinct()
+                .count()
+            )
+            state.save(
+                update_fields=["revision", "chunk_count", "object_count", "updated_at"]
+            )
+
+    def forget(self) -> None:
+        """Drop this process's in-memory copy."""
+        self._cache.pop(self.index_name, None)
