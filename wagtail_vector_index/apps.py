@@ -11,3 +11,6 @@ class WagtailVectorIndexAppConfig(AppConfig):
         # Registers the system checks and the settings-change receiver; both
         # modules are light (LiteLLM is only imported when a check needs it).
         from wagtail_vector_index import checks, conf  # noqa: F401
+        from wagtail_vector_index.index import signals
+
+        signals.connect()

@@ -67,13 +67,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         ]
     messages: list[checks.CheckMessage] = []
-    known = {*conf.KIND_KEYS.values(), conf.TEST_PAGES_RATE_LIMIT_KEY}
+    known = {
+        *conf.KIND_KEYS.values(),
+        conf.TEST_PAGES_RATE_LIMIT_KEY,
+        conf.AUTO_UPDATE_KEY,
+    }
     for key in sorted(set(user) - known):
         messages.append(
             checks.Warning(
                 f'{SETTING} has an unknown key "{key}".',
-                hint='The known keys are "CHAT_BACKENDS", "EMBEDDING_BACKENDS" and '
-                f'"{conf.TEST_PAGES_RATE_LIMIT_KEY}"; check the spelling.',
+                hint='The known keys are "CHAT_BACKENDS", "EMBEDDING_BACKENDS", '
+                f'"{conf.TEST_PAGES_RATE_LIMIT_KEY}" and "{conf.AUTO_UPDATE_KEY}"; '
+                "check the spelling.",
                 id=ID.format("W003"),
             )
         )
@@ -86,6 +91,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint=f"Use a number such as {conf.DEFAULT_TEST_PAGES_RATE_LIMIT}, "
                 "or 0 for no limit.",
                 id=ID.format("E013"),
+            )
+        )
+    auto_update = user.get(conf.AUTO_UPDATE_KEY, False)
+    if not isinstance(auto_update, bool):
+        messages.append(
+            checks.Error(
+                f'{SETTING}["{conf.AUTO_UPDATE_KEY}"] must be True or False, '
+                f"not {auto_update!r}.",
+                hint="Set it to True to update vector indexes when content is "
+                "published, unpublished or deleted.",
+                id=ID.format("E014"),
             )
         )
     for kind, kind_key in conf.KIND_KEYS.items():

@@ -64,6 +64,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     CHAT_BACKENDS: dict[str, BackendSettings]
     EMBEDDING_BACKENDS: dict[str, BackendSettings]
     TEST_PAGES_RATE_LIMIT: int
+    AUTO_UPDATE: bool
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -121,6 +122,15 @@ def get_test_pages_rate_limit() -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return DEFAULT_TEST_PAGES_RATE_LIMIT  # The checks report the mistake.
     return value
+
+
+AUTO_UPDATE_KEY = "AUTO_UPDATE"
+
+
+def get_auto_update() -> bool:
+    """Whether publishing, unpublishing and deleting update the indexes."""
+    user = get_user_settings()
+    return bool(isinstance(user, Mapping) and user.get(AUTO_UPDATE_KEY) is True)
 
 
 def clear_cache() -> None:

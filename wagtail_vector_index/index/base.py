@@ -145,6 +145,10 @@ class VectorIndex:
                 queryset = queryset.specific()
             yield from queryset.order_by("pk").iterator(chunk_size=200)
 
+    def covers(self, model: type) -> bool:
+        """Whether objects of ``model`` belong in this index."""
+        return any(issubclass(model, qs.model) for qs in self.get_querysets())
+
     def is_indexable(self, obj: Any) -> bool:
         model = type(obj)
         return any(
@@ -483,11 +487,13 @@ class VectorIndex:
         self.storage.replace_object(state, content_type_id, str(obj.pk), rows)
 
     def remove_object(self, obj: Any) -> None:
+        self.remove_key(ContentType.objects.get_for_model(obj).pk, str(obj.pk))
+
+    def remove_key(self, content_type_id: int, object_id: str) -> None:
+        """Drop the chunks of one object (by content type and primary key)."""
         state = self.storage.state()
-        if state is None:
-            return
-        content_type_id = ContentType.objects.get_for_model(obj).pk
-        self.storage.replace_object(state, content_type_id, str(obj.pk), [])
+        if state is not None:
+            self.storage.replace_object(state, content_type_id, object_id, [])
 
 
 class ModelVectorIndex(VectorIndex):

@@ -1,0 +1,47 @@
+"""The background task that keeps an index current for one object."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.contenttypes.models import ContentType
+
+try:  # The backport Wagtail itself uses; Django 6 ships the same API.
+    from django_tasks import task
+except ImportError:  # pragma: no cover - depends on the installed packages
+    from django.tasks import task  # type: ignore[no-redef]
+
+from wagtail_vector_index.exceptions import WagtailVectorIndexError
+from wagtail_vector_index.index.registry import get_index
+
+logger = logging.getLogger(__name__)
+
+
+def update_object(index_name: str, content_type_id: int, object_id: str) -> None:
+    """Re-index one object, or remove it if it is gone or no longer public."""
+    index = get_index(index_name)
+    model = ContentType.objects.get_for_id(content_type_id).model_class()
+    obj = model._default_manager.filter(pk=object_id).first() if model else None
+    if obj is None:
+        index.remove_key(content_type_id, object_id)
+    else:
+        index.update_object(obj)
+
+
+@task()
+def update_object_task(index_name: str, content_type_id: int, object_id: str) -> None:
+    update_object(index_name, content_type_id, object_id)
+
+
+def run_inline(index_name: str, content_type_id: int, object_id: str) -> None:
+    """Run now; a provider failure is logged, never raised into a publish."""
+    try:
+        update_object(index_name, content_type_id, object_id)
+    except WagtailVectorIndexError as error:
+        logger.warning(
+            "Could not update vector index %s for %s/%s: %s",
+            index_name,
+            content_type_id,
+            object_id,
+            error,
+        )
