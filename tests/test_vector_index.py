@@ -309,7 +309,7 @@ def test_an_interrupted_update_leaves_the_old_index_answering(articles, monkeypa
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(index.storage, "activate", fail)
+    monkeypatch.setattr(type(index.storage), "activate", fail)
     with pytest.raises(KeyboardInterrupt):
         index.update()
     monkeypatch.undo()

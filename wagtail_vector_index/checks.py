@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from wagtail_vector_index import conf
 from wagtail_vector_index.ai_utils.backends import import_backend_class
@@ -71,14 +72,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         *conf.KIND_KEYS.values(),
         conf.TEST_PAGES_RATE_LIMIT_KEY,
         conf.AUTO_UPDATE_KEY,
+        conf.STORAGE_KEY,
     }
     for key in sorted(set(user) - known):
         messages.append(
             checks.Warning(
                 f'{SETTING} has an unknown key "{key}".',
-                hint='The known keys are "CHAT_BACKENDS", "EMBEDDING_BACKENDS", '
-                f'"{conf.TEST_PAGES_RATE_LIMIT_KEY}" and "{conf.AUTO_UPDATE_KEY}"; '
-                "check the spelling.",
+                hint="The known keys are "
+                + ", ".join(f'"{k}"' for k in sorted(known))
+                + "; check the spelling.",
                 id=ID.format("W003"),
             )
         )
@@ -104,9 +106,36 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id=ID.format("E014"),
             )
         )
+    if conf.STORAGE_KEY in user:
+        messages.extend(_check_storage(user[conf.STORAGE_KEY]))
     for kind, kind_key in conf.KIND_KEYS.items():
         messages.extend(_check_kind(kind, kind_key, conf.get_backend_settings(kind)))
     return messages
+
+
+def _check_storage(path: Any) -> list[checks.CheckMessage]:
+    where = f'{SETTING}["{conf.STORAGE_KEY}"]'
+    hint = (
+        f'Use "{conf.DATABASE_STORAGE}" (the default) or "{conf.PGVECTOR_STORAGE}" '
+        "(PostgreSQL with the pgvector extension)."
+    )
+    if not isinstance(path, str) or not path:
+        return [
+            checks.Error(
+                f"{where} must be a dotted path.", hint=hint, id=ID.format("E015")
+            )
+        ]
+    try:
+        import_string(path)
+    except ImportError as error:
+        return [
+            checks.Error(
+                f"{where} {path!r} cannot be imported ({error}).",
+                hint=hint,
+                id=ID.format("E015"),
+            )
+        ]
+    return []
 
 
 def _check_kind(kind: str, kind_key: str, backends: Any) -> list[checks.CheckMessage]:

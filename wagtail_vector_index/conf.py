@@ -65,6 +65,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     EMBEDDING_BACKENDS: dict[str, BackendSettings]
     TEST_PAGES_RATE_LIMIT: int
     AUTO_UPDATE: bool
+    STORAGE: str
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -131,6 +132,18 @@ def get_auto_update() -> bool:
     """Whether publishing, unpublishing and deleting update the indexes."""
     user = get_user_settings()
     return bool(isinstance(user, Mapping) and user.get(AUTO_UPDATE_KEY) is True)
+
+
+STORAGE_KEY = "STORAGE"
+DATABASE_STORAGE = "wagtail_vector_index.index.storage.DatabaseStorage"
+PGVECTOR_STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
+
+
+def get_storage_class_path() -> str | None:
+    """The dotted path of the vector storage class (``None``: the default)."""
+    user = get_user_settings()
+    value = user.get(STORAGE_KEY) if isinstance(user, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def clear_cache() -> None:

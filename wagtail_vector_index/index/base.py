@@ -16,7 +16,7 @@ from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
-from wagtail_vector_index.index.storage import ChunkRow, DatabaseStorage, Hit, to_bytes
+from wagtail_vector_index.index.storage import ChunkRow, Hit, get_storage, to_bytes
 
 
 class IndexNeedsRebuildError(WagtailVectorIndexError):
@@ -113,7 +113,11 @@ class VectorIndex:
             self.name = name
         if not self.name:
             raise ValueError(f"{type(self).__name__} needs a name.")
-        self.storage = DatabaseStorage(self.name)
+
+    @property
+    def storage(self) -> Any:
+        """Where the vectors live, as ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` says."""
+        return get_storage(self.name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -249,3 +249,15 @@ class DatabaseStorage:
     def forget(self) -> None:
         """Drop this process's in-memory copy."""
         self._cache.pop(self.index_name, None)
+
+
+def get_storage(index_name: str) -> Any:
+    """The storage configured in ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` (a dotted
+    path; the database with NumPy by default) for one index."""
+    from django.utils.module_loading import import_string
+
+    from wagtail_vector_index import conf
+
+    path = conf.get_storage_class_path()
+    storage_class = DatabaseStorage if path is None else import_string(path)
+    return storage_class(index_name)
