@@ -428,3 +428,18 @@ def test_update_command_dry_run_and_unknown_index(articles, capsys):
     assert not EmbeddingChunk.objects.exists()
     with pytest.raises(CommandError, match="Unknown index: nope"):
         call_command("update_vector_indexes", "nope")
+
+
+def test_custom_index_across_models(articles, capsys):
+    from wagtail_vector_index.index import get_index, get_indexes
+
+    assert set(get_indexes()) == {"testapp.articlepage", "testapp.book", "everything"}
+    Book.objects.create(title="Bread book", blurb="Recipes for bread, yeast and flour")
+
+    call_command("update_vector_indexes", "everything", "--noinput")
+    index = get_index("everything")
+    found = index.search("bread yeast flour", limit=2)
+
+    assert "Index everything" in capsys.readouterr().out
+    assert {type(obj) for obj in found} == {Book, ArticlePage}
+    assert index.covers(Book) and not index.covers(Page)
