@@ -187,16 +187,14 @@ def main() -> None:
     if not args.skip_rebuild:
         pages = 200 if args.quick else 1_000
         result = bench_rebuild(pages)
-        print(
-            f"\n## Rebuild of {pages:,} pages, provider latency 50 ms ({result['vendor']})\n"
-        )
+        vendor = result["vendor"]
+        print(f"\n## Rebuild of {pages:,} pages, provider 50 ms ({vendor})\n")
         print("| run | seconds | provider calls | chunks embedded |")
         print("| --- | ---: | ---: | ---: |")
         for label in ("first", "second"):
-            print(
-                f"| {label} | {result[f'{label}_s']:.2f} | {result[f'{label}_calls']} | "
-                f"{result[f'{label}_embedded']} |"
-            )
+            seconds, calls = result[f"{label}_s"], result[f"{label}_calls"]
+            embedded = result[f"{label}_embedded"]
+            print(f"| {label} | {seconds:.2f} | {calls} | {embedded} |")
         if result["second_calls"] != 0:
             raise SystemExit("The unchanged second run made provider calls.")
 
