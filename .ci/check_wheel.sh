@@ -20,7 +20,24 @@ import django
 from django.conf import settings
 
 settings.configure(
-    INSTALLED_APPS=["django.contrib.staticfiles", "wagtail_vector_index"],
+    INSTALLED_APPS=[
+        "wagtail_vector_index",
+        "wagtail.contrib.settings",
+        "wagtail.users",
+        "wagtail.images",
+        "wagtail.documents",
+        "wagtail.admin",
+        "wagtail",
+        "modelcluster",
+        "taggit",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "django.contrib.staticfiles",
+    ],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    WAGTAILADMIN_BASE_URL="http://localhost",
     TEMPLATES=[
         {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}
     ],
@@ -36,6 +53,11 @@ assert "site-packages" in wagtail_vector_index.__file__, wagtail_vector_index.__
 template = get_template("wagtail_vector_index/includes/backend_label.html")
 static = finders.find("wagtail_vector_index/css/wagtail-vector-index.css")
 assert static and "site-packages" in static, static
+# The migrations ship too, and the app's models work from the wheel.
+from django.core.management import call_command
+
+call_command("migrate", verbosity=0)
+call_command("check", fail_level="ERROR")
 print("template:", template.origin.name)
 print("static:  ", static)
 PY
