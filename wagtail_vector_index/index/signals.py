@@ -40,7 +40,8 @@ def schedule(instance: Any) -> None:
         from wagtail_vector_index.index import tasks
 
         for index in indexes:
-            if getattr(settings, "TASKS", None):
+            # Django 6 has a default TASKS; only a project's own choice counts.
+            if settings.is_overridden("TASKS"):
                 tasks.update_object_task.enqueue(index.name, content_type_id, object_id)
             else:
                 tasks.run_inline(index.name, content_type_id, object_id)
