@@ -29,36 +29,34 @@ def provider(_provider_server, monkeypatch):
     _provider_server.reset()
 
 
-def chat_backend_settings(provider, model="openai/test-chat", **config):
-    """A ``CHAT_BACKENDS`` entry that talks to ``provider`` over HTTP."""
-    parameters = {"api_base": provider.openai_base, "timeout": 2, "max_retries": 0}
+def _backend_settings(provider, backend_class, model, defaults, config):
+    """A backend entry whose model talks to ``provider`` over HTTP (the Ollama
+    API for ``ollama*/`` models, the OpenAI API otherwise)."""
+    parameters = {"api_base": provider.openai_base, "timeout": 2}
     if model.startswith(("ollama/", "ollama_chat/")):
-        parameters = {"api_base": provider.url, "timeout": 2}
+        parameters["api_base"] = provider.url
+    elif backend_class == OPENAI_CLASS:
+        parameters["max_retries"] = 0  # Failure tests must not wait for retries.
     parameters.update(config.pop("DEFAULT_PARAMETERS", {}))
     return {
-        "CLASS": OPENAI_CLASS,
+        "CLASS": backend_class,
         "CONFIG": {
             "MODEL_ID": model,
-            "TOKEN_LIMIT": 4096,
+            **defaults,
             "DEFAULT_PARAMETERS": parameters,
             **config,
         },
     }
+
+
+def chat_backend_settings(provider, model="openai/test-chat", **config):
+    """A ``CHAT_BACKENDS`` entry that talks to ``provider`` over HTTP."""
+    return _backend_settings(
+        provider, OPENAI_CLASS, model, {"TOKEN_LIMIT": 4096}, config
+    )
 
 
 def embedding_backend_settings(provider, model="openai/test-embed", **config):
     """An ``EMBEDDING_BACKENDS`` entry that talks to ``provider`` over HTTP."""
-    parameters = {"api_base": provider.openai_base, "timeout": 2}
-    if model.startswith("ollama/"):
-        parameters = {"api_base": provider.url, "timeout": 2}
-    parameters.update(config.pop("DEFAULT_PARAMETERS", {}))
-    return {
-        "CLASS": OPENAI_EMBEDDING_CLASS,
-        "CONFIG": {
-            "MODEL_ID": model,
-            "TOKEN_LIMIT": 8191,
-            "EMBEDDING_OUTPUT_DIMENSIONS": 8,
-            "DEFAULT_PARAMETERS": parameters,
-            **config,
-        },
-    }
+    defaults = {"TOKEN_LIMIT": 8191, "EMBEDDING_OUTPUT_DIMENSIONS": 8}
+    return _backend_settings(provider, OPENAI_EMBEDDING_CLASS, model, defaults, config)
