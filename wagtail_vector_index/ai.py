@@ -37,6 +37,12 @@ def _build(kind: str, alias: str) -> Any:
     )
 
 
+def configured_aliases(kind: str) -> list[str]:
+    """The aliases configured for ``kind`` (``"chat"`` or ``"embedding"``)."""
+    configured = conf.get_backend_settings(kind)
+    return [str(alias) for alias in configured] if isinstance(configured, dict) else []
+
+
 def get_configured_backend(kind: str, alias: str) -> Any:
     """The backend of ``kind`` under ``alias``, or ``None`` if it cannot be
     built (the system checks explain why)."""

@@ -48,6 +48,7 @@ class BackendConfigSettings(TypedDict):
     TOKEN_LIMIT: NotRequired[int]
     EMBEDDING_OUTPUT_DIMENSIONS: NotRequired[int]
     BATCH_SIZE: NotRequired[int]
+    BATCH_TOKEN_LIMIT: NotRequired[int]
     MAX_CONCURRENCY: NotRequired[int]
 
 

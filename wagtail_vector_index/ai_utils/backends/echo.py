@@ -59,7 +59,8 @@ class EchoChatBackend(BaseChatBackend):
             if key != "delay"
         )
         suffix = f" (parameters: {settings})" if settings else ""
-        return f"[offline echo of {self.config.model_id}] You said: {last}{suffix}"
+        name = "" if self.config.model_id == "echo" else f" {self.config.model_id}"
+        return f"[offline echo{name}] You said: {last}{suffix}"
 
     def _usage(self, messages: list[ChatMessage], answer: str) -> Usage:
         prompt = sum(len(_WORD.findall(m["content"])) for m in messages)
@@ -116,8 +117,18 @@ class EchoChatBackend(BaseChatBackend):
         return response
 
 
+#: Words too common to say what a text is about (English).
+STOP_WORDS = frozenset(
+    """a about an and are as at be but by for from has have how i if in into is
+    it its of on or that the their then there these this to was we were what
+    when where which who why will with you your""".split()
+)
+
+
 def hashed_vector(text: str, dimensions: int) -> list[float]:
     """A unit vector of ``text``'s lower-cased words, hashed into ``dimensions``.
+
+    Common English words (:data:`STOP_WORDS`) are left out.
 
     Each word adds +1 or -1 (from its hash) to one coordinate; a hash per
     word, not Python's randomised ``hash()``, keeps vectors identical in every
@@ -125,6 +136,8 @@ def hashed_vector(text: str, dimensions: int) -> list[float]:
     """
     vector = [0.0] * dimensions
     for word in _WORD.findall(text.lower()):
+        if word in STOP_WORDS:
+            continue
         digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
         number = int.from_bytes(digest, "little")
         vector[number % dimensions] += 1.0 if (number >> 63) & 1 else -1.0
