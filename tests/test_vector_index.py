@@ -133,8 +133,10 @@ def test_search_matches_a_brute_force_cosine_ranking(articles):
         vector = from_bytes(chunk.vector)
         score = float(np.dot(vector, query_vector) / np.linalg.norm(vector))
         best[chunk.object_id] = max(score, best.get(chunk.object_id, -1))
-    # Same objects, each with its brute-force score, in descending order
-    # (objects with equal scores may come in either order).
+    # Same objects (those at or above the default threshold of 0), each with
+    # its brute-force score, in descending order (objects with equal scores
+    # may come in either order).
+    best = {key: score for key, score in best.items() if score >= 0}
     assert {str(r.object.pk) for r in found} == set(best)
     assert [r.score for r in found] == pytest.approx(
         [best[str(r.object.pk)] for r in found], abs=1e-5
@@ -166,6 +168,19 @@ def test_find_similar(articles):
     assert with_self == [tomatoes]
 
 
+def test_find_similar_for_an_object_not_in_the_index(articles, home):
+    ArticlePage.vector_index.update()
+    new = home.add_child(
+        instance=ArticlePage(title="Roses", body="<p>Garden roses</p>")
+    )
+
+    assert (
+        ArticlePage.vector_index.find_similar(new, limit=1, embed_missing=False) == []
+    )
+    found = ArticlePage.vector_index.find_similar(new, limit=1)
+    assert [page.title for page in found] == ["Pruning roses"]
+
+
 def test_query_answers_with_sources(articles):
     ArticlePage.vector_index.update()
 
@@ -174,6 +189,7 @@ def test_query_answers_with_sources(articles):
     assert result.sources[0].title == "Baking bread"
     assert len(result.sources) == 2
     assert "How do I bake bread?" in result.answer  # The echo backend quotes it.
+    assert "best matching source says: Title: Baking bread" in result.answer
 
 
 def test_query_streaming(articles):

@@ -266,16 +266,26 @@ class VectorIndex:
         ]
 
     def find_similar(
-        self, obj: Any, limit: int = 5, include_self: bool = False
+        self,
+        obj: Any,
+        limit: int = 5,
+        include_self: bool = False,
+        *,
+        embed_missing: bool = True,
     ) -> list:
-        """Objects similar to ``obj`` (by the mean of its chunks' vectors)."""
+        """Objects similar to ``obj`` (by the mean of its chunks' vectors).
+
+        An object that is not in the index is embedded on the fly, unless
+        ``embed_missing=False`` (say, on a page view: then nothing is found
+        and no provider is called).
+        """
         backend = self.embedding_backend
         state = self._check_state(backend)
         if state is None:
             return []
         key = (ContentType.objects.get_for_model(obj).pk, str(obj.pk))
         vectors = self.storage.object_vectors(state, *key)
-        if not vectors:
+        if not vectors and embed_missing:
             texts = [chunk.text for chunk in self.chunks_for(obj, backend)]
             vectors = [np.asarray(v) for v in backend.embed(texts)] if texts else []
         if not vectors:

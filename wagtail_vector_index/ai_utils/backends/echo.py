@@ -60,7 +60,17 @@ class EchoChatBackend(BaseChatBackend):
         )
         suffix = f" (parameters: {settings})" if settings else ""
         name = "" if self.config.model_id == "echo" else f" {self.config.model_id}"
-        return f"[offline echo{name}] You said: {last}{suffix}"
+        answer = f"[offline echo{name}] You said: {last}{suffix}"
+        # Given sources to answer from (as vector index queries give them),
+        # quote the best one, so the offline answer still says something.
+        system = " ".join(m["content"] for m in messages if m["role"] == "system")
+        if "Source 1: " in system:
+            source = system.split("Source 1: ", 1)[1].split("\n\nSource 2: ", 1)[0]
+            source = " ".join(source.split())
+            if len(source) > 300:
+                source = source[:299] + "…"
+            answer += f". The best matching source says: {source}"
+        return answer
 
     def _usage(self, messages: list[ChatMessage], answer: str) -> Usage:
         prompt = sum(len(_WORD.findall(m["content"])) for m in messages)
@@ -119,28 +129,50 @@ class EchoChatBackend(BaseChatBackend):
 
 #: Words too common to say what a text is about (English).
 STOP_WORDS = frozenset(
-    """a about an and are as at be but by for from has have how i if in into is
-    it its of on or that the their then there these this to was we were what
-    when where which who why will with you your""".split()
+    """a about after all also am an and any are as at be been before being both
+    but by can could did do does each even every few for from get gets had has
+    have he her here his how i if in into is it its just like may me more most
+    much must my no not now of off on once one only or other our out over own
+    same she should so some such than that the their them then there these
+    they this those through to too up us very was way we well were what when
+    where which while who why will with would you your""".split()
 )
 
 
-def hashed_vector(text: str, dimensions: int) -> list[float]:
-    """A unit vector of ``text``'s lower-cased words, hashed into ``dimensions``.
-
-    Common English words (:data:`STOP_WORDS`) are left out.
-
-    Each word adds +1 or -1 (from its hash) to one coordinate; a hash per
-    word, not Python's randomised ``hash()``, keeps vectors identical in every
-    process. A text without words gives the zero vector.
-    """
-    vector = [0.0] * dimensions
+def _features(text: str) -> Iterator[tuple[str, float]]:
+    """Words (weight 1) and their 4-letter pieces (weight 0.5 in all, shared
+    by the pieces), so "grow", "grows" and "growing" come out related."""
     for word in _WORD.findall(text.lower()):
         if word in STOP_WORDS:
             continue
-        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        yield word, 1.0
+        padded = f"<{word}>"
+        grams = [padded[i : i + 4] for i in range(max(1, len(padded) - 3))]
+        for gram in grams:
+            yield f"#{gram}", 0.25 / len(grams)
+
+
+def hashed_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector of ``text``'s features, hashed into ``dimensions``.
+
+    The features are the lower-cased words, except common English ones
+    (:data:`STOP_WORDS`), and their 4-letter pieces. Each adds its weight, with
+    a sign from its hash, to one coordinate; a real hash function rather than
+    Python's randomised ``hash()`` keeps vectors identical in every process. A
+    text without words gives the zero vector.
+    """
+    weights: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for feature, weight in _features(text):
+        weights[feature] = weight
+        counts[feature] = counts.get(feature, 0) + 1
+    vector = [0.0] * dimensions
+    for feature, count in counts.items():
+        # Sublinear counts: a word said ten times is not ten times the topic.
+        weight = weights[feature] * (1.0 + math.log(count))
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
         number = int.from_bytes(digest, "little")
-        vector[number % dimensions] += 1.0 if (number >> 63) & 1 else -1.0
+        vector[number % dimensions] += weight if (number >> 63) & 1 else -weight
     norm = math.sqrt(sum(value * value for value in vector))
     return [value / norm for value in vector] if norm else vector
 

@@ -1,0 +1,92 @@
+"""The demo's pages: a home page listing articles, and the articles."""
+
+from django.db import models
+from wagtail.admin.panels import FieldPanel
+from wagtail.fields import RichTextField
+from wagtail.models import Page
+from wagtail.search import index
+
+from wagtail_vector_index.exceptions import WagtailVectorIndexError
+from wagtail_vector_index.index import (
+    AIBackendsMixin,
+    EmbeddingField,
+    VectorIndexedMixin,
+)
+
+SUMMARY_PROMPT = (
+    "Summarise the article the user sends in two plain sentences, for a list of "
+    "articles. Answer with the summary only."
+)
+
+
+class HomePage(Page):
+    """The root of the demo site: an introduction and the list of articles."""
+
+    intro = models.TextField(blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro")]
+
+    parent_page_types = ["wagtailcore.Page"]
+    subpage_types = ["home.ArticlePage"]
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["articles"] = ArticlePage.objects.child_of(self).live()
+        return context
+
+
+class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
+    """An article: a one-line introduction, a rich text body, and a summary
+    an editor can have generated (More › Generate summary)."""
+
+    intro = models.CharField(max_length=255, blank=True)
+    body = RichTextField(blank=True)
+    summary = models.TextField(
+        blank=True,
+        help_text="Shown in the list of articles. Generate it from the body with "
+        "More › Generate summary (this site's AI parameters apply), then edit "
+        "freely.",
+    )
+
+    content_panels = [
+        *Page.content_panels,
+        FieldPanel("intro"),
+        FieldPanel("body"),
+        FieldPanel("summary"),
+    ]
+    search_fields = [
+        *Page.search_fields,
+        index.SearchField("intro"),
+        index.SearchField("body"),
+    ]
+    embedding_fields = [
+        EmbeddingField("title", important=True),
+        EmbeddingField("intro"),
+        EmbeddingField("body"),
+    ]
+
+    parent_page_types = ["home.HomePage"]
+    subpage_types = []
+
+    def generate_summary(self) -> str:
+        """Ask the chat backend, with this page's site's parameters, for a
+        summary. Called by an editor's action, never on a page view."""
+        text = EmbeddingField("body").get_text(self)
+        response = self.get_chat_backend().chat(
+            messages=[
+                {"role": "system", "content": SUMMARY_PROMPT},
+                {"role": "user", "content": f"{self.title}\n\n{text}"},
+            ]
+        )
+        return response.text.strip()
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        try:
+            # Stored vectors only: a page view never calls the provider.
+            context["similar"] = ArticlePage.vector_index.find_similar(
+                self, limit=3, embed_missing=False
+            )
+        except WagtailVectorIndexError:
+            context["similar"] = []  # Not indexed yet, or needs a rebuild.
+        return context

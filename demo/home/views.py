@@ -1,0 +1,63 @@
+"""Demo views: generating a summary (admin) and asking the site (visitors)."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.generic import TemplateView
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+
+from home.models import ArticlePage
+from wagtail_vector_index.exceptions import WagtailVectorIndexError
+
+
+class GenerateSummaryView(WagtailAdminTemplateMixin, TemplateView):
+    """GET asks for confirmation; POST generates the summary and saves it as a
+    new draft revision for the editor to review and publish."""
+
+    template_name = "home/admin/generate_summary.html"
+    page_title = "Generate summary"
+    header_icon = "wand"
+
+    def dispatch(self, request, page_id):
+        self.page = get_object_or_404(ArticlePage, pk=page_id)
+        if not self.page.permissions_for_user(request.user).can_edit():
+            raise PermissionDenied
+        return super().dispatch(request, page_id)
+
+    def get_page_subtitle(self):
+        return self.page.get_admin_display_title()
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(page=self.page, **kwargs)
+
+    def post(self, request, page_id):
+        page = self.page.get_latest_revision_as_object()
+        try:
+            page.summary = page.generate_summary()
+        except WagtailVectorIndexError as error:
+            messages.error(request, f"No summary was generated: {error}")
+            return redirect("demo_generate_summary", page_id=page_id)
+        page.save_revision(user=request.user, log_action=True)
+        messages.success(
+            request,
+            "Summary generated and saved as a draft: review it, then publish.",
+        )
+        return redirect(reverse("wagtailadmin_pages:edit", args=[page_id]))
+
+
+def ask(request):
+    """Answer a visitor's question from the articles, with links to sources."""
+    question = request.GET.get("q", "").strip()[:300]
+    context = {"question": question}
+    if question:
+        try:
+            result = ArticlePage.vector_index.query(
+                question, sources_limit=3, request=request
+            )
+        except WagtailVectorIndexError as error:
+            context["error"] = str(error)
+        else:
+            context["answer"] = result.answer
+            context["sources"] = result.sources
+    return render(request, "home/ask.html", context)
