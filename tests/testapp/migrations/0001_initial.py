@@ -3,7 +3,6 @@
 import django.db.models.deletion
 import wagtail.fields
 import wagtail_vector_index.index.mixins
-from django.conf import settings
 from django.db import migrations, models
 
 
@@ -12,14 +11,14 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('wagtailcore', '0098_apitoken'),
+        ('wagtailcore', '0001_initial'),
     ]
 
     operations = [
         migrations.CreateModel(
             name='ArticlePage',
             fields=[
-                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to=settings.WAGTAIL_PAGE_MODEL)),
+                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='wagtailcore.page')),
                 ('intro', models.CharField(blank=True, max_length=255)),
                 ('body', wagtail.fields.RichTextField(blank=True)),
                 ('summary', models.TextField(blank=True)),
