@@ -36,13 +36,14 @@ CONFIG_KEYS = frozenset(
         "MAX_CONCURRENCY",
     }
 )
-INTEGER_KEYS = (
-    "TOKEN_LIMIT",
-    "EMBEDDING_OUTPUT_DIMENSIONS",
-    "BATCH_SIZE",
-    "BATCH_TOKEN_LIMIT",
-    "MAX_CONCURRENCY",
-)
+#: Each integer key with the example its E009 hint suggests.
+INTEGER_KEYS = {
+    "TOKEN_LIMIT": 8191,
+    "EMBEDDING_OUTPUT_DIMENSIONS": 1536,
+    "BATCH_SIZE": 2048,
+    "BATCH_TOKEN_LIMIT": 300_000,
+    "MAX_CONCURRENCY": 4,
+}
 
 
 def _where(kind_key: str, alias: str, *keys: str) -> str:
@@ -151,11 +152,12 @@ def _check_kind(kind: str, kind_key: str, backends: Any) -> list[checks.CheckMes
         ]
     messages: list[checks.CheckMessage] = []
     if "default" not in backends:
+        configured = ", ".join(sorted(map(str, backends))) or "none"
         messages.append(
             checks.Warning(
                 f'{SETTING}["{kind_key}"] has no "default" alias.',
                 hint=f'Calls that name no alias use "default"; add one or always '
-                f"pass an alias (configured: {', '.join(sorted(map(str, backends)))}).",
+                f"pass an alias (configured: {configured}).",
                 id=ID.format("W001"),
             )
         )
@@ -194,7 +196,9 @@ def _check_backend(
             checks.Error(
                 f'{where}["CLASS"] {backend["CLASS"]!r} '
                 + (
-                    f"is not a {kind} backend." if wrong_kind else "cannot be imported."
+                    f"is not {'an' if kind == 'embedding' else 'a'} {kind} backend."
+                    if wrong_kind
+                    else "cannot be imported."
                 ),
                 hint=(
                     f"Use a subclass of {base}, such as "
@@ -238,14 +242,17 @@ def _check_config(
     if model_id is None and backend_class is not None:
         model_id = backend_class.default_model_id
     if not isinstance(model_id, str) or not model_id.strip():
-        messages.append(
-            checks.Error(
-                f'{where}["MODEL_ID"] is missing or not a non-empty string.',
-                hint='Name the model as LiteLLM knows it, e.g. "gpt-4o", '
-                '"ollama/llama3" or "text-embedding-3-small".',
-                id=ID.format("E007"),
+        # Without a usable class (E004/E005) an absent MODEL_ID may be fine:
+        # the class may have a default, so only the CLASS is reported then.
+        if model_id is not None or backend_class is not None:
+            messages.append(
+                checks.Error(
+                    f'{where}["MODEL_ID"] is missing or not a non-empty string.',
+                    hint='Name the model as LiteLLM knows it, e.g. "gpt-4o", '
+                    '"ollama/llama3" or "text-embedding-3-small".',
+                    id=ID.format("E007"),
+                )
             )
-        )
         model_id = None
     parameters = config.get("DEFAULT_PARAMETERS", {})
     if not isinstance(parameters, Mapping):
@@ -268,14 +275,14 @@ def _check_config(
                 id=ID.format("E012"),
             )
         )
-    for key in INTEGER_KEYS:
+    for key, example in INTEGER_KEYS.items():
         if key in config and not _is_positive_int(config[key]):
             messages.append(
                 checks.Error(
                     f'{where}["{key}"] must be a positive integer, '
                     f"not {config[key]!r}.",
-                    hint=f'Set "{key}" to a whole number such as '
-                    f"{8191 if key == 'TOKEN_LIMIT' else 1536}, or remove it.",
+                    hint=f'Set "{key}" to a whole number such as {example}, '
+                    "or remove it.",
                     id=ID.format("E009"),
                 )
             )
