@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.safestring import mark_safe
 from wagtail.admin.forms import WagtailAdminModelForm
-from wagtail.admin.panels import Panel
+from wagtail.admin.panels import ObjectList, Panel
 
 from wagtail_vector_index import conf
 from wagtail_vector_index.parameters import ALL_ALIASES, allowed_for
@@ -167,3 +168,25 @@ class ParameterOverridesPanel(Panel):
                 )
             context["groups"] = groups
             return context
+
+
+class AISettingsObjectList(ObjectList):
+    """The settings page's top-level panel.
+
+    Wagtail renders, after the panels, every form field no panel declared
+    (meant for hidden fields). The generated override fields are rendered by
+    :class:`ParameterOverridesPanel`; rendering them twice would post every
+    field twice, and the empty copy would win.
+    """
+
+    class BoundPanel(ObjectList.BoundPanel):
+        def render_missing_fields(self) -> str:
+            declared = set(self.panel.get_form_options().get("fields", []))
+            declared |= set(getattr(self.form, "_fields_by_name", {}))
+            return mark_safe(  # noqa: S308 - Django's own rendering of fields
+                "".join(
+                    str(self.form[name])
+                    for name in self.form.fields
+                    if name not in declared
+                )
+            )

@@ -1,0 +1,165 @@
+"""An editor uses the admin in Chromium: site temperature, chat, embeddings."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import override_settings
+from wagtail.models import GroupSitePermission, Page, Site
+
+from tests.conftest import chat_backend_settings
+from tests.providers import DEFAULT_REPLY
+
+pytestmark = [
+    pytest.mark.browser,
+    # Transactional (the live server is another thread); serialized_rollback
+    # restores the root page and locale that Wagtail's migrations create.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+ECHO = "wagtail_vector_index.ai_utils.backends.echo"
+
+
+@pytest.fixture
+def sites():
+    root = Page.get_first_root_node()
+    home_a = root.add_child(instance=Page(title="Site A", slug="site-a"))
+    home_b = root.add_child(instance=Page(title="Site B", slug="site-b"))
+    Site.objects.all().delete()
+    site_a = Site.objects.create(
+        hostname="localhost", port=80, root_page=home_a, is_default_site=True
+    )
+    site_b = Site.objects.create(hostname="b.example", port=80, root_page=home_b)
+    return site_a, site_b
+
+
+@pytest.fixture
+def editor(sites):
+    site_a, _ = sites
+    group = Group.objects.create(name="AI editors")
+    group.permissions.add(
+        Permission.objects.get(codename="access_admin"),
+        Permission.objects.get(codename="use_ai_test_pages"),
+    )
+    GroupSitePermission.objects.create(
+        group=group,
+        site=site_a,
+        permission=Permission.objects.get(codename="change_aisettings"),
+    )
+    user = User.objects.create_user("editor", "editor@example.com", "pw-editor")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def backends(provider):
+    provider.state.chunk_delay = 0.15
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            "CHAT_BACKENDS": {"default": chat_backend_settings(provider)},
+            "EMBEDDING_BACKENDS": {
+                "default": {
+                    "CLASS": f"{ECHO}.HashingEmbeddingBackend",
+                    "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 256},
+                }
+            },
+        }
+    ):
+        yield provider
+
+
+def log_in(page, live_server):
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("input[name=username]", "editor")
+    page.fill("input[name=password]", "pw-editor")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"))
+
+
+def test_editor_sets_site_temperature_and_watches_the_answer_stream(
+    page, live_server, sites, editor, backends
+):
+    site_a, _ = sites
+    log_in(page, live_server)
+
+    # Settings › AI settings for site A: temperature for all chat backends.
+    page.goto(
+        f"{live_server.url}/admin/settings/wagtail_vector_index/aisettings/{site_a.pk}/"
+    )
+    page.fill("input[name='chat__all__temperature']", "0.65")
+    with page.expect_navigation():
+        page.click("button[type=submit]:has-text('Save')")
+    assert "updated" in page.locator(".messages").text_content()
+
+    # The chat test page shows the site's value as the effective temperature.
+    page.goto(f"{live_server.url}/admin/ai/chat/")
+    assert page.input_value("input[name='a-temperature']") == "0.65"
+    page.fill("textarea[name=message]", "Say hello from the browser.")
+    page.click("[data-wvi-chat-target=send]")
+
+    output = page.locator("[data-wvi-chat-target=output][data-side=a]")
+    # Parts arrive one by one: first some of the answer, then all of it.
+    page.wait_for_function(
+        "([el, full]) => el.textContent.length > 0 && el.textContent.trim() !== full",
+        arg=[output.element_handle(), DEFAULT_REPLY],
+        timeout=10_000,
+    )
+    partial = output.text_content()
+    page.wait_for_function(
+        "([el, full]) => el.textContent.trim() === full",
+        arg=[output.element_handle(), DEFAULT_REPLY],
+        timeout=10_000,
+    )
+    assert partial and DEFAULT_REPLY.startswith(partial.strip())
+    assert len(partial.strip()) < len(DEFAULT_REPLY)
+    stats = page.locator("[data-wvi-chat-target=stats][data-side=a]")
+    stats.wait_for(state="visible")
+    assert "first token" in stats.text_content().lower()
+
+    (request,) = backends.requests_to("/v1/chat/completions")
+    assert request.body["temperature"] == 0.65
+    assert request.body["messages"][-1]["content"] == "Say hello from the browser."
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    stats.scroll_into_view_if_needed()
+    page.screenshot(path=str(IMAGES / "chat-test-page.png"))
+
+
+def test_model_output_is_shown_as_text(page, live_server, sites, editor, backends):
+    backends.state.reply = "<img src=x onerror=alert(1)> <b>bold</b>"
+    backends.state.chunk_delay = 0
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/ai/chat/")
+    page.fill("textarea[name=message]", "Reply with HTML.")
+    page.click("[data-wvi-chat-target=send]")
+    output = page.locator("[data-wvi-chat-target=output][data-side=a]")
+    page.wait_for_function(
+        "el => el.textContent.includes('bold')", arg=output.element_handle()
+    )
+    assert output.locator("img, b").count() == 0
+    assert "<b>bold</b>" in output.text_content()
+
+
+def test_embeddings_page_draws_the_grid(page, live_server, sites, editor, backends):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/ai/embeddings/")
+    page.fill(
+        "textarea[name=texts]",
+        "Tomatoes grow in a sunny garden\n"
+        "How to grow tomatoes in the garden\n"
+        "Telescopes show distant galaxies",
+    )
+    page.fill("input[name=query], textarea[name=query]", "growing tomatoes")
+    page.click("button[type=submit]:has-text('Embed and compare')")
+    grid = page.locator("table.wvi-similarity")
+    grid.wait_for()
+    assert grid.locator("td.wvi-similarity__cell").count() == 9
+    ranking = page.locator("table.wvi-ranking tbody tr")
+    assert "Telescopes" in ranking.nth(2).text_content()
+
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    ranking.last.scroll_into_view_if_needed()
+    page.screenshot(path=str(IMAGES / "embeddings-test-page.png"))

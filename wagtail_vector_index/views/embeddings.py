@@ -1,0 +1,235 @@
+"""The embeddings test page: embed texts, compare them, rank them by a query.
+
+Similarities are cosines computed in plain Python: at most 51 vectors (50
+texts and the query) are compared, which takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from wagtail_vector_index import ai, conf
+from wagtail_vector_index.ai_utils.backends.base import BaseEmbeddingBackend
+from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
+from wagtail_vector_index.views import ratelimit
+from wagtail_vector_index.views.base import AIPageView, site_from_query
+from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
+from wagtail_vector_index.views.forms import (
+    MAX_TEXTS,
+    EmbeddingsTestForm,
+    backend_choices,
+    default_alias,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Shades of the similarity grid (CSS classes ``wvi-similarity--0`` to ``--10``).
+LEVELS = 10
+
+
+def norm(vector: Sequence[float]) -> float:
+    return math.sqrt(math.fsum(value * value for value in vector))
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity; 0 when either vector is zero."""
+    length = norm(a) * norm(b)
+    if not length:
+        return 0.0
+    return math.fsum(map(operator.mul, a, b)) / length
+
+
+def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
+    """All pairwise cosines, each vector normalised once."""
+    units = []
+    for vector in vectors:
+        length = norm(vector)
+        units.append([v / length for v in vector] if length else list(vector))
+    size = len(units)
+    matrix = [[0.0] * size for _ in range(size)]
+    for i in range(size):
+        matrix[i][i] = 1.0 if any(units[i]) else 0.0
+        for j in range(i + 1, size):
+            value = math.fsum(map(operator.mul, units[i], units[j]))
+            # Rounding can push a cosine a hair past 1.
+            value = max(-1.0, min(1.0, value))
+            matrix[i][j] = matrix[j][i] = value
+    return matrix
+
+
+def level(value: float) -> int:
+    """The shade of a similarity: 0 (unrelated or opposite) to 10 (the same)."""
+    return round(max(0.0, min(1.0, value)) * LEVELS)
+
+
+@dataclass
+class Cell:
+    value: float
+    level: int
+    row: int
+    column: int
+
+
+@dataclass
+class Ranked:
+    position: int
+    number: int
+    text: str
+    score: float
+
+
+@dataclass
+class EmbeddingsResult:
+    """What the page shows after a successful call."""
+
+    backend: Any
+    texts: list[str]
+    query: str
+    dimensions: int
+    seconds: float
+    tokens: int | None
+    cost: float | None
+    matrix: list[list[Cell]] = field(default_factory=list)
+    ranking: list[Ranked] = field(default_factory=list)
+
+    @property
+    def time_display(self) -> str:
+        if self.seconds < 1:
+            return f"{self.seconds * 1000:.1f} ms"
+        return f"{self.seconds:.2f} s"
+
+    @property
+    def input_count(self) -> int:
+        """Texts sent to the backend (the query included)."""
+        return len(self.texts) + (1 if self.query else 0)
+
+    @property
+    def rows(self) -> list[tuple[int, str, list[Cell]]]:
+        return [
+            (number, text, cells)
+            for number, (text, cells) in enumerate(
+                zip(self.texts, self.matrix, strict=True), start=1
+            )
+        ]
+
+
+def estimate_tokens(backend: Any, texts: list[str]) -> int | None:
+    """Tokens by the backend's tokenizer; ``None`` when it has none (the
+    base class only gives an upper bound, the byte count)."""
+    if type(backend).count_tokens is BaseEmbeddingBackend.count_tokens:
+        return None
+    try:
+        return sum(backend.count_tokens(text) for text in texts)
+    except Exception:  # A tokenizer that cannot load must not fail the page.
+        return None
+
+
+def run(backend: Any, texts: list[str], query: str) -> EmbeddingsResult:
+    """Embed ``texts`` (and ``query``) and compare them. Provider errors
+    propagate (as :class:`AIProviderError`)."""
+    inputs = [*texts, query] if query else list(texts)
+    started = time.perf_counter()
+    vectors = list(backend.embed(inputs))
+    seconds = time.perf_counter() - started
+    tokens = estimate_tokens(backend, inputs)
+    cost = backend.estimate_cost(tokens) if tokens is not None else None
+    if backend.offline:
+        cost = 0.0
+    text_vectors = vectors[: len(texts)]
+    matrix = cosine_matrix(text_vectors)
+    result = EmbeddingsResult(
+        backend=backend,
+        texts=list(texts),
+        query=query,
+        dimensions=len(vectors[0]) if vectors else 0,
+        seconds=seconds,
+        tokens=tokens,
+        cost=cost,
+        matrix=[
+            [Cell(value, level(value), i + 1, j + 1) for j, value in enumerate(row)]
+            for i, row in enumerate(matrix)
+        ],
+    )
+    if query:
+        scores = [cosine(vector, vectors[-1]) for vector in text_vectors]
+        order = sorted(range(len(texts)), key=lambda i: (-scores[i], i))
+        result.ranking = [
+            Ranked(position, i + 1, texts[i], scores[i])
+            for position, i in enumerate(order, start=1)
+        ]
+    return result
+
+
+class EmbeddingsTestView(AIPageView):
+    """GET shows the form; POST embeds the texts and shows the comparison."""
+
+    template_name = "wagtail_vector_index/admin/embeddings.html"
+    page_title = "Embeddings test"
+    header_icon = "grid"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        choices = backend_choices(conf.EMBEDDING)
+        alias = request.GET.get("alias")
+        if alias not in dict(choices):
+            alias = default_alias(choices)
+        form = EmbeddingsTestForm(
+            choices=choices,
+            initial={
+                "site": site_from_query(request, request.GET.get("site")),
+                "alias": alias,
+            },
+        )
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = EmbeddingsTestForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        try:
+            backend = ai.get_embedding_backend(
+                form.cleaned_data["alias"], site=form.cleaned_data["site"]
+            )
+        except InvalidAIBackendError as error:
+            return self.render_to_response(
+                self.get_context_data(form=form, error=str(error))
+            )
+        if not ratelimit.take(request.user):
+            return self.render_to_response(
+                self.get_context_data(form=form, error=ratelimit.message()),
+                status=429,
+            )
+        try:
+            result = run(
+                backend, form.cleaned_data["texts"], form.cleaned_data["query"]
+            )
+        except (AIProviderError, InvalidAIBackendError) as error:
+            return self.render_to_response(
+                self.get_context_data(form=form, error=str(error), backend=backend)
+            )
+        except Exception:
+            logger.exception("Embeddings test page: the call to %r failed", backend)
+            return self.render_to_response(
+                self.get_context_data(
+                    form=form, error=UNEXPECTED_ERROR, backend=backend
+                )
+            )
+        return self.render_to_response(
+            self.get_context_data(form=form, result=result, backend=backend)
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            has_backends=bool(ai.configured_aliases(conf.EMBEDDING)),
+            max_texts=MAX_TEXTS,
+            rate_limit=conf.get_test_pages_rate_limit(),
+        )
+        return context

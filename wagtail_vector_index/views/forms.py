@@ -1,0 +1,257 @@
+"""Forms of the admin test pages.
+
+Parameter fields are generated from the allow-list in
+:mod:`wagtail_vector_index.parameters` and nothing else is read from a
+submission, so a forged POST cannot send ``api_key``, ``api_base``, headers
+or any other parameter to a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from wagtail.models import Site
+
+from wagtail_vector_index import ai, conf
+from wagtail_vector_index.parameters import (
+    EffectiveParameter,
+    allowed_for,
+    clean_overrides,
+)
+
+MAX_SYSTEM_PROMPT_LENGTH = 10_000
+MAX_MESSAGE_LENGTH = 20_000
+MAX_TEXTS = 50
+MAX_TEXTS_LENGTH = 20_000
+MAX_QUERY_LENGTH = 2_000
+
+#: Prefixes of the two parameter sets of the chat page (the second one is
+#: used in compare mode).
+SIDES = ("a", "b")
+
+UNUSABLE = "{alias}: cannot be used (run manage.py check)"
+
+
+def backend_choices(kind: str) -> list[tuple[str, str]]:
+    """``(alias, label)`` of the configured backends of ``kind``.
+
+    The label is the backend's ``display_name`` (``"alias: model"``, with
+    ``" (offline)"`` for offline backends).
+    """
+    choices = []
+    for alias in ai.configured_aliases(kind):
+        backend = ai.get_configured_backend(kind, alias)
+        label = backend.display_name if backend else UNUSABLE.format(alias=alias)
+        choices.append((alias, label))
+    return choices
+
+
+def default_alias(choices: list[tuple[str, str]]) -> str:
+    aliases = [alias for alias, _ in choices]
+    if "default" in aliases:
+        return "default"
+    return aliases[0] if aliases else ""
+
+
+class SiteChoiceField(forms.ModelChoiceField):
+    """The site whose overrides apply; empty for Django settings only."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", Site.objects.order_by("hostname", "port"))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("empty_label", "No site: Django settings only")
+        kwargs.setdefault(
+            "help_text",
+            "The site's AI settings are merged over the backend's settings.",
+        )
+        super().__init__(**kwargs)
+
+
+def reload_select(extra: Mapping[str, str] | None = None) -> forms.Select:
+    """A select that reloads the chat page when changed."""
+    return forms.Select(
+        attrs={"data-action": "change->wvi-chat#reload", **(extra or {})}
+    )
+
+
+class ChatRequestForm(forms.Form):
+    """What is sent: the site, the prompts, and whether to compare two sets."""
+
+    site = SiteChoiceField(widget=reload_select())
+    system_prompt = forms.CharField(
+        label="System prompt",
+        required=False,
+        max_length=MAX_SYSTEM_PROMPT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional instructions sent before the message.",
+    )
+    message = forms.CharField(
+        max_length=MAX_MESSAGE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    compare = forms.BooleanField(
+        label="Compare two parameter sets",
+        required=False,
+        help_text="Send the message twice, with a second backend or parameters, "
+        "and see both answers side by side.",
+        widget=forms.CheckboxInput(
+            attrs={"data-action": "change->wvi-chat#toggleCompare"}
+        ),
+    )
+
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation to send (valid forms only)."""
+        conversation = []
+        if self.cleaned_data["system_prompt"].strip():
+            conversation.append(
+                {"role": "system", "content": self.cleaned_data["system_prompt"]}
+            )
+        conversation.append({"role": "user", "content": self.cleaned_data["message"]})
+        return conversation
+
+
+def parameter_help(
+    spec_help: str,
+    parameter: EffectiveParameter | None,
+    supported: bool,
+    settable: bool = True,
+) -> str:
+    """Help text saying where a prefilled value comes from."""
+    if parameter is None:
+        where = "Not set: the model's default applies."
+    elif not settable:
+        where = (
+            f"The backend uses a value from {parameter.source_label} that cannot "
+            "be entered here; leave the field empty to keep it."
+        )
+    else:
+        where = f"Current value from {parameter.source_label}."
+    warning = "" if supported else " Warning: the model does not support it."
+    return f"{where}{warning} {spec_help}".strip()
+
+
+def settable(spec: Any, value: Any) -> bool:
+    """Whether ``value`` (from settings, say) passes the admin's validation."""
+    try:
+        spec.clean(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class ParameterSetForm(forms.Form):
+    """A backend alias and the allow-listed parameters to try with it.
+
+    ``effective`` (from ``backend.effective_parameters()``) prefills each
+    field and says in its help text where the value comes from.
+    """
+
+    alias = forms.ChoiceField(label="Backend", widget=reload_select())
+
+    def __init__(
+        self,
+        *args: Any,
+        kind: str = conf.CHAT,
+        choices: list[tuple[str, str]] | None = None,
+        backend: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.fields["alias"].choices = (
+            choices if choices is not None else backend_choices(kind)
+        )
+        effective = backend.effective_parameters() if backend is not None else {}
+        self.specs = allowed_for(kind)
+        for name, spec in self.specs.items():
+            parameter = effective.get(name)
+            supported = backend is None or backend.supports_parameter(name)
+            # A value the field would refuse (settings are not limited to the
+            # admin's ranges) is not filled in: posting it back would fail.
+            ok = parameter is not None and settable(spec, parameter.value)
+            self.fields[name] = spec.form_field(
+                initial=parameter.value if ok else None,
+                help_text=parameter_help(
+                    spec.help_text, parameter, supported, ok or parameter is None
+                ),
+            )
+
+    def parameter_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.specs]
+
+    def values(self) -> dict[str, Any]:
+        """The non-empty parameters, validated against the allow-list."""
+        values = {
+            name: self.cleaned_data.get(name)
+            for name in self.specs
+            if self.cleaned_data.get(name) not in (None, [], "")
+        }
+        return clean_overrides(self.kind, values)
+
+    def call_parameters(self, backend: Any) -> dict[str, Any]:
+        """Keyword arguments for the call: the values that differ from what
+        ``backend`` sends anyway (an empty field keeps the backend's value)."""
+        effective = backend.effective_parameters()
+        return {
+            name: value
+            for name, value in self.values().items()
+            if name not in effective or effective[name].value != value
+        }
+
+    def override_values(self, backend: Any) -> dict[str, Any]:
+        """The values to store as the site's overrides for this alias: those
+        that differ from what the backend gets without them (its settings
+        and the site's overrides for all backends)."""
+        layers = backend.parameter_layers
+        lower = {**(layers.get("settings") or {}), **(layers.get("site") or {})}
+        return {
+            name: value
+            for name, value in self.values().items()
+            if name not in lower or lower[name] != value
+        }
+
+
+def split_texts(value: str) -> list[str]:
+    return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+class EmbeddingsTestForm(forms.Form):
+    """Texts to embed and compare, and an optional query to rank them by."""
+
+    site = SiteChoiceField()
+    alias = forms.ChoiceField(label="Backend")
+    texts = forms.CharField(
+        max_length=MAX_TEXTS_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=f"One text per line, up to {MAX_TEXTS} texts and "
+        f"{MAX_TEXTS_LENGTH:,} characters in all.",
+    )
+    query = forms.CharField(
+        required=False,
+        max_length=MAX_QUERY_LENGTH,
+        help_text="Optional: rank the texts by their similarity to this query.",
+    )
+
+    def __init__(
+        self, *args: Any, choices: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["alias"].choices = (
+            choices if choices is not None else backend_choices(conf.EMBEDDING)
+        )
+
+    def clean_texts(self) -> list[str]:
+        texts = split_texts(self.cleaned_data["texts"])
+        if not texts:
+            raise ValidationError("Enter at least one text.")
+        if len(texts) > MAX_TEXTS:
+            raise ValidationError(
+                f"Enter at most {MAX_TEXTS} texts (you entered {len(texts)})."
+            )
+        return texts
+
+    def clean_query(self) -> str:
+        return self.cleaned_data["query"].strip()

@@ -1,0 +1,69 @@
+"""Admin report: every vector index with its size, model and last update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+
+
+@dataclass
+class IndexRow:
+    name: str
+    objects: int | None
+    chunks: int | None
+    model_id: str
+    dimensions: int | None
+    updated_at: Any
+    storage: str
+    problem: str = ""
+
+
+def index_rows() -> list[IndexRow]:
+    """One row per registered index; problems are described, never raised."""
+    from wagtail_vector_index.index.registry import get_indexes
+
+    rows = []
+    for name, index in sorted(get_indexes().items()):
+        storage = index.storage
+        state = storage.state()
+        row = IndexRow(
+            name=name,
+            objects=state.object_count if state else None,
+            chunks=state.chunk_count if state else None,
+            model_id=state.model_id if state else "",
+            dimensions=state.dimensions if state else None,
+            updated_at=state.updated_at if state else None,
+            storage=type(storage).__name__,
+        )
+        if state is None:
+            row.problem = "Not built yet: run manage.py update_vector_indexes."
+        else:
+            try:
+                backend = index.embedding_backend
+            except Exception as error:  # A misconfigured backend: say so.
+                row.problem = str(error)
+            else:
+                if (
+                    backend.config.model_id != state.model_id
+                    or backend.embedding_output_dimensions != state.dimensions
+                ):
+                    row.problem = (
+                        f"Built with {state.model_id} ({state.dimensions} dimensions), "
+                        f"but the backend is now {backend.config.model_id} "
+                        f"({backend.embedding_output_dimensions}): rebuild it."
+                    )
+        rows.append(row)
+    return rows
+
+
+class IndexReportView(WagtailAdminTemplateMixin, TemplateView):
+    template_name = "wagtail_vector_index/admin/index_report.html"
+    page_title = _("Vector indexes")
+    header_icon = "table"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(rows=index_rows(), **kwargs)

@@ -1,0 +1,36 @@
+"""URLs of the admin pages, included under ``ai/`` in the Wagtail admin with
+the ``wagtail_vector_index`` namespace (see ``wagtail_hooks``)."""
+
+from django.urls import path
+
+from wagtail_vector_index.views.base import AIPagePermissionMixin
+from wagtail_vector_index.views.chat import (
+    ChatSaveOverridesView,
+    ChatStreamView,
+    ChatTestView,
+)
+from wagtail_vector_index.views.embeddings import EmbeddingsTestView
+from wagtail_vector_index.views.indexes import IndexReportView
+
+app_name = "wagtail_vector_index"
+
+
+def with_permission(view_class: type) -> type:
+    """``view_class`` behind the ``use_ai_test_pages`` permission (a no-op
+    for views that check it already)."""
+    if issubclass(view_class, AIPagePermissionMixin):
+        return view_class
+    return type(view_class.__name__, (AIPagePermissionMixin, view_class), {})
+
+
+urlpatterns = [
+    path("chat/", ChatTestView.as_view(), name="chat"),
+    path("chat/stream/", ChatStreamView.as_view(), name="chat_stream"),
+    path(
+        "chat/save-overrides/",
+        ChatSaveOverridesView.as_view(),
+        name="chat_save_overrides",
+    ),
+    path("embeddings/", EmbeddingsTestView.as_view(), name="embeddings"),
+    path("indexes/", with_permission(IndexReportView).as_view(), name="indexes"),
+]

@@ -1,0 +1,76 @@
+"""Wagtail admin integration: the permission, URLs and menu of the AI pages
+(the chat and embeddings test pages and the vector index report).
+
+Kept light: nothing here (nor in the views it imports) imports LiteLLM, which
+is only loaded when a test page builds or calls a backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Permission
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import include, path, reverse
+from wagtail import hooks
+from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
+
+from wagtail_vector_index.views import PERMISSION, PERMISSION_CODENAME, urls
+
+
+class AIPageMenuItem(MenuItem):
+    """A menu item shown only to users allowed to use the AI test pages."""
+
+    def is_shown(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+
+@hooks.register("register_permissions")
+def register_permissions() -> QuerySet[Permission]:
+    # Shown in the group editor under "AI settings" (the model that defines it).
+    return Permission.objects.filter(
+        content_type__app_label="wagtail_vector_index", codename=PERMISSION_CODENAME
+    )
+
+
+@hooks.register("register_admin_urls")
+def register_admin_urls() -> list[Any]:
+    return [
+        path(
+            "ai/",
+            include((urls, "wagtail_vector_index"), namespace="wagtail_vector_index"),
+        )
+    ]
+
+
+@hooks.register("register_admin_menu_item")
+def register_admin_menu_item() -> MenuItem:
+    # A submenu is shown only when one of its items is: without the
+    # permission, "AI" does not appear at all.
+    menu = Menu(
+        items=[
+            AIPageMenuItem(
+                "Chat test",
+                reverse("wagtail_vector_index:chat"),
+                name="wvi-chat-test",
+                icon_name="comment",
+                order=100,
+            ),
+            AIPageMenuItem(
+                "Embeddings test",
+                reverse("wagtail_vector_index:embeddings"),
+                name="wvi-embeddings-test",
+                icon_name="grid",
+                order=200,
+            ),
+            AIPageMenuItem(
+                "Vector indexes",
+                reverse("wagtail_vector_index:indexes"),
+                name="wvi-vector-indexes",
+                icon_name="table",
+                order=300,
+            ),
+        ]
+    )
+    return SubmenuMenuItem("AI", menu, name="wvi-ai", icon_name="cogs", order=850)
