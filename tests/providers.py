@@ -66,6 +66,10 @@ class ServerState:
     slow_seconds: float = 3.0
     #: Return embedding items in reverse order (with their "index").
     shuffle_embeddings: bool = False
+    #: Seconds between streamed chunks (to watch an answer arrive in parts).
+    chunk_delay: float = 0.0
+    #: ``time.time()`` when the first content chunk of each stream was sent.
+    first_token_times: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -288,11 +292,16 @@ class _Handler(BaseHTTPRequestHandler):
         # real providers send: neither may end the stream.
         chunk({"role": "assistant", "content": ""})
         words = self._words()
+        state = self.server.state
         for position, word in enumerate(words):
             if cut and position == len(words) // 2:
                 self._cut_stream('data: {"id": "chatcmpl-test", "choices": [{"ind')
                 return
+            if position and state.chunk_delay:
+                time.sleep(state.chunk_delay)
             chunk({"content": word})
+            if position == 0:
+                state.first_token_times.append(time.time())
             if position == 1:
                 chunk({})
         chunk({}, "stop")

@@ -9,11 +9,14 @@ from django.core.cache import cache
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from wagtail.admin.panels import ObjectList
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
 from wagtail_vector_index import conf
-from wagtail_vector_index.forms import AISettingsForm, ParameterOverridesPanel
+from wagtail_vector_index.forms import (
+    AISettingsForm,
+    AISettingsObjectList,
+    ParameterOverridesPanel,
+)
 from wagtail_vector_index.parameters import clean_stored_overrides
 
 #: Site overrides are cached in Django's cache for at most this many seconds.
@@ -36,7 +39,7 @@ class AISettings(BaseSiteSetting):
     embedding_overrides = models.JSONField(default=dict, blank=True)
 
     base_form_class = AISettingsForm
-    edit_handler = ObjectList([ParameterOverridesPanel()])
+    edit_handler = AISettingsObjectList([ParameterOverridesPanel()])
 
     class Meta:
         verbose_name = "AI settings"
