@@ -214,6 +214,32 @@ def test_response_with_usage_and_cost(chat):
     assert response.model_id == "gpt-4o"
 
 
+def test_unpriced_model_is_looked_up_once(monkeypatch):
+    import litellm
+
+    backend = get_chat_backend(
+        backend_dict={
+            "CLASS": LITELLM_CHAT,
+            "CONFIG": {"MODEL_ID": "openai/unpriced", "TOKEN_LIMIT": 4096},
+        },
+        backend_id="default",
+    )
+    lookups = []
+    real = litellm.cost_per_token
+
+    def counting(**kwargs):
+        lookups.append(kwargs["model"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(litellm, "cost_per_token", counting)
+    messages = [{"role": "user", "content": "hi"}]
+    for _ in range(3):
+        response = backend.chat(messages=messages, mock_response="Hi")
+        assert response.usage.total_tokens > 0
+        assert response.cost is None
+    assert lookups == ["openai/unpriced"]
+
+
 def test_stream_with_mock_response(chat):
     stream = chat.chat(
         messages=[{"role": "user", "content": "hi"}],

@@ -282,8 +282,14 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             request["stream_options"] = {"include_usage": True}
         return request
 
+    #: Set once LiteLLM has said it has no prices for the model: asking again
+    #: on every call would cost more than the rest of the package's work.
+    _unpriced = False
+
     def _cost(self, usage: Usage) -> float | None:
         if usage.prompt_tokens is None or usage.completion_tokens is None:
+            return None
+        if self._unpriced:
             return None
         try:
             prompt_cost, completion_cost = _litellm().cost_per_token(
@@ -292,6 +298,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
                 completion_tokens=usage.completion_tokens,
             )
         except Exception:  # Unknown prices are not an error.
+            self._unpriced = True
             return None
         return prompt_cost + completion_cost
 
