@@ -203,6 +203,15 @@ class VectorIndex:
             )
         return state
 
+    def check_state(self) -> Any:
+        """The stored state if the index can be searched now, found without
+        calling the provider: ``None`` when the index was never built.
+
+        Raises :class:`IndexNeedsRebuildError` when it was built with another
+        model or other dimensions than the embedding backend has now.
+        """
+        return self._check_state(self.embedding_backend)
+
     # -- searching ----------------------------------------------------------
 
     def _objects_for(self, hits: Iterable[Hit]) -> dict[tuple[int, str], Any]:
