@@ -1,7 +1,8 @@
 """The embeddings test page: embed texts, compare them, rank them by a query.
 
 Similarities are cosines computed in plain Python: at most 51 vectors (50
-texts and the query) are compared, which takes milliseconds.
+texts and the query) are compared, which takes milliseconds. The page's
+second tab searches a vector index (:mod:`.index_search`).
 """
 
 from __future__ import annotations
@@ -15,21 +16,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from wagtail_vector_index import ai, conf
 from wagtail_vector_index.ai_utils.backends.base import BaseEmbeddingBackend
 from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
+from wagtail_vector_index.index import registry
 from wagtail_vector_index.views import ratelimit
 from wagtail_vector_index.views.base import AIPageView, site_from_query
 from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
 from wagtail_vector_index.views.forms import (
     MAX_TEXTS,
     EmbeddingsTestForm,
+    IndexSearchForm,
     backend_choices,
     default_alias,
+    index_choices,
 )
 
 logger = logging.getLogger(__name__)
+
+#: How to index content, linked from the page when no index is registered.
+INDEX_DOCS_URL = (
+    "https://github.com/wagtail-vector-index/wagtail-vector-index/blob/main/"
+    "docs/vector-indexes.md"
+)
 
 #: Shades of the similarity grid (CSS classes ``wvi-similarity--0`` to ``--10``).
 LEVELS = 10
@@ -63,6 +74,13 @@ def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
             value = max(-1.0, min(1.0, value))
             matrix[i][j] = matrix[j][i] = value
     return matrix
+
+
+def duration(seconds: float) -> str:
+    """``12.3 ms`` or ``1.25 s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
 
 
 def level(value: float) -> int:
@@ -102,9 +120,7 @@ class EmbeddingsResult:
 
     @property
     def time_display(self) -> str:
-        if self.seconds < 1:
-            return f"{self.seconds * 1000:.1f} ms"
-        return f"{self.seconds:.2f} s"
+        return duration(self.seconds)
 
     @property
     def input_count(self) -> int:
@@ -169,25 +185,35 @@ def run(backend: Any, texts: list[str], query: str) -> EmbeddingsResult:
 
 
 class EmbeddingsTestView(AIPageView):
-    """GET shows the form; POST embeds the texts and shows the comparison."""
+    """GET shows the forms; POST embeds the texts and shows the comparison.
+
+    The page has two tabs: "Compare texts" (this view's form) and "Search an
+    index", whose form posts to :class:`.index_search.IndexSearchView`.
+    """
 
     template_name = "wagtail_vector_index/admin/embeddings.html"
     page_title = "Embeddings test"
     header_icon = "grid"
+    #: The tab shown first (``texts`` or ``index-search``).
+    active_tab = "texts"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=self.texts_form()))
+
+    def texts_form(self) -> EmbeddingsTestForm:
+        """The unbound texts form: the site and alias of the query string."""
+        request = self.request
         choices = backend_choices(conf.EMBEDDING)
         alias = request.GET.get("alias")
         if alias not in dict(choices):
             alias = default_alias(choices)
-        form = EmbeddingsTestForm(
+        return EmbeddingsTestForm(
             choices=choices,
             initial={
                 "site": site_from_query(request, request.GET.get("site")),
                 "alias": alias,
             },
         )
-        return self.render_to_response(self.get_context_data(form=form))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         form = EmbeddingsTestForm(request.POST)
@@ -227,9 +253,17 @@ class EmbeddingsTestView(AIPageView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        indexes = registry.get_indexes()
+        if "search_form" not in context:
+            context["search_form"] = IndexSearchForm(choices=index_choices(indexes))
         context.update(
             has_backends=bool(ai.configured_aliases(conf.EMBEDDING)),
+            has_indexes=bool(indexes),
+            active_tab=self.active_tab,
             max_texts=MAX_TEXTS,
             rate_limit=conf.get_test_pages_rate_limit(),
+            search_url=reverse("wagtail_vector_index:embeddings_index_search"),
+            indexes_url=reverse("wagtail_vector_index:indexes"),
+            index_docs_url=INDEX_DOCS_URL,
         )
         return context

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 from wagtail.models import Site
 
 from wagtail_vector_index import ai, conf
@@ -27,6 +28,8 @@ MAX_MESSAGE_LENGTH = 20_000
 MAX_TEXTS = 50
 MAX_TEXTS_LENGTH = 20_000
 MAX_QUERY_LENGTH = 2_000
+MAX_SEARCH_RESULTS = 20
+DEFAULT_SEARCH_RESULTS = 5
 
 #: Prefixes of the two parameter sets of the chat page (the second one is
 #: used in compare mode).
@@ -255,3 +258,66 @@ class EmbeddingsTestForm(forms.Form):
 
     def clean_query(self) -> str:
         return self.cleaned_data["query"].strip()
+
+
+def index_label(name: str, index: Any) -> str:
+    """``name (Article pages, Books)``: the index and what it covers."""
+    try:
+        models = [queryset.model for queryset in index.get_querysets()]
+    except Exception:  # A custom index that cannot list its querysets now.
+        return name
+    covered = ", ".join(
+        dict.fromkeys(str(capfirst(m._meta.verbose_name_plural)) for m in models)
+    )
+    return f"{name} ({covered})" if covered else name
+
+
+def index_choices(indexes: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, label)`` of ``indexes`` (from the registry), by name."""
+    return [(name, index_label(name, indexes[name])) for name in sorted(indexes)]
+
+
+class IndexSearchForm(forms.Form):
+    """A query to run against one of the registered vector indexes.
+
+    Its fields are prefixed (``search-query``...) so that it can share a page
+    with :class:`EmbeddingsTestForm`.
+    """
+
+    prefix = "search"
+
+    index = forms.ChoiceField(
+        label="Vector index",
+        help_text="The project's vector indexes; the Vector indexes page shows "
+        "their size and state.",
+    )
+    query = forms.CharField(
+        max_length=MAX_QUERY_LENGTH,
+        help_text="Embedded with the index's embedding backend (one provider call).",
+    )
+    limit = forms.IntegerField(
+        label="Results",
+        min_value=1,
+        max_value=MAX_SEARCH_RESULTS,
+        initial=DEFAULT_SEARCH_RESULTS,
+        help_text=f"Objects to show, up to {MAX_SEARCH_RESULTS}.",
+    )
+    similarity_threshold = forms.FloatField(
+        label="Minimum similarity",
+        required=False,
+        min_value=-1.0,
+        max_value=1.0,
+        initial=0.0,
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        help_text="From −1 to 1; empty for 0, the default.",
+    )
+
+    def __init__(
+        self, *args: Any, choices: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["index"].choices = choices or []
+
+    def clean_similarity_threshold(self) -> float:
+        value = self.cleaned_data["similarity_threshold"]
+        return 0.0 if value is None else value

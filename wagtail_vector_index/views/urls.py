@@ -10,6 +10,7 @@ from wagtail_vector_index.views.chat import (
     ChatTestView,
 )
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView
+from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
 
 app_name = "wagtail_vector_index"
@@ -32,5 +33,10 @@ urlpatterns = [
         name="chat_save_overrides",
     ),
     path("embeddings/", EmbeddingsTestView.as_view(), name="embeddings"),
+    path(
+        "embeddings/search-index/",
+        IndexSearchView.as_view(),
+        name="embeddings_index_search",
+    ),
     path("indexes/", with_permission(IndexReportView).as_view(), name="indexes"),
 ]
