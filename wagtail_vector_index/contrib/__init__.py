@@ -1,0 +1,1 @@
+"""Optional apps that sites add to ``INSTALLED_APPS`` when they need them."""

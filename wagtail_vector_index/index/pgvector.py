@@ -1,0 +1,443 @@
+"""Where vectors live for sites that outgrow NumPy: PostgreSQL with pgvector.
+
+Select it with ``WAGTAIL_VECTOR_INDEX["STORAGE"] =
+"wagtail_vector_index.index.pgvector.PgvectorStorage"`` and install the app
+``wagtail_vector_index.contrib.pgvector`` (its migration creates the
+``vector`` extension and the table). See docs/pgvector.md.
+
+How it works:
+
+- Chunks go into one table (``PgvectorChunk``) with a dimension-less
+  ``vector`` column, so indexes made with different embedding models (and
+  dimensions) share it. ``IndexState`` records, as with the default storage,
+  the model, the dimensions, the active build and a revision.
+- An update writes a new build beside the active one. Activating it first
+  builds an HNSW index (``vector_cosine_ops``) for exactly that build: a
+  partial expression index on ``(embedding::vector(D))`` ``WHERE index_name =
+  '...' AND build = N``. Then the state switches to the build in one
+  transaction, and the old build's rows and HNSW index are dropped. Building
+  the graph once over the complete build is much faster than inserting rows
+  into it one by one, and an interrupted update leaves the old build and its
+  index answering.
+- A search is one SQL query, ``ORDER BY embedding::vector(D) <=> query
+  LIMIT n`` with the same ``index_name`` and ``build`` conditions (written as
+  literals), so the planner can prove the partial index applies and walk it.
+  ``hnsw.ef_search`` is raised to ``n`` for the query (HNSW returns at most
+  ``ef_search`` rows); above 1,000 rows the query is written so that it
+  compares every vector (exact), as it does for more than 2,000 dimensions
+  (pgvector cannot index those).
+
+Nothing here imports NumPy or pgvector when the module is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models, router, transaction
+from django.db.models import Max
+
+from wagtail_vector_index.models import IndexState, new_revision
+
+logger = logging.getLogger(__name__)
+
+APP = "wagtail_vector_index.contrib.pgvector"
+STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
+#: pgvector (0.5 to 0.8) indexes ``vector`` columns of up to 2,000 dimensions.
+MAX_INDEXED_DIMENSIONS = 2000
+#: pgvector's default and largest ``hnsw.ef_search``.
+DEFAULT_EF_SEARCH = 40
+MAX_EF_SEARCH = 1000
+HNSW_PREFIX = "wvi_hnsw_"
+
+
+class _VectorBytes(models.Func):
+    """pgvector's binary form of a vector: exact, and cheaper than text."""
+
+    function = "vector_send"
+    output_field = models.BinaryField()
+
+
+def _float32_bytes(data: bytes | memoryview) -> bytes:
+    """Native float32 bytes (what ``storage.to_bytes`` makes) from
+    ``vector_send``: a 2-byte dimension count, 2 unused bytes, big-endian
+    float32 values."""
+    values = array("f")
+    values.frombytes(bytes(data)[4:])
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values.tobytes()
+
+
+def _literal(value: str) -> str:
+    """A PostgreSQL string literal (E'' form: right whatever the setting of
+    standard_conforming_strings)."""
+    if "\x00" in value:
+        raise ValueError("PostgreSQL strings cannot contain NUL characters.")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class PgvectorStorage:
+    """Vectors in PostgreSQL, searched in SQL through pgvector HNSW indexes."""
+
+    #: HNSW parameters (pgvector's defaults): links per node, and the size of
+    #: the candidate list while building. Subclass to change them.
+    hnsw_m = 16
+    hnsw_ef_construction = 64
+
+    def __init__(self, index_name: str) -> None:
+        self.index_name = index_name
+        if not apps.is_installed(APP):
+            raise ImproperlyConfigured(
+                f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}" but "{APP}" is not '
+                f'in INSTALLED_APPS. Add "{APP}" to INSTALLED_APPS and run '
+                "manage.py migrate (it creates the pgvector extension and the "
+                "table), or remove STORAGE to keep vectors in the default storage."
+            )
+        from wagtail_vector_index.contrib.pgvector.models import PgvectorChunk
+
+        self.model = PgvectorChunk
+        self.using = router.db_for_write(PgvectorChunk)
+        connection = connections[self.using]
+        if connection.vendor != "postgresql":
+            raise ImproperlyConfigured(
+                f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}", which needs '
+                f'PostgreSQL with the pgvector extension, but the database "'
+                f'{self.using}" is {connection.display_name}. Use PostgreSQL, or '
+                "remove STORAGE (and the app "
+                f'"{APP}") to keep vectors in the default storage.'
+            )
+        if router.db_for_write(IndexState) != self.using:
+            raise ImproperlyConfigured(
+                f"{APP} needs its table and wagtail_vector_index's IndexState in "
+                f"the same database (a database router sends them to "
+                f'"{self.using}" and "{router.db_for_write(IndexState)}").'
+            )
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def connection(self) -> Any:
+        return connections[self.using]
+
+    def _table(self) -> str:
+        return self.connection.ops.quote_name(self.model._meta.db_table)
+
+    def _hnsw_prefix(self) -> str:
+        digest = hashlib.sha256(self.index_name.encode()).hexdigest()[:16]
+        return f"{HNSW_PREFIX}{digest}_"
+
+    def hnsw_index_name(self, build: int) -> str:
+        """The name of the HNSW index of one build (63 characters at most)."""
+        return f"{self._hnsw_prefix()}{int(build)}"
+
+    def hnsw_indexes(self) -> list[str]:
+        """The HNSW indexes of this index that exist, any build."""
+        prefix = self._hnsw_prefix()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes "
+                "WHERE schemaname = current_schema() AND tablename = %s",
+                [self.model._meta.db_table],
+            )
+            names = [row[0] for row in cursor.fetchall()]
+        return sorted(name for name in names if name.startswith(prefix))
+
+    def _build_filter(self, build: int) -> str:
+        # Literals, not parameters: the planner must see the values to prove
+        # that the partial index of the build applies.
+        return f"index_name = {_literal(self.index_name)} AND build = {int(build)}"
+
+    def _concurrently(self) -> bool:
+        """Whether DDL may run CONCURRENTLY (not in a transaction): then
+        building or dropping an index does not block writes to the table."""
+        connection = self.connection
+        return connection.get_autocommit() and not connection.in_atomic_block
+
+    # -- state -----------------------------------------------------------------
+
+    def state(self) -> IndexState | None:
+        return IndexState.objects.filter(index_name=self.index_name).first()
+
+    def chunks(self, build: int) -> Any:
+        return self.model.objects.filter(index_name=self.index_name, build=build)
+
+    # -- reading ---------------------------------------------------------------
+
+    def search_sql(
+        self,
+        state: IndexState,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        exact: bool | None = None,
+    ) -> str:
+        """The query :meth:`search` runs (for EXPLAIN and the curious).
+
+        ``exact`` (by default: when ``limit`` is more than HNSW can return)
+        fences the ordering off from the HNSW index, so every vector of the
+        build is compared.
+        """
+        from wagtail_vector_index.contrib.pgvector.fields import to_text
+
+        dimensions = int(state.dimensions)
+        cast = f"vector({dimensions})"
+        query = to_text(vector)
+        count = query.count(",") + 1
+        if count != dimensions:
+            raise ValueError(
+                f'The vector index "{self.index_name}" holds vectors of '
+                f"{dimensions} dimensions; the query has {count}."
+            )
+        if exact is None:
+            exact = limit > MAX_EF_SEARCH
+        # Only quoted literals, integers and formatted floats are interpolated.
+        select = (
+            "SELECT content_type_id, object_id, position, text, "
+            f"embedding::{cast} <=> '{query}'::{cast} AS distance "
+        )
+        where = self._build_filter(state.active_build)
+        candidates = f"{select}FROM {self._table()} WHERE {where}"
+        if exact:
+            outer = f"SELECT * FROM candidates ORDER BY distance LIMIT {limit:d}"  # noqa: S608
+            return f"WITH candidates AS MATERIALIZED ({candidates}) {outer}"
+        return f"{candidates} ORDER BY distance LIMIT {limit:d}"
+
+    def search(
+        self, state: IndexState, vector: Sequence[float], limit: int
+    ) -> list[Any]:
+        """The ``limit`` chunks most similar to ``vector`` (cosine), best first."""
+        from wagtail_vector_index.index.storage import Hit
+
+        if limit <= 0:
+            return []
+        sql = self.search_sql(state, vector, limit)
+        connection = self.connection
+        if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+        else:
+            # HNSW returns at most hnsw.ef_search rows: raise it (never lower
+            # it) for this query.
+            nested = connection.in_atomic_block
+            with transaction.atomic(using=self.using), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('hnsw.ef_search', true), "
+                    "set_config('hnsw.ef_search', GREATEST(%s, COALESCE(NULLIF("
+                    "current_setting('hnsw.ef_search', true), '')::int, %s))::text, "
+                    "true)",
+                    [int(limit), DEFAULT_EF_SEARCH],
+                )
+                previous = cursor.fetchone()[0]
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+                if nested:
+                    # In the caller's transaction the setting would last until
+                    # its end: put it back.
+                    cursor.execute(
+                        "SELECT set_config('hnsw.ef_search', %s, true)",
+                        [previous or str(DEFAULT_EF_SEARCH)],
+                    )
+        return [
+            Hit(
+                content_type_id,
+                object_id,
+                position,
+                text,
+                # A zero vector has no direction: NaN distance, no similarity.
+                score=0.0 if distance is None or math.isnan(distance) else 1 - distance,
+            )
+            for content_type_id, object_id, position, text, distance in rows
+        ]
+
+    def object_vectors(
+        self, state: IndexState, content_type_id: int, object_id: str
+    ) -> list[Any]:
+        import numpy as np
+
+        rows = (
+            self.chunks(state.active_build)
+            .filter(content_type_id=content_type_id, object_id=object_id)
+            .order_by("position")
+            .annotate(data=_VectorBytes("embedding"))
+            .values_list("data", flat=True)
+        )
+        return [np.frombuffer(_float32_bytes(data), dtype=np.float32) for data in rows]
+
+    def vectors_by_hash(
+        self, state: IndexState | None, hashes: Iterable[str] | None = None
+    ) -> dict[str, bytes]:
+        """Stored vectors of the active build by content hash, for reuse."""
+        if state is None:
+            return {}
+        chunks = self.chunks(state.active_build)
+        if hashes is not None:
+            chunks = chunks.filter(content_hash__in=list(hashes))
+        return {
+            content_hash: _float32_bytes(data)
+            for content_hash, data in chunks.annotate(
+                data=_VectorBytes("embedding")
+            ).values_list("content_hash", "data")
+        }
+
+    def keys(self, state: IndexState | None) -> set[tuple[int, str, int, str]]:
+        if state is None:
+            return set()
+        return set(
+            self.chunks(state.active_build).values_list(
+                "content_type_id", "object_id", "position", "content_hash"
+            )
+        )
+
+    # -- writing ---------------------------------------------------------------
+
+    def _bulk(self, build: int, rows: Iterable[Any]) -> None:
+        self.model.objects.bulk_create(
+            (
+                self.model(
+                    index_name=self.index_name,
+                    build=build,
+                    content_type_id=row.content_type_id,
+                    object_id=row.object_id,
+                    position=row.position,
+                    text=row.text,
+                    content_hash=row.content_hash,
+                    embedding=row.vector,  # float32 bytes or numbers
+                )
+                for row in rows
+            ),
+            batch_size=500,
+        )
+
+    def next_build(self) -> int:
+        """A build number no rows use yet (interrupted builds are cleared)."""
+        state = self.state()
+        active = state.active_build if state else 0
+        # Rows and HNSW indexes of builds that never became active.
+        self.model.objects.filter(index_name=self.index_name, build__gt=active).delete()
+        self._drop_hnsw_indexes(keep=self.hnsw_index_name(active))
+        highest = self.model.objects.filter(index_name=self.index_name).aggregate(
+            highest=Max("build")
+        )["highest"]
+        return max(active, highest or 0) + 1
+
+    def write_build(self, build: int, rows: Iterable[Any]) -> None:
+        self._bulk(build, rows)
+
+    def create_hnsw_index(self, build: int, dimensions: int) -> str | None:
+        """Build the HNSW index of one build (replacing a half-made one).
+
+        ``None`` when pgvector cannot index that many dimensions: searches of
+        the build then scan it exactly.
+        """
+        if dimensions > MAX_INDEXED_DIMENSIONS:
+            logger.warning(
+                'Vector index "%s": %s dimensions is more than pgvector can index '
+                "(%s); searches scan every vector of the index.",
+                self.index_name,
+                dimensions,
+                MAX_INDEXED_DIMENSIONS,
+            )
+            return None
+        name = self.hnsw_index_name(build)
+        quoted = self.connection.ops.quote_name(name)
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        if not concurrently:
+            # In a transaction that wrote the rows: their foreign key checks
+            # (deferred) must run first, or PostgreSQL refuses to index the
+            # table ("pending trigger events").
+            self.connection.check_constraints()
+        with self.connection.cursor() as cursor:
+            # A concurrent build that was interrupted leaves an invalid index.
+            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quoted}")
+            cursor.execute(
+                f"CREATE INDEX{concurrently} {quoted} ON {self._table()} "
+                f"USING hnsw ((embedding::vector({int(dimensions)})) "
+                "vector_cosine_ops) "
+                f"WITH (m = {int(self.hnsw_m)}, "
+                f"ef_construction = {int(self.hnsw_ef_construction)}) "
+                f"WHERE {self._build_filter(build)}"
+            )
+        return name
+
+    def _drop_hnsw_indexes(self, *, keep: str) -> None:
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        quote = self.connection.ops.quote_name
+        for name in self.hnsw_indexes():
+            if name != keep:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
+
+    def activate(
+        self, build: int, *, model_id: str, dimensions: int, object_count: int
+    ) -> IndexState:
+        """Make ``build`` the answering one and drop the others.
+
+        The HNSW index of the build is made first (the old build answers
+        meanwhile); the switch itself is one short transaction.
+        """
+        self.create_hnsw_index(build, dimensions)
+        with transaction.atomic(using=self.using):
+            state, _ = IndexState.objects.select_for_update().get_or_create(
+                index_name=self.index_name,
+                defaults={"model_id": model_id, "dimensions": dimensions},
+            )
+            state.model_id = model_id
+            state.dimensions = dimensions
+            state.active_build = build
+            state.revision = new_revision()
+            state.chunk_count = self.chunks(build).count()
+            state.object_count = object_count
+            state.save()
+            self.model.objects.filter(index_name=self.index_name).exclude(
+                build=build
+            ).delete()
+        self._drop_hnsw_indexes(keep=self.hnsw_index_name(build))
+        # Fresh statistics: with the row counts of the old build (or none),
+        # the planner may prefer sorting the whole build to walking the HNSW
+        # index until autovacuum gets round to the table.
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {self._table()}")
+        return state
+
+    def touch(self, state: IndexState) -> None:
+        state.save(update_fields=["updated_at"])
+
+    def replace_object(
+        self,
+        state: IndexState,
+        content_type_id: int,
+        object_id: str,
+        rows: Sequence[Any],
+    ) -> None:
+        """Swap one object's chunks in the active build (its HNSW index takes
+        the new rows as they are inserted)."""
+        with transaction.atomic(using=self.using):
+            self.chunks(state.active_build).filter(
+                content_type_id=content_type_id, object_id=object_id
+            ).delete()
+            self._bulk(state.active_build, rows)
+            state.refresh_from_db()
+            state.revision = new_revision()
+            state.chunk_count = self.chunks(state.active_build).count()
+            state.object_count = (
+                self.chunks(state.active_build)
+                .values("content_type_id", "object_id")
+                .distinct()
+                .count()
+            )
+            state.save(
+                update_fields=["revision", "chunk_count", "object_count", "updated_at"]
+            )
+
+    def forget(self) -> None:
+        """Nothing to drop: this storage keeps no vectors in the process."""
