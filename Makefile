@@ -32,6 +32,8 @@ chromium:
 ## their own pytest process (Playwright's sync API and pytest-asyncio clash).
 test: install chromium
 	$(BIN)/python -m pytest -m "not browser" -p no:playwright
+	$(BIN)/python -m pytest --ds=tests.settings_postgres -p no:playwright \
+		tests/test_vector_index.py tests/test_index_signals.py tests/test_pgvector.py
 	$(BIN)/python -m pytest -m browser
 	$(BIN)/python tests/manage.py makemigrations --check --dry-run
 
@@ -47,8 +49,10 @@ demo: install
 	$(BIN)/python demo/manage.py runserver 127.0.0.1:8000
 
 ## Run the benchmarks (figures go to docs/benchmarks.md by hand).
-bench: install
-	$(BIN)/python benchmarks/run.py
+bench: install chromium
+	$(BIN)/python benchmarks/run.py --with-old --markdown
+	$(BIN)/python benchmarks/indexes.py --storage database,pgvector
+	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -3,9 +3,9 @@
 import pytest
 from django.test import override_settings
 
+from tests.storage import chunk_model
 from tests.test_vector_index import OFFLINE
 from tests.testapp.models import ArticlePage, Book
-from wagtail_vector_index.models import EmbeddingChunk
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def publish(home, title, body):
 
 
 def indexed_ids():
-    return set(EmbeddingChunk.objects.values_list("object_id", flat=True))
+    return set(chunk_model().objects.values_list("object_id", flat=True))
 
 
 @override_settings(WAGTAIL_VECTOR_INDEX=AUTO)
@@ -42,7 +42,7 @@ def test_publish_unpublish_delete(home, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         page.body = "<p>Meteors burn up in the atmosphere.</p>"
         page.save_revision()  # A draft: the index keeps the live text.
-    assert not EmbeddingChunk.objects.filter(text__contains="Meteors").exists()
+    assert not chunk_model().objects.filter(text__contains="Meteors").exists()
 
     with django_capture_on_commit_callbacks(execute=True):
         page.unpublish()
@@ -61,7 +61,7 @@ def test_publish_unpublish_delete(home, django_capture_on_commit_callbacks):
 def test_nothing_happens_before_commit(home, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         publish(home, "Comets", "A comet tail.")
-    assert not EmbeddingChunk.objects.exists()
+    assert not chunk_model().objects.exists()
     assert callbacks  # Scheduled for after the commit.
 
 
@@ -70,7 +70,7 @@ def test_off_by_default(home, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             publish(home, "Comets", "A comet tail.")
     assert not callbacks
-    assert not EmbeddingChunk.objects.exists()
+    assert not chunk_model().objects.exists()
 
 
 @override_settings(
@@ -98,7 +98,7 @@ def test_plain_models_update_on_save_and_delete(django_capture_on_commit_callbac
     assert Book.vector_index.search("stars", limit=1) == [book]
     with django_capture_on_commit_callbacks(execute=True):
         book.delete()
-    assert not EmbeddingChunk.objects.filter(index_name="testapp.book").exists()
+    assert not chunk_model().objects.filter(index_name="testapp.book").exists()
 
 
 def test_a_provider_failure_does_not_break_publishing(

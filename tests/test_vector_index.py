@@ -2,16 +2,17 @@
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from wagtail.models import Page, PageViewRestriction
 
 from tests.conftest import embedding_backend_settings
+from tests.storage import chunk_model, stored_vectors
 from tests.testapp.models import ArticlePage, Book
 from wagtail_vector_index.index import EmbeddingField, IndexNeedsRebuildError
 from wagtail_vector_index.index.chunking import chunk_text, split_tokens
-from wagtail_vector_index.index.storage import from_bytes
-from wagtail_vector_index.models import EmbeddingChunk, IndexState
+from wagtail_vector_index.models import IndexState
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,9 @@ OFFLINE = {
         }
     },
 }
+# tests/settings_postgres.py runs these tests against another storage.
+if getattr(settings, "WVI_TEST_STORAGE", None):
+    OFFLINE["STORAGE"] = settings.WVI_TEST_STORAGE
 
 ARTICLES = {
     "Growing tomatoes": "Tomatoes need sun, water and rich soil in the garden.",
@@ -129,10 +133,9 @@ def test_search_matches_a_brute_force_cosine_ranking(articles):
 
     (query_vector,) = index.embedding_backend.embed([query])
     best = {}
-    for chunk in EmbeddingChunk.objects.filter(index_name=index.name):
-        vector = from_bytes(chunk.vector)
+    for object_id, vector in stored_vectors(index):
         score = float(np.dot(vector, query_vector) / np.linalg.norm(vector))
-        best[chunk.object_id] = max(score, best.get(chunk.object_id, -1))
+        best[object_id] = max(score, best.get(object_id, -1))
     # Same objects (those at or above the default threshold of 0), each with
     # its brute-force score, in descending order (objects with equal scores
     # may come in either order).
@@ -228,10 +231,10 @@ def test_only_live_public_pages_are_found(home, articles):
 
     assert "Secret tomatoes" not in titles
     assert "Private tomatoes" not in titles
-    assert not EmbeddingChunk.objects.filter(
+    assert not chunk_model().objects.filter(
         object_id__in=[str(draft.pk), str(private.pk)]
     )
-    assert not EmbeddingChunk.objects.filter(text__contains="Aubergines").exists()
+    assert not chunk_model().objects.filter(text__contains="Aubergines").exists()
     assert "Growing tomatoes" in titles
 
 
@@ -260,7 +263,7 @@ def test_plain_django_models_are_indexed_in_chunks():
     assert report.chunks > 2  # max_chunk_tokens=24 splits the long blurb.
     assert all(
         chunk.text.startswith("Title: ")
-        for chunk in EmbeddingChunk.objects.filter(index_name="testapp.book")
+        for chunk in chunk_model().objects.filter(index_name="testapp.book")
     )
     assert [b.title for b in Book.vector_index.search("oven bread", limit=1)] == [
         "Kitchen"
@@ -349,7 +352,7 @@ def test_update_object_and_remove_object(articles, home):
     new.unpublish()
     index.update_object(new)  # No longer indexable: removed.
     assert new not in index.search("comet tail", limit=5)
-    assert not EmbeddingChunk.objects.filter(object_id=str(new.pk)).exists()
+    assert not chunk_model().objects.filter(object_id=str(new.pk)).exists()
 
 
 def test_embedding_field_strips_html():
@@ -429,7 +432,7 @@ def test_update_command_asks_before_spending(articles, monkeypatch, capsys):
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     call_command("update_vector_indexes", "testapp.articlepage")
     assert "Not updated" in capsys.readouterr().out
-    assert not EmbeddingChunk.objects.exists()
+    assert not chunk_model().objects.exists()
 
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     call_command("update_vector_indexes", "testapp.articlepage")
@@ -441,7 +444,7 @@ def test_update_command_dry_run_and_unknown_index(articles, capsys):
 
     call_command("update_vector_indexes", "--dry-run")
     assert "Dry run" in capsys.readouterr().out
-    assert not EmbeddingChunk.objects.exists()
+    assert not chunk_model().objects.exists()
     with pytest.raises(CommandError, match="Unknown index: nope"):
         call_command("update_vector_indexes", "nope")
 

@@ -1,0 +1,469 @@
+"""The pgvector storage: HNSW indexes, exact and indexed search, builds.
+
+Most tests need PostgreSQL with pgvector and are skipped otherwise; run them
+with ``python -m pytest --ds=tests.settings_postgres -p no:playwright
+tests/test_pgvector.py`` (tests/postgres.py starts a throwaway server). The
+configuration errors and the import test run on SQLite too.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
+from django.test import override_settings
+
+from wagtail_vector_index.index.storage import ChunkRow, get_storage, to_bytes
+from wagtail_vector_index.models import IndexState
+
+APP = "wagtail_vector_index.contrib.pgvector"
+STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
+ON_POSTGRES = connection.vendor == "postgresql" and apps.is_installed(APP)
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+postgres_only = pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="needs PostgreSQL with pgvector: python -m pytest "
+    "--ds=tests.settings_postgres -p no:playwright tests/test_pgvector.py",
+)
+
+
+@pytest.fixture
+def pgvector_settings():
+    from tests.test_vector_index import OFFLINE
+
+    with override_settings(WAGTAIL_VECTOR_INDEX={**OFFLINE, "STORAGE": STORAGE}):
+        yield
+
+
+@pytest.fixture
+def content_type(db):
+    return ContentType.objects.get_for_model(IndexState).pk
+
+
+def unit(matrix):
+    return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
+
+
+def fill(storage, content_type, vectors, *, model_id="test-model", prefix="o"):
+    """Write and activate one build of ``vectors`` (one object each)."""
+    build = storage.next_build()
+    storage.write_build(
+        build,
+        (
+            ChunkRow(
+                content_type,
+                f"{prefix}{i}",
+                0,
+                f"text {prefix}{i}",
+                f"{storage.index_name}:{prefix}{i}:{vector[:2].tobytes().hex()}",
+                to_bytes(vector),
+            )
+            for i, vector in enumerate(vectors)
+        ),
+    )
+    return storage.activate(
+        build,
+        model_id=model_id,
+        dimensions=vectors.shape[1],
+        object_count=len(vectors),
+    )
+
+
+def hnsw_indexes(table="wagtail_vector_index_pgvector_chunk"):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexname, i.indexdef, x.indisvalid FROM pg_indexes i "
+            "JOIN pg_class c ON c.relname = i.indexname "
+            "JOIN pg_index x ON x.indexrelid = c.oid "
+            "WHERE i.tablename = %s AND i.indexdef LIKE %s",
+            [table, "%USING hnsw%"],
+        )
+        return {name: (definition, valid) for name, definition, valid in cursor}
+
+
+def explain(sql):
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def brute_force(vectors, query, limit):
+    """Object ids and cosine similarities, best first."""
+    scores = unit(vectors.astype(np.float64)) @ unit(np.asarray(query, np.float64))
+    best = np.argsort(-scores, kind="stable")[:limit]
+    return [f"o{i}" for i in best], [float(scores[i]) for i in best]
+
+
+# -- configuration errors (any database) ---------------------------------------
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the app is installed in this run")
+def test_selected_without_the_app_says_how_to_install_it(pgvector_settings):
+    with pytest.raises(ImproperlyConfigured, match="INSTALLED_APPS") as caught:
+        get_storage("testapp.articlepage")
+    assert APP in str(caught.value)
+    assert "migrate" in str(caught.value)
+
+
+@postgres_only
+def test_selected_on_another_database_says_postgresql_is_needed(
+    pgvector_settings, monkeypatch
+):
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    monkeypatch.setattr(connection, "display_name", "SQLite")
+    with pytest.raises(ImproperlyConfigured, match="needs PostgreSQL") as caught:
+        get_storage("testapp.articlepage")
+    assert "SQLite" in str(caught.value)
+
+
+@postgres_only
+def test_system_check_when_the_app_is_on_another_database(monkeypatch):
+    from wagtail_vector_index.contrib.pgvector.checks import check_database
+
+    assert check_database() == []
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    monkeypatch.setattr(connection, "display_name", "SQLite")
+    (error,) = check_database()
+    assert error.id == "wagtail_vector_index.pgvector.E001"
+    assert "not PostgreSQL" in error.msg
+
+
+def test_loading_the_app_imports_neither_numpy_nor_pgvector():
+    code = (
+        "import sys, django; django.setup()\n"
+        "import wagtail_vector_index.contrib.pgvector.models\n"
+        "import wagtail_vector_index.index.pgvector\n"
+        "import wagtail_vector_index.checks\n"
+        "print('numpy' in sys.modules, 'pgvector' in sys.modules)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings_postgres",
+        # Read by tests/postgres.py instead of starting a server; nothing
+        # connects to it.
+        "WVI_POSTGRES_URL": "postgresql://nobody@127.0.0.1:9/nothing",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False"
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_hnsw_index_of_the_active_build(pgvector_settings):
+    from wagtail.models import Page
+
+    from tests.test_vector_index import ARTICLES
+    from tests.testapp.models import ArticlePage
+
+    root = Page.get_first_root_node()
+    parent = root.add_child(instance=Page(title="Home", slug="pgvector-home"))
+    pages = [
+        parent.add_child(
+            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
+        )
+        for title, body in ARTICLES.items()
+    ]
+    index = ArticlePage.vector_index
+
+    index.update()
+
+    state = index.storage.state()
+    name = index.storage.hnsw_index_name(state.active_build)
+    assert index.storage.hnsw_indexes() == [name]
+    definition, valid = hnsw_indexes()[name]
+    assert valid
+    assert "USING hnsw (((embedding)::vector(512)) vector_cosine_ops)" in definition
+    assert "index_name)::text = 'testapp.articlepage'::text" in definition
+    assert f"build = {state.active_build}" in definition
+
+    # A new build gets its own index; the old build's is dropped with it.
+    pages[0].body = "<p>Greenhouse tomatoes in winter.</p>"
+    pages[0].save_revision().publish()
+    index.update()
+    new_state = index.storage.state()
+    assert new_state.active_build == state.active_build + 1
+    assert index.storage.hnsw_indexes() == [
+        index.storage.hnsw_index_name(new_state.active_build)
+    ]
+    assert index.search("greenhouse", limit=1) == [pages[0].specific]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_search_equals_a_brute_force_cosine_ranking(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((60, 24)).astype(np.float32)
+    storage = PgvectorStorage("pgvector.brute")
+    state = fill(storage, content_type, vectors)
+
+    for query in rng.standard_normal((5, 24)):
+        hits = storage.search(state, query, 10)
+        ids, scores = brute_force(vectors, query, 10)
+        assert [hit.object_id for hit in hits] == ids
+        assert [hit.score for hit in hits] == pytest.approx(scores, abs=1e-5)
+        assert hits[0].text == f"text {ids[0]}"
+    # The stored vectors are the written float32 values, exactly.
+    stored = storage.vectors_by_hash(state)
+    assert sorted(stored.values()) == sorted(to_bytes(v) for v in vectors)
+    (first,) = storage.object_vectors(state, content_type, "o3")
+    assert first.dtype == np.float32 and np.array_equal(first, vectors[3])
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_indexed_search_agrees_with_brute_force_and_returns_enough_rows(
+    content_type,
+):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(11)
+    # Clustered, as embeddings are (uniform random vectors are HNSW's worst case).
+    centres = rng.standard_normal((12, 32))
+    vectors = (
+        centres[rng.integers(0, 12, 600)] + 0.35 * rng.standard_normal((600, 32))
+    ).astype(np.float32)
+    storage = PgvectorStorage("pgvector.indexed")
+    state = fill(storage, content_type, vectors)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # This test's transaction.
+    assert "Index Scan using wvi_hnsw_" in explain(
+        storage.search_sql(state, vectors[0], 10)
+    )
+
+    recalls = []
+    for query in rng.standard_normal((10, 32)) + centres[:10]:
+        hits = storage.search(state, query, 10)
+        ids, _ = brute_force(vectors, query, 10)
+        recalls.append(len({h.object_id for h in hits} & set(ids)) / 10)
+        # Whatever HNSW finds comes with its exact score, best first.
+        exact = dict(zip(*brute_force(vectors, query, 600), strict=True))
+        assert [h.score for h in hits] == pytest.approx(
+            [exact[h.object_id] for h in hits], abs=1e-5
+        )
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert np.mean(recalls) >= 0.9, recalls
+
+    # HNSW returns at most hnsw.ef_search rows (40 by default): the storage
+    # raises it to the limit, and scans exactly above pgvector's 1,000.
+    assert len(storage.search(state, vectors[0], 150)) == 150
+    assert len(storage.search(state, vectors[0], 1200)) == 600
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_indexes_with_different_dimensions_coexist(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(3)
+    small_vectors = rng.standard_normal((30, 8)).astype(np.float32)
+    large_vectors = rng.standard_normal((40, 96)).astype(np.float32)
+    small, large = PgvectorStorage("pgvector.small"), PgvectorStorage("pgvector.large")
+    small_state = fill(small, content_type, small_vectors, prefix="o")
+    large_state = fill(large, content_type, large_vectors, prefix="o")
+
+    definitions = {name: d for name, (d, _) in hnsw_indexes().items()}
+    assert "vector(8)" in definitions[small.hnsw_index_name(small_state.active_build)]
+    assert "vector(96)" in definitions[large.hnsw_index_name(large_state.active_build)]
+    for storage, state, vectors in [
+        (small, small_state, small_vectors),
+        (large, large_state, large_vectors),
+    ]:
+        query = rng.standard_normal(vectors.shape[1])
+        hits = storage.search(state, query, 5)
+        assert [h.object_id for h in hits] == brute_force(vectors, query, 5)[0]
+        assert len(storage.search(state, query, 100)) == len(vectors)
+    with pytest.raises(ValueError, match="8 dimensions; the query has 96"):
+        small.search(small_state, rng.standard_normal(96), 5)
+
+    # Rebuilding one with another model and size leaves the other alone.
+    other = rng.standard_normal((10, 16)).astype(np.float32)
+    small_state = fill(small, content_type, other, model_id="other", prefix="n")
+    assert small_state.dimensions == 16
+    assert len(large.search(large_state, rng.standard_normal(96), 100)) == 40
+    assert {h.object_id for h in small.search(small_state, other[0], 100)} == {
+        f"n{i}" for i in range(10)
+    }
+    assert small.hnsw_indexes() == [small.hnsw_index_name(small_state.active_build)]
+    assert large.hnsw_indexes() == [large.hnsw_index_name(large_state.active_build)]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_an_interrupted_build_keeps_the_old_one_answering(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(5)
+    old = rng.standard_normal((20, 12)).astype(np.float32)
+    storage = PgvectorStorage("pgvector.interrupted")
+    state = fill(storage, content_type, old)
+    query = old[4]
+
+    # A new build written, its HNSW index made, then the process dies before
+    # the switch (say, killed during activate).
+    build = storage.next_build()
+    new = rng.standard_normal((25, 12)).astype(np.float32)
+    storage.write_build(
+        build,
+        (
+            ChunkRow(content_type, f"n{i}", 0, "new", f"new{i}", to_bytes(v))
+            for i, v in enumerate(new)
+        ),
+    )
+    storage.create_hnsw_index(build, 12)
+
+    assert storage.state().active_build == state.active_build
+    hits = storage.search(storage.state(), query, 3)
+    assert hits[0].object_id == "o4" and hits[0].score == pytest.approx(1.0)
+    assert all(h.object_id.startswith("o") for h in storage.search(state, query, 100))
+    assert {key[1] for key in storage.keys(state)} == {f"o{i}" for i in range(20)}
+
+    # The next run clears the half-made build and its index, then succeeds.
+    assert storage.next_build() == build
+    assert storage.hnsw_indexes() == [storage.hnsw_index_name(state.active_build)]
+    assert not storage.chunks(build).exists()
+    state = fill(storage, content_type, new, prefix="n")
+    assert state.active_build == build
+    assert storage.search(state, new[7], 1)[0].object_id == "n7"
+    assert not storage.chunks(build - 1).exists()
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_explain_uses_the_hnsw_index_on_a_large_enough_build(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(13)
+    storage = PgvectorStorage("pgvector.explain")
+    state = fill(storage, content_type, rng.standard_normal((1000, 64)))
+    # Another index's rows in the same table: the partial index leaves them out.
+    fill(
+        PgvectorStorage("pgvector.noise"), content_type, rng.standard_normal((300, 64))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE wagtail_vector_index_pgvector_chunk")
+
+    plan = explain(storage.search_sql(state, rng.standard_normal(64), 10))
+
+    name = storage.hnsw_index_name(state.active_build)
+    assert f"Index Scan using {name}" in plan, plan
+    assert "Seq Scan" not in plan and "Sort" not in plan, plan
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_indexes_are_built_and_dropped_concurrently(
+    content_type,
+):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(17)
+    storage = PgvectorStorage("pgvector.concurrent")
+    executed = []
+
+    def record(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(record):
+            first = fill(storage, content_type, rng.standard_normal((50, 16)))
+            second = fill(storage, content_type, rng.standard_normal((50, 16)))
+        assert any(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in executed)
+        assert any(sql.startswith("DROP INDEX CONCURRENTLY") for sql in executed)
+        name = storage.hnsw_index_name(second.active_build)
+        assert storage.hnsw_indexes() == [name]
+        assert hnsw_indexes()[name][1]  # Valid.
+        assert second.active_build == first.active_build + 1
+    finally:
+        # The test database is emptied, not rolled back, after this test:
+        # indexes would outlive their rows.
+        storage._drop_hnsw_indexes(keep="")
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_awkward_index_names_zero_vectors_and_huge_dimensions(content_type, caplog):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(19)
+    # Quotes, a backslash and a percent sign end up in SQL literals.
+    storage = PgvectorStorage("it's a \\ 100% index")
+    vectors = rng.standard_normal((5, 4)).astype(np.float32)
+    vectors[2] = 0.0
+    state = fill(storage, content_type, vectors)
+    assert storage.hnsw_index_name(state.active_build) in hnsw_indexes()
+    hits = storage.search(state, vectors[0], 10)
+    assert hits[0].object_id == "o0"
+    # A zero vector has no cosine similarity: HNSW leaves it out of the
+    # index, an exact scan (any limit above 1,000) finds it with a score of
+    # 0, not NaN.
+    assert all(h.object_id != "o2" or h.score == 0.0 for h in hits)
+    exact = {h.object_id: h.score for h in storage.search(state, vectors[0], 1001)}
+    assert len(exact) == 5 and exact["o2"] == 0.0
+
+    # pgvector cannot index more than 2,000 dimensions: exact scans instead.
+    wide = PgvectorStorage("pgvector.wide")
+    wide_vectors = rng.standard_normal((4, 2001)).astype(np.float32)
+    with caplog.at_level("WARNING"):
+        wide_state = fill(wide, content_type, wide_vectors)
+    assert "more than pgvector can index" in caplog.text
+    assert wide.hnsw_index_name(wide_state.active_build) not in hnsw_indexes()
+    assert wide.search(wide_state, wide_vectors[1], 1)[0].object_id == "o1"
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_replace_object_goes_into_the_indexed_build(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(23)
+    vectors = rng.standard_normal((600, 16)).astype(np.float32)
+    storage = PgvectorStorage("pgvector.replace")
+    state = fill(storage, content_type, vectors)
+    revision = state.revision
+    replacement = rng.standard_normal(16).astype(np.float32)
+
+    storage.replace_object(
+        state,
+        content_type,
+        "o9",
+        [
+            ChunkRow(content_type, "o9", 0, "a", "r0", to_bytes(replacement)),
+            ChunkRow(content_type, "o9", 1, "b", "r1", to_bytes(-replacement)),
+        ],
+    )
+
+    state.refresh_from_db()
+    assert state.revision != revision
+    assert state.chunk_count == 601 and state.object_count == 600
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        assert "Index Scan using wvi_hnsw_" in explain(
+            storage.search_sql(state, replacement, 1)
+        )
+        (hit,) = storage.search(state, replacement, 1)
+    assert (hit.object_id, hit.position, hit.text) == ("o9", 0, "a")
+    assert [v.tolist() for v in storage.object_vectors(state, content_type, "o9")] == [
+        replacement.tolist(),
+        (-replacement).tolist(),
+    ]
