@@ -2,6 +2,9 @@
 
     python benchmarks/indexes.py [--quick] [--storage database,pgvector]
 
+Each storage runs in a process of its own, one after the other; the tables put
+them side by side (ratio: pgvector's median over the database storage's).
+
 Search: N chunks of 1,536 dimensions (random unit vectors; search cost does
 not depend on the values), 10,000 and 100,000 (2,000 and 10,000 with
 --quick), queried through the storage's ``search`` (what ``VectorIndex.search``
@@ -15,8 +18,10 @@ provider calls).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -167,36 +172,123 @@ def bench_rebuild(pages: int) -> dict:
     return result
 
 
+def table_size_mb(storage: object) -> float | None:
+    """PostgreSQL's size of the pgvector table with its indexes (HNSW included)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_total_relation_size('wagtail_vector_index_pgvector_chunk')"
+        )
+        return cursor.fetchone()[0] / 1e6
+
+
+def measure(storage: str, quick: bool, skip_rebuild: bool) -> dict:
+    """Every figure for one storage, in this process."""
+    sizes = [2_000, 10_000] if quick else [10_000, 100_000]
+    queries = 20 if quick else 50
+    setup_django(storage)
+    result: dict = {"search": [], "rebuild": None}
+    for row in bench_search(storage, sizes, queries):
+        result["search"].append(row)
+    if storage == "pgvector":
+        result["table_mb"] = table_size_mb(None)
+    if not skip_rebuild:
+        result["rebuild"] = bench_rebuild(200 if quick else 1_000)
+    return result
+
+
+def run_each(storages: list[str], quick: bool, skip_rebuild: bool) -> dict:
+    """One new process per storage (Django is set up once per process)."""
+    results = {}
+    for storage in storages:
+        command = [sys.executable, __file__, "--storage", storage, "--json"]
+        command += ["--quick"] * quick + ["--skip-rebuild"] * skip_rebuild
+        print(f"{storage}...", file=sys.stderr, flush=True)
+        output = subprocess.run(
+            command, check=True, capture_output=True, text=True
+        ).stdout
+        results[storage] = json.loads(output.strip().splitlines()[-1])
+    return results
+
+
+def report(results: dict) -> None:
+    storages = list(results)
+    base = storages[0]
+    print("## Search latency: 5 nearest of N chunks of 1,536 dimensions\n")
+    header = "| chunks |"
+    for storage in storages:
+        header += f" {storage}: median ms | p95 ms | first ms | Python memory MB |"
+    if len(storages) > 1:
+        header += " median ratio |"
+    print(header)
+    print("| ---: |" + " ---: |" * (header.count("|") - 2))
+    sizes = [row["chunks"] for row in results[base]["search"]]
+    for position, size in enumerate(sizes):
+        line = f"| {size:,} |"
+        for storage in storages:
+            row = results[storage]["search"][position]
+            line += (
+                f" {row['median_ms']:.2f} | {row['p95_ms']:.2f} | "
+                f"{row['first_ms']:.0f} | {row['memory_mb']:.0f} |"
+            )
+        if len(storages) > 1:
+            ratios = [
+                results[s]["search"][position]["median_ms"]
+                / results[base]["search"][position]["median_ms"]
+                for s in storages[1:]
+            ]
+            line += " " + ", ".join(f"{r:.2f}x" for r in ratios) + " |"
+        print(line)
+    for storage in storages:
+        if results[storage].get("table_mb") is not None:
+            print(
+                f"\n{storage}: table and indexes in PostgreSQL after the largest "
+                f"size: {results[storage]['table_mb']:.0f} MB (pg_total_relation_size)."
+            )
+    if not any(results[s]["rebuild"] for s in storages):
+        return
+    pages = next(results[s]["rebuild"]["pages"] for s in storages)
+    print(f"\n## Rebuild of {pages:,} pages, provider answering after 50 ms\n")
+    print("| storage | run | seconds | provider calls | chunks embedded |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for storage in storages:
+        rebuild = results[storage]["rebuild"]
+        for label in ("first", "second"):
+            print(
+                f"| {storage} | {label} | {rebuild[f'{label}_s']:.2f} | "
+                f"{rebuild[f'{label}_calls']} | {rebuild[f'{label}_embedded']} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--storage", default="database")
+    parser.add_argument(
+        "--storage",
+        default="database",
+        help="database, pgvector, or both: database,pgvector",
+    )
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = [2_000, 10_000] if args.quick else [10_000, 100_000]
-    queries = 20 if args.quick else 50
-    setup_django(args.storage)
-    print(f"## Search latency ({args.storage})\n")
-    print("| storage | chunks | median ms | p95 ms | first search ms | memory MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for row in bench_search(args.storage, sizes, queries):
-        print(
-            f"| {row['storage']} | {row['chunks']:,} | {row['median_ms']:.2f} | "
-            f"{row['p95_ms']:.2f} | {row['first_ms']:.0f} | {row['memory_mb']:.0f} |"
-        )
-    if not args.skip_rebuild:
-        pages = 200 if args.quick else 1_000
-        result = bench_rebuild(pages)
-        vendor = result["vendor"]
-        print(f"\n## Rebuild of {pages:,} pages, provider 50 ms ({vendor})\n")
-        print("| run | seconds | provider calls | chunks embedded |")
-        print("| --- | ---: | ---: | ---: |")
-        for label in ("first", "second"):
-            seconds, calls = result[f"{label}_s"], result[f"{label}_calls"]
-            embedded = result[f"{label}_embedded"]
-            print(f"| {label} | {seconds:.2f} | {calls} | {embedded} |")
-        if result["second_calls"] != 0:
-            raise SystemExit("The unchanged second run made provider calls.")
+    storages = [name.strip() for name in args.storage.split(",") if name.strip()]
+    unknown = set(storages) - {"database", "pgvector"}
+    if unknown or not storages:
+        parser.error(f"unknown storage: {', '.join(sorted(unknown)) or '(none)'}")
+    if args.json:
+        (storage,) = storages
+        print(json.dumps(measure(storage, args.quick, args.skip_rebuild)))
+        return
+    results = run_each(storages, args.quick, args.skip_rebuild)
+    report(results)
+    for storage, result in results.items():
+        if result["rebuild"] and result["rebuild"]["second_calls"] != 0:
+            raise SystemExit(
+                f"{storage}: the unchanged second run made provider calls."
+            )
 
 
 if __name__ == "__main__":
