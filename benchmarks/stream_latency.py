@@ -8,7 +8,8 @@ provider stamps the moment it writes the first content chunk
 the first text appears (``performance.timeOrigin + performance.now()``), both
 on this machine's clock. The path measured: provider → LiteLLM → the
 streaming view → Django → Chromium → the Stimulus controller → the DOM.
-Median over several runs; target under 100 ms.
+Median over several runs; target under 100 ms. Chunks come 20 ms apart
+(``CHUNK_DELAY=0.1`` in the environment for 100 ms).
 """
 
 import os
