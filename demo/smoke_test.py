@@ -4,7 +4,8 @@
 
 Run by CI after ``migrate`` and ``setup_demo`` (what ``make demo`` does before
 serving): the pages render, similar articles and answers come from the index,
-and an editor's "Generate summary" stores a summary on the page.
+an editor's "Generate summary" stores a summary on the page, and the admin
+test pages answer on the offline backends.
 """
 
 import os
@@ -63,4 +64,40 @@ draft = tomatoes.get_latest_revision_as_object()
 check("[offline echo]" in draft.summary, "the summary is stored in a draft revision")
 edit = editor.get(f"/admin/pages/{tomatoes.pk}/edit/")
 check("Generate summary" in edit.content.decode(), "the editor shows the action")
+
+# The admin test pages, on the offline backends (no credentials).
+chat = editor.get("/admin/ai/chat/")
+check(chat.status_code == 200, "the chat test page renders")
+stream = editor.post(
+    "/admin/ai/chat/stream/",
+    {
+        "site": "",
+        "system_prompt": "",
+        "message": "Hello from the demo",
+        "side": "a",
+        "a-alias": "default",
+    },
+)
+streamed = b"".join(stream.streaming_content).decode()
+check(
+    stream["Content-Type"] == "application/x-ndjson"
+    and '"type": "part"' in streamed
+    and '"type": "done"' in streamed,
+    "the chat test page streams an answer from the offline backend",
+)
+embeddings = editor.post(
+    "/admin/ai/embeddings/",
+    {
+        "alias": "default",
+        "texts": "Tomatoes on a balcony\nBread in the oven",
+        "query": "balcony tomatoes",
+    },
+)
+html = embeddings.content.decode()
+check(
+    embeddings.status_code == 200
+    and "<dt>Dimensions</dt>" in html
+    and "wvi-embeddings-matrix" in html,
+    "the embeddings test page embeds and compares texts offline",
+)
 print("demo smoke test passed")

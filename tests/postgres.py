@@ -125,8 +125,14 @@ def _usable_root(base: Path, user: pwd.struct_passwd | None) -> Path:
         )
         return root
     except (subprocess.CalledProcessError, PermissionError, OSError):
-        copy = base / "pginstall"
+        # The wheel's binaries find their libraries through a relative RPATH
+        # ($ORIGIN/../../../pgserver.libs): copy both, in the same layout.
+        site = base / "site"
+        copy = site / "pgserver" / "pginstall"
         shutil.copytree(root, copy, symlinks=True)
+        libs = root.parent.parent / "pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, site / "pgserver.libs", symlinks=True)
         return copy
 
 
