@@ -37,7 +37,15 @@ STREAM_URL = "wagtail_vector_index:chat_stream"
 SAVE_URL = "wagtail_vector_index:chat_save_overrides"
 EMBEDDINGS_URL = "wagtail_vector_index:embeddings"
 INDEXES_URL = "wagtail_vector_index:indexes"
-ALL_URLS = [CHAT_URL, STREAM_URL, SAVE_URL, EMBEDDINGS_URL, INDEXES_URL]
+INDEX_SEARCH_URL = "wagtail_vector_index:embeddings_index_search"
+ALL_URLS = [
+    CHAT_URL,
+    STREAM_URL,
+    SAVE_URL,
+    EMBEDDINGS_URL,
+    INDEX_SEARCH_URL,
+    INDEXES_URL,
+]
 
 pytestmark = pytest.mark.django_db
 
