@@ -43,9 +43,9 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
-from django.db.models import Max
 
-from wagtail_vector_index.models import IndexState, new_revision
+from wagtail_vector_index.index.chunk_table import ChunkTableStorage
+from wagtail_vector_index.models import IndexState
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _literal(value: str) -> str:
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-class PgvectorStorage:
+class PgvectorStorage(ChunkTableStorage):
     """Vectors in PostgreSQL, searched in SQL through pgvector HNSW indexes."""
 
     #: HNSW parameters (pgvector's defaults): links per node, and the size of
@@ -94,7 +94,7 @@ class PgvectorStorage:
     hnsw_ef_construction = 64
 
     def __init__(self, index_name: str) -> None:
-        self.index_name = index_name
+        super().__init__(index_name)
         if not apps.is_installed(APP):
             raise ImproperlyConfigured(
                 f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}" but "{APP}" is not '
@@ -161,14 +161,6 @@ class PgvectorStorage:
         building or dropping an index does not block writes to the table."""
         connection = self.connection
         return connection.get_autocommit() and not connection.in_atomic_block
-
-    # -- state -----------------------------------------------------------------
-
-    def state(self) -> IndexState | None:
-        return IndexState.objects.filter(index_name=self.index_name).first()
-
-    def chunks(self, build: int) -> Any:
-        return self.model.objects.filter(index_name=self.index_name, build=build)
 
     # -- reading ---------------------------------------------------------------
 
@@ -289,15 +281,6 @@ class PgvectorStorage:
             ).values_list("content_hash", "data")
         }
 
-    def keys(self, state: IndexState | None) -> set[tuple[int, str, int, str]]:
-        if state is None:
-            return set()
-        return set(
-            self.chunks(state.active_build).values_list(
-                "content_type_id", "object_id", "position", "content_hash"
-            )
-        )
-
     # -- writing ---------------------------------------------------------------
 
     def _bulk(self, build: int, rows: Iterable[Any]) -> None:
@@ -318,20 +301,9 @@ class PgvectorStorage:
             batch_size=500,
         )
 
-    def next_build(self) -> int:
-        """A build number no rows use yet (interrupted builds are cleared)."""
-        state = self.state()
-        active = state.active_build if state else 0
-        # Rows and HNSW indexes of builds that never became active.
-        self.model.objects.filter(index_name=self.index_name, build__gt=active).delete()
+    def _clear_unfinished(self, active: int) -> None:
+        # The HNSW indexes of builds that never became active.
         self._drop_hnsw_indexes(keep=self.hnsw_index_name(active))
-        highest = self.model.objects.filter(index_name=self.index_name).aggregate(
-            highest=Max("build")
-        )["highest"]
-        return max(active, highest or 0) + 1
-
-    def write_build(self, build: int, rows: Iterable[Any]) -> None:
-        self._bulk(build, rows)
 
     def create_hnsw_index(self, build: int, dimensions: int) -> str | None:
         """Build the HNSW index of one build (replacing a half-made one).
@@ -386,21 +358,9 @@ class PgvectorStorage:
         meanwhile); the switch itself is one short transaction.
         """
         self.create_hnsw_index(build, dimensions)
-        with transaction.atomic(using=self.using):
-            state, _ = IndexState.objects.select_for_update().get_or_create(
-                index_name=self.index_name,
-                defaults={"model_id": model_id, "dimensions": dimensions},
-            )
-            state.model_id = model_id
-            state.dimensions = dimensions
-            state.active_build = build
-            state.revision = new_revision()
-            state.chunk_count = self.chunks(build).count()
-            state.object_count = object_count
-            state.save()
-            self.model.objects.filter(index_name=self.index_name).exclude(
-                build=build
-            ).delete()
+        state = self._switch(
+            build, model_id=model_id, dimensions=dimensions, object_count=object_count
+        )
         self._drop_hnsw_indexes(keep=self.hnsw_index_name(build))
         # Fresh statistics: with the row counts of the old build (or none),
         # the planner may prefer sorting the whole build to walking the HNSW
@@ -408,36 +368,6 @@ class PgvectorStorage:
         with self.connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {self._table()}")
         return state
-
-    def touch(self, state: IndexState) -> None:
-        state.save(update_fields=["updated_at"])
-
-    def replace_object(
-        self,
-        state: IndexState,
-        content_type_id: int,
-        object_id: str,
-        rows: Sequence[Any],
-    ) -> None:
-        """Swap one object's chunks in the active build (its HNSW index takes
-        the new rows as they are inserted)."""
-        with transaction.atomic(using=self.using):
-            self.chunks(state.active_build).filter(
-                content_type_id=content_type_id, object_id=object_id
-            ).delete()
-            self._bulk(state.active_build, rows)
-            state.refresh_from_db()
-            state.revision = new_revision()
-            state.chunk_count = self.chunks(state.active_build).count()
-            state.object_count = (
-                self.chunks(state.active_build)
-                .values("content_type_id", "object_id")
-                .distinct()
-                .count()
-            )
-            state.save(
-                update_fields=["revision", "chunk_count", "object_count", "updated_at"]
-            )
 
     def forget(self) -> None:
         """Nothing to drop: this storage keeps no vectors in the process."""

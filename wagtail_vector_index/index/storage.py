@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import transaction
-from django.db.models import Max
 
-from wagtail_vector_index.models import EmbeddingChunk, IndexState, new_revision
+from wagtail_vector_index.index.chunk_table import ChunkTableStorage
+from wagtail_vector_index.models import EmbeddingChunk, IndexState
 
 
 @dataclass(frozen=True)
@@ -65,22 +64,12 @@ class _Loaded:
     keys: list[tuple[int, str, int, str]]  # content type, object id, position, text
 
 
-class DatabaseStorage:
+class DatabaseStorage(ChunkTableStorage):
     """Vectors in the application database, searched in memory with NumPy."""
 
+    model = EmbeddingChunk
     _cache: dict[str, _Loaded] = {}
     _lock = threading.Lock()
-
-    def __init__(self, index_name: str) -> None:
-        self.index_name = index_name
-
-    # -- state -------------------------------------------------------------
-
-    def state(self) -> IndexState | None:
-        return IndexState.objects.filter(index_name=self.index_name).first()
-
-    def chunks(self, build: int) -> Any:
-        return EmbeddingChunk.objects.filter(index_name=self.index_name, build=build)
 
     # -- reading -----------------------------------------------------------
 
@@ -149,15 +138,6 @@ class DatabaseStorage:
             for content_hash, vector in chunks.values_list("content_hash", "vector")
         }
 
-    def keys(self, state: IndexState | None) -> set[tuple[int, str, int, str]]:
-        if state is None:
-            return set()
-        return set(
-            self.chunks(state.active_build).values_list(
-                "content_type_id", "object_id", "position", "content_hash"
-            )
-        )
-
     # -- writing -----------------------------------------------------------
 
     def _bulk(self, build: int, rows: Iterable[ChunkRow]) -> None:
@@ -180,71 +160,13 @@ class DatabaseStorage:
             batch_size=500,
         )
 
-    def next_build(self) -> int:
-        """A build number no rows use yet (interrupted builds are cleared)."""
-        state = self.state()
-        active = state.active_build if state else 0
-        # Rows of a build that never became active: an interrupted run.
-        EmbeddingChunk.objects.filter(
-            index_name=self.index_name, build__gt=active
-        ).delete()
-        highest = EmbeddingChunk.objects.filter(index_name=self.index_name).aggregate(
-            highest=Max("build")
-        )["highest"]
-        return max(active, highest or 0) + 1
-
-    def write_build(self, build: int, rows: Iterable[ChunkRow]) -> None:
-        self._bulk(build, rows)
-
     def activate(
         self, build: int, *, model_id: str, dimensions: int, object_count: int
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others, atomically."""
-        with transaction.atomic():
-            state, _ = IndexState.objects.select_for_update().get_or_create(
-                index_name=self.index_name,
-                defaults={"model_id": model_id, "dimensions": dimensions},
-            )
-            state.model_id = model_id
-            state.dimensions = dimensions
-            state.active_build = build
-            state.revision = new_revision()
-            state.chunk_count = self.chunks(build).count()
-            state.object_count = object_count
-            state.save()
-            EmbeddingChunk.objects.filter(index_name=self.index_name).exclude(
-                build=build
-            ).delete()
-        return state
-
-    def touch(self, state: IndexState) -> None:
-        state.save(update_fields=["updated_at"])
-
-    def replace_object(
-        self,
-        state: IndexState,
-        content_type_id: int,
-        object_id: str,
-        rows: Sequence[ChunkRow],
-    ) -> None:
-        """Swap one object's chunks in the active build."""
-        with transaction.atomic():
-            self.chunks(state.active_build).filter(
-                content_type_id=content_type_id, object_id=object_id
-            ).delete()
-            self._bulk(state.active_build, rows)
-            state.refresh_from_db()
-            state.revision = new_revision()
-            state.chunk_count = self.chunks(state.active_build).count()
-            state.object_count = (
-                self.chunks(state.active_build)
-                .values("content_type_id", "object_id")
-                .distinct()
-                .count()
-            )
-            state.save(
-                update_fields=["revision", "chunk_count", "object_count", "updated_at"]
-            )
+        return self._switch(
+            build, model_id=model_id, dimensions=dimensions, object_count=object_count
+        )
 
     def forget(self) -> None:
         """Drop this process's in-memory copy."""
