@@ -163,3 +163,56 @@ def test_embeddings_page_draws_the_grid(page, live_server, sites, editor, backen
     page.set_viewport_size({"width": 1280, "height": 1000})
     ranking.last.scroll_into_view_if_needed()
     page.screenshot(path=str(IMAGES / "embeddings-test-page.png"))
+
+
+def test_editor_searches_an_index_from_its_tab(
+    page, live_server, sites, editor, backends
+):
+    from tests.testapp.models import ArticlePage
+
+    site_a, _ = sites
+    home = site_a.root_page.specific
+    for title, body in [
+        ("Growing tomatoes", "Tomatoes need sun, water and rich soil in the garden."),
+        ("Watching stars", "A telescope shows planets, stars and distant galaxies."),
+        ("Baking bread", "Flour, water, yeast and salt make bread in a hot oven."),
+    ]:
+        home.add_child(instance=ArticlePage(title=title, body=f"<p>{body}</p>"))
+    draft = home.add_child(
+        instance=ArticlePage(title="Tomato draft", body="<p>Tomatoes</p>", live=False)
+    )
+    ArticlePage.vector_index.update()
+
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/ai/embeddings/")
+    search_panel = page.locator("#tab-index-search")
+    assert search_panel.is_hidden()
+    page.click("a[href='#tab-index-search']")
+    search_panel.wait_for(state="visible")
+
+    page.select_option("select[name='search-index']", "testapp.articlepage")
+    page.fill("[name='search-query']", "growing tomatoes in my garden")
+    page.fill("input[name='search-limit']", "3")
+    with page.expect_navigation():
+        page.click("#tab-index-search button[type=submit]:has-text('Search')")
+
+    # The answer opens on the same tab, with the results ranked.
+    rows = page.locator("#tab-index-search table.wvi-ranking tbody tr")
+    rows.first.wait_for()
+    assert search_panel.is_visible()
+    # At most the 3 asked for (a page sharing no word may score below 0).
+    assert 0 < rows.count() <= 3
+    assert "Growing tomatoes" in rows.first.text_content()
+    assert "Tomato draft" not in search_panel.text_content()
+    # This editor may not edit pages: no edit link, but the live page's.
+    assert rows.first.locator("a", has_text="Growing tomatoes").count() == 0
+    live = rows.first.locator("a", has_text="View live")
+    assert live.get_attribute("href").endswith("/growing-tomatoes/")
+    assert f"/pages/{draft.pk}/" not in search_panel.inner_html()
+    summary = search_panel.locator(".wvi-stats")
+    assert "testapp.articlepage" in summary.text_content()
+
+    # The admin scrolls its main column, not the page: a viewport tall
+    # enough shows the tabs, the form and the results at once.
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    page.screenshot(path=str(IMAGES / "index-search-tab.png"))
