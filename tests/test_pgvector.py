@@ -467,3 +467,64 @@ def test_replace_object_goes_into_the_indexed_build(content_type):
         replacement.tolist(),
         (-replacement).tolist(),
     ]
+
+
+def maintenance_work_mem():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW maintenance_work_mem")
+        return cursor.fetchone()[0]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_hnsw_build_memory_is_set_for_the_build_only(content_type):
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    class RoomyStorage(PgvectorStorage):
+        hnsw_maintenance_work_mem = "96MB"
+
+    before = maintenance_work_mem()
+    assert before != "96MB"
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        if sql.startswith("CREATE INDEX"):
+            seen.append(maintenance_work_mem())  # What the build runs with.
+        return execute(sql, params, many, context)
+
+    rng = np.random.default_rng(23)
+    storage = RoomyStorage("pgvector.roomy")
+    with connection.execute_wrapper(record):
+        state = fill(storage, content_type, rng.standard_normal((20, 8)))
+    assert seen == ["96MB"]
+    assert maintenance_work_mem() == before
+    assert storage.search(state, rng.standard_normal(8), 3)
+
+    # Off by default: the server's value, no SET at all.
+    seen.clear()
+    with connection.execute_wrapper(record):
+        fill(PgvectorStorage("pgvector.default"), content_type, np.eye(8))
+    assert seen == [before]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_build_memory_setting_fails_clearly_and_changes_nothing(
+    content_type,
+):
+    from django.db import DatabaseError
+
+    from wagtail_vector_index.index.pgvector import PgvectorStorage
+
+    class WrongStorage(PgvectorStorage):
+        hnsw_maintenance_work_mem = "plenty"
+
+    before = maintenance_work_mem()
+    storage = WrongStorage("pgvector.wrong")
+    try:
+        with pytest.raises(DatabaseError, match="maintenance_work_mem"):
+            fill(storage, content_type, np.eye(4))
+        assert maintenance_work_mem() == before
+        assert storage.state() is None  # Not activated: nothing answers wrong.
+    finally:
+        storage._drop_hnsw_indexes(keep="")

@@ -205,10 +205,23 @@ def test_query_streaming(articles):
 @pytest.mark.django_db(transaction=True)
 async def test_async_query(articles):
     from asgiref.sync import sync_to_async
+    from django.db import connections
 
-    await sync_to_async(ArticlePage.vector_index.update)()
-    result = await ArticlePage.vector_index.aquery("bread oven yeast", sources_limit=1)
-    assert [page.title for page in result.sources] == ["Baking bread"]
+    try:
+        await sync_to_async(ArticlePage.vector_index.update)()
+        index = ArticlePage.vector_index
+        result = await index.aquery("bread oven yeast", sources_limit=1)
+        assert [page.title for page in result.sources] == ["Baking bread"]
+        assert "bread" in result.answer
+
+        streamed = await index.aquery("bread oven yeast", sources_limit=1, stream=True)
+        parts = [part["content"] async for part in streamed.stream]
+        assert len(parts) > 1 and "bread" in "".join(parts)
+        assert [page.title for page in streamed.sources] == ["Baking bread"]
+    finally:
+        # The ORM ran in asgiref's thread: close its connection there, or
+        # PostgreSQL cannot drop the test database at the end.
+        await sync_to_async(connections.close_all)()
 
 
 def test_only_live_public_pages_are_found(home, articles):
