@@ -1,6 +1,6 @@
 """Vector index benchmarks: search latency by storage, and rebuild cost.
 
-    python benchmarks/indexes.py [--quick] [--storage database,pgvector]
+    python benchmarks/indexes.py [--quick] [--storage database,pgvector] [--with-old]
 
 Each storage runs in a process of its own, one after the other; the tables put
 them side by side (ratio: pgvector's median over the database storage's).
@@ -13,6 +13,12 @@ p95 of repeated queries, and the memory the storage holds in this process.
 Rebuild: 1,000 pages against a loopback provider answering each embedding
 request after 50 ms, first run and unchanged second run (which must make zero
 provider calls).
+
+``--with-old`` adds wagtail-vector-index 0.10.0 from PyPI (the venv of
+``run.py --with-old``, plus pgvector and psycopg): its numpy and pgvector
+storages, measured by ``old_indexes.py`` in that venv, searching 2,000 and
+10,000 chunks (each of its numpy searches re-reads every object, so 100,000
+is out of reach) and rebuilding the same pages.
 """
 
 from __future__ import annotations
@@ -28,9 +34,13 @@ import time
 import tracemalloc
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+BENCHMARKS = Path(__file__).resolve().parent
+REPOSITORY = BENCHMARKS.parent
 sys.path.insert(0, str(REPOSITORY))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+#: PgvectorStorage.hnsw_maintenance_work_mem for the search benchmark's builds.
+BUILD_MEMORY = "1GB"
 
 
 def setup_django(storage: str) -> None:
@@ -64,6 +74,10 @@ def fill(index_name: str, count: int, dimensions: int) -> object:
     from wagtail_vector_index.models import IndexState
 
     storage = get_storage(index_name)
+    if hasattr(storage, "hnsw_maintenance_work_mem"):
+        # The HNSW graph of 100,000 chunks needs some 650 MB to be built in
+        # memory; with PostgreSQL's default 64 MB it takes tens of minutes.
+        storage.hnsw_maintenance_work_mem = BUILD_MEMORY
     content_type = ContentType.objects.get(app_label="testapp", model="book")
     rng = np.random.default_rng(42)
     build = storage.next_build()
@@ -214,13 +228,147 @@ def run_each(storages: list[str], quick: bool, skip_rebuild: bool) -> dict:
     return results
 
 
+# -- wagtail-vector-index 0.10.0 ---------------------------------------------
+
+OLD_STORAGES = {"numpy": "database", "pgvector": "pgvector"}  # Compared with.
+
+
+def old_python(venv: Path) -> tuple[Path | None, str]:
+    """The older release's venv (run.py's), with what its pgvector storage needs."""
+    import run
+
+    old = run.prepare_old(venv)
+    if old.python is None:
+        return None, old.reason
+    constraints = venv / "constraints.txt"
+    probe = subprocess.run(
+        [str(old.python), "-c", "import pgvector.django, psycopg"],
+        capture_output=True,
+        cwd=run.BENCHMARKS,
+    )
+    if probe.returncode:
+        code, output = run.pip(
+            old.python,
+            ["install", "-c", str(constraints), "pgvector", "psycopg[binary]"],
+            venv / "install.log",
+            timeout=600,
+        )
+        if code:
+            return (
+                None,
+                f"pgvector and psycopg failed to install: {run.pip_error(output)}",
+            )
+    return old.python, old.reason
+
+
+def old_database() -> dict:
+    """A database of its own for the older release, on the test server."""
+    import psycopg
+
+    from tests.postgres import start
+
+    settings = start()
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute("DROP DATABASE IF EXISTS wvi_old_bench")
+        connection.execute("CREATE DATABASE wvi_old_bench")
+    return {**settings, "NAME": "wvi_old_bench"}
+
+
+def run_old(venv: Path, quick: bool, skip_rebuild: bool) -> dict:
+    """Each storage of 0.10.0 in a process of its own: {storage: result}."""
+    import run
+
+    python, how = old_python(venv)
+    if python is None:
+        return {"error": how}
+    results: dict = {"how": how}
+    for storage in OLD_STORAGES:
+        print(f"0.10.0 {storage}...", file=sys.stderr, flush=True)
+        env = run.child_environment()
+        if storage == "pgvector":
+            env["WVI_OLD_DATABASE"] = json.dumps(old_database())
+        command = [
+            str(python),
+            str(BENCHMARKS / "old_indexes.py"),
+            "--storage",
+            storage,
+        ]
+        command += ["--sizes", "2000" if quick else "2000,10000"]
+        command += ["--budget", "20" if quick else "60"]
+        command += ["--pages", "0" if skip_rebuild else ("200" if quick else "1000")]
+        finished = subprocess.run(
+            command, capture_output=True, text=True, cwd=BENCHMARKS, env=env
+        )
+        result = run.parse_result(finished.stdout)
+        if result is None:
+            result = {"error": run.last_lines(finished.stderr) or "no result"}
+        results[storage] = result
+    return results
+
+
+def report_old(results: dict, old: dict) -> None:
+    print("\n## wagtail-vector-index 0.10.0 (PyPI), same measurements\n")
+    if "error" in old:
+        print(f"Not measured: {old['error']}")
+        return
+    print(f"Installed with: {old['how']}.\n")
+    print(
+        "| 0.10.0 storage | chunks | searches | median ms | p95 ms | first ms "
+        "| Python memory MB | median ratio to this checkout |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for storage, ours in OLD_STORAGES.items():
+        result = old[storage]
+        if "error" in result:
+            print(f"| {storage} | — | — | — | — | — | — | {result['error']} |")
+            continue
+        mine = {row["chunks"]: row for row in results.get(ours, {}).get("search", [])}
+        for row in result["search"]:
+            versus = "—"
+            if row["chunks"] in mine:
+                ratio = row["median_ms"] / mine[row["chunks"]]["median_ms"]
+                versus = f"{ratio:,.1f}x ({ours})"
+            print(
+                f"| {storage} | {row['chunks']:,} | {row['queries']} | "
+                f"{row['median_ms']:,.2f} | {row['p95_ms']:,.2f} | "
+                f"{row['first_ms']:,.0f} | {row['memory_mb']:.0f} | {versus} |"
+            )
+    for storage in OLD_STORAGES:
+        if old[storage].get("table_mb") is not None:
+            print(
+                f"\n0.10.0 {storage}: its tables in PostgreSQL (embeddings as "
+                f"JSON and as vectors): {old[storage]['table_mb']:.0f} MB."
+            )
+    rebuilt = [s for s in OLD_STORAGES if (old[s].get("rebuild") or {}).get("pages")]
+    if rebuilt:
+        print("\n| 0.10.0 storage | run | seconds | provider calls | chunks embedded |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        for storage in rebuilt:
+            rebuild = old[storage]["rebuild"]
+            for label in ("first", "second"):
+                print(
+                    f"| {storage} | {label} | {rebuild[f'{label}_s']:.2f} | "
+                    f"{rebuild[f'{label}_calls']} | {rebuild[f'{label}_embedded']} |"
+                )
+
+
 def report(results: dict) -> None:
     storages = list(results)
     base = storages[0]
     print("## Search latency: 5 nearest of N chunks of 1,536 dimensions\n")
     header = "| chunks |"
     for storage in storages:
-        header += f" {storage}: median ms | p95 ms | first ms | Python memory MB |"
+        header += (
+            f" {storage}: median ms | p95 ms | first ms | Python memory MB "
+            "| write + index s |"
+        )
     if len(storages) > 1:
         header += " median ratio |"
     print(header)
@@ -232,7 +380,8 @@ def report(results: dict) -> None:
             row = results[storage]["search"][position]
             line += (
                 f" {row['median_ms']:.2f} | {row['p95_ms']:.2f} | "
-                f"{row['first_ms']:.0f} | {row['memory_mb']:.0f} |"
+                f"{row['first_ms']:.0f} | {row['memory_mb']:.0f} | "
+                f"{row['fill_s']:.1f} |"
             )
         if len(storages) > 1:
             ratios = [
@@ -272,6 +421,15 @@ def main() -> None:
         help="database, pgvector, or both: database,pgvector",
     )
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument(
+        "--with-old", action="store_true", help="add wagtail-vector-index 0.10.0"
+    )
+    parser.add_argument(
+        "--old-venv",
+        type=Path,
+        default=BENCHMARKS / ".venv-old",
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     storages = [name.strip() for name in args.storage.split(",") if name.strip()]
@@ -284,6 +442,10 @@ def main() -> None:
         return
     results = run_each(storages, args.quick, args.skip_rebuild)
     report(results)
+    if args.with_old:
+        report_old(
+            results, run_old(args.old_venv.resolve(), args.quick, args.skip_rebuild)
+        )
     for storage, result in results.items():
         if result["rebuild"] and result["rebuild"]["second_calls"] != 0:
             raise SystemExit(
