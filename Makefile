@@ -51,7 +51,7 @@ demo: install
 ## Run the benchmarks (figures go to docs/benchmarks.md by hand).
 bench: install chromium
 	$(BIN)/python benchmarks/run.py --with-old --markdown
-	$(BIN)/python benchmarks/indexes.py --storage database,pgvector
+	$(BIN)/python benchmarks/indexes.py --storage database,pgvector --with-old
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 
 clean:
