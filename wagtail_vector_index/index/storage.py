@@ -78,23 +78,36 @@ class DatabaseStorage(ChunkTableStorage):
         if loaded is not None and loaded.revision == state.revision:
             return loaded
         with self._lock:
-            rows = list(
-                self.chunks(state.active_build)
-                .order_by("pk")
-                .values_list(
-                    "content_type_id", "object_id", "position", "text", "vector"
-                )
+            chunks = self.chunks(state.active_build)
+            # Rows are copied one by one into a matrix of the expected size
+            # (no list of rows, no second copy): the peak is about the
+            # matrix itself, 4 bytes per dimension per chunk.
+            matrix = np.empty((chunks.count(), state.dimensions), dtype=np.float32)
+            keys = []
+            extra = []  # Rows added since the count (an object updated meanwhile).
+            rows = chunks.order_by("pk").values_list(
+                "content_type_id", "object_id", "position", "text", "vector"
             )
-            matrix = (
-                normalise(np.vstack([from_bytes(row[4]) for row in rows]))
-                if rows
-                else np.zeros((0, state.dimensions), dtype=np.float32)
-            )
+            for number, row in enumerate(rows.iterator(chunk_size=2_000)):
+                vector = np.frombuffer(row[4], dtype=np.float32)
+                if number < len(matrix):
+                    matrix[number] = vector
+                else:
+                    extra.append(vector)
+                keys.append(row[:4])
+            matrix = matrix[: len(keys)]
+            if extra:
+                matrix = np.vstack([matrix, *extra])
+            # Normalised in place; einsum adds up the squares without the
+            # temporary matrix that np.linalg.norm would make.
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, np.newaxis]
+            norms[norms == 0] = 1.0
+            matrix /= norms
             loaded = _Loaded(
                 revision=state.revision,
                 build=state.active_build,
                 matrix=matrix,
-                keys=[row[:4] for row in rows],
+                keys=keys,
             )
             self._cache[self.index_name] = loaded
         return loaded
