@@ -36,6 +36,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench_common import add_pages, print_rebuilds
+
 BENCHMARKS = Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS.parent
 sys.path.insert(0, str(REPOSITORY))
@@ -153,27 +155,18 @@ def bench_rebuild(pages: int) -> dict:
     from django.db import connection
     from django.test.utils import override_settings
     from wagtail.models import Page
+    from worker import load_providers
 
     from tests.conftest import embedding_backend_settings
-    from tests.providers import ProviderServer
     from tests.testapp.models import ArticlePage
 
-    server = ProviderServer().start()
+    server = load_providers().ProviderServer().start()
     server.state.latency = 0.05
     server.state.dimensions = 1536
     os.environ["OPENAI_API_KEY"] = "sk-bench"
     root = Page.get_first_root_node()
     home = root.add_child(instance=Page(title="Bench home", slug="bench-home"))
-    words = "garden tomato rose star planet bread oven bicycle rain river".split()
-    for number in range(pages):
-        body = " ".join(words[(number + i) % len(words)] for i in range(120))
-        home.add_child(
-            instance=ArticlePage(
-                title=f"Page {number}",
-                slug=f"p{number}",
-                body=f"<p>{body} {number}</p>",
-            )
-        )
+    add_pages(home, ArticlePage, pages)
     settings = {
         "EMBEDDING_BACKENDS": {
             "default": embedding_backend_settings(
@@ -214,27 +207,30 @@ def table_size_mb(storage: object) -> float | None:
         return cursor.fetchone()[0] / 1e6
 
 
-def measure(storage: str, quick: bool, skip_rebuild: bool) -> dict:
+def measure(storage: str, quick: bool, skip_rebuild: bool, skip_search: bool) -> dict:
     """Every figure for one storage, in this process."""
-    sizes = [2_000, 10_000] if quick else [10_000, 100_000]
+    sizes = [] if skip_search else [2_000, 10_000] if quick else [10_000, 100_000]
     queries = 20 if quick else 50
     setup_django(storage)
     result: dict = {"search": [], "rebuild": None}
     for row in bench_search(storage, sizes, queries):
         result["search"].append(row)
-    if storage == "pgvector":
+    if storage == "pgvector" and sizes:
         result["table_mb"] = table_size_mb(None)
     if not skip_rebuild:
         result["rebuild"] = bench_rebuild(200 if quick else 1_000)
     return result
 
 
-def run_each(storages: list[str], quick: bool, skip_rebuild: bool) -> dict:
+def run_each(
+    storages: list[str], quick: bool, skip_rebuild: bool, skip_search: bool
+) -> dict:
     """One new process per storage (Django is set up once per process)."""
     results = {}
     for storage in storages:
         command = [sys.executable, __file__, "--storage", storage, "--json"]
         command += ["--quick"] * quick + ["--skip-rebuild"] * skip_rebuild
+        command += ["--skip-search"] * skip_search
         print(f"{storage}...", file=sys.stderr, flush=True)
         output = subprocess.run(
             command, check=True, capture_output=True, text=True
@@ -296,7 +292,7 @@ def old_database() -> dict:
     return {**settings, "NAME": "wvi_old_bench"}
 
 
-def run_old(venv: Path, quick: bool, skip_rebuild: bool) -> dict:
+def run_old(venv: Path, quick: bool, skip_rebuild: bool, skip_search: bool) -> dict:
     """Each storage of 0.10.0 in a process of its own: {storage: result}."""
     import run
 
@@ -315,7 +311,8 @@ def run_old(venv: Path, quick: bool, skip_rebuild: bool) -> dict:
             "--storage",
             storage,
         ]
-        command += ["--sizes", "2000" if quick else "2000,10000"]
+        sizes = "" if skip_search else "2000" if quick else "2000,10000"
+        command += ["--sizes", sizes]
         command += ["--budget", "20" if quick else "60"]
         command += ["--pages", "0" if skip_rebuild else ("200" if quick else "1000")]
         finished = subprocess.run(
@@ -328,12 +325,7 @@ def run_old(venv: Path, quick: bool, skip_rebuild: bool) -> dict:
     return results
 
 
-def report_old(results: dict, old: dict) -> None:
-    print("\n## wagtail-vector-index 0.10.0 (PyPI), same measurements\n")
-    if "error" in old:
-        print(f"Not measured: {old['error']}")
-        return
-    print(f"Installed with: {old['how']}.\n")
+def report_old_search(results: dict, old: dict) -> None:
     print(
         "| 0.10.0 storage | chunks | searches | median ms | p95 ms | first ms "
         "| memory MB | peak MB | median ratio to this checkout |"
@@ -356,6 +348,16 @@ def report_old(results: dict, old: dict) -> None:
                 f"{row['first_ms']:,.0f} | {row['memory_mb']:.0f} | "
                 f"{row['peak_mb']:,.0f} | {versus} |"
             )
+
+
+def report_old(results: dict, old: dict) -> None:
+    print("\n## wagtail-vector-index 0.10.0 (PyPI), same measurements\n")
+    if "error" in old:
+        print(f"Not measured: {old['error']}")
+        return
+    print(f"Installed with: {old['how']}.\n")
+    if any(old[s].get("search") or "error" in old[s] for s in OLD_STORAGES):
+        report_old_search(results, old)
     for storage in OLD_STORAGES:
         if old[storage].get("table_mb") is not None:
             print(
@@ -364,18 +366,22 @@ def report_old(results: dict, old: dict) -> None:
             )
     rebuilt = [s for s in OLD_STORAGES if (old[s].get("rebuild") or {}).get("pages")]
     if rebuilt:
-        print("\n| 0.10.0 storage | run | seconds | provider calls | chunks embedded |")
-        print("| --- | --- | ---: | ---: | ---: |")
-        for storage in rebuilt:
-            rebuild = old[storage]["rebuild"]
-            for label in ("first", "second"):
-                print(
-                    f"| {storage} | {label} | {rebuild[f'{label}_s']:.2f} | "
-                    f"{rebuild[f'{label}_calls']} | {rebuild[f'{label}_embedded']} |"
-                )
+        print()
+        print_rebuilds("0.10.0 storage", {s: old[s]["rebuild"] for s in rebuilt})
 
 
 def report(results: dict) -> None:
+    storages = list(results)
+    if results[storages[0]]["search"]:
+        report_search(results)
+    if not any(results[s]["rebuild"] for s in storages):
+        return
+    pages = next(results[s]["rebuild"]["pages"] for s in storages)
+    print(f"\n## Rebuild of {pages:,} pages, provider answering after 50 ms\n")
+    print_rebuilds("storage", {s: results[s]["rebuild"] for s in storages})
+
+
+def report_search(results: dict) -> None:
     storages = list(results)
     base = storages[0]
     print("## Search latency: 5 nearest of N chunks of 1,536 dimensions\n")
@@ -413,19 +419,6 @@ def report(results: dict) -> None:
                 f"\n{storage}: table and indexes in PostgreSQL after the largest "
                 f"size: {results[storage]['table_mb']:.0f} MB (pg_total_relation_size)."
             )
-    if not any(results[s]["rebuild"] for s in storages):
-        return
-    pages = next(results[s]["rebuild"]["pages"] for s in storages)
-    print(f"\n## Rebuild of {pages:,} pages, provider answering after 50 ms\n")
-    print("| storage | run | seconds | provider calls | chunks embedded |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for storage in storages:
-        rebuild = results[storage]["rebuild"]
-        for label in ("first", "second"):
-            print(
-                f"| {storage} | {label} | {rebuild[f'{label}_s']:.2f} | "
-                f"{rebuild[f'{label}_calls']} | {rebuild[f'{label}_embedded']} |"
-            )
 
 
 def main() -> None:
@@ -437,6 +430,7 @@ def main() -> None:
         help="database, pgvector, or both: database,pgvector",
     )
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
     parser.add_argument(
         "--with-old", action="store_true", help="add wagtail-vector-index 0.10.0"
     )
@@ -454,14 +448,17 @@ def main() -> None:
         parser.error(f"unknown storage: {', '.join(sorted(unknown)) or '(none)'}")
     if args.json:
         (storage,) = storages
-        print(json.dumps(measure(storage, args.quick, args.skip_rebuild)))
+        print(
+            json.dumps(
+                measure(storage, args.quick, args.skip_rebuild, args.skip_search)
+            )
+        )
         return
-    results = run_each(storages, args.quick, args.skip_rebuild)
+    skips = (args.skip_rebuild, args.skip_search)
+    results = run_each(storages, args.quick, *skips)
     report(results)
     if args.with_old:
-        report_old(
-            results, run_old(args.old_venv.resolve(), args.quick, args.skip_rebuild)
-        )
+        report_old(results, run_old(args.old_venv.resolve(), args.quick, *skips))
     for storage, result in results.items():
         if result["rebuild"] and result["rebuild"]["second_calls"] != 0:
             raise SystemExit(

@@ -35,7 +35,6 @@ import json
 import os
 import runpy
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -233,6 +232,7 @@ def bench_search(
 
 
 def bench_rebuild(pages: int, server: Any) -> dict:
+    from bench_common import add_pages
     from django.db import connection
     from old_index_app.models import OldArticlePage
     from wagtail.models import Page
@@ -240,16 +240,7 @@ def bench_rebuild(pages: int, server: Any) -> dict:
     server.state.latency = 0.05
     root = Page.get_first_root_node()
     home = root.add_child(instance=Page(title="Bench home", slug="bench-home"))
-    words = "garden tomato rose star planet bread oven bicycle rain river".split()
-    for number in range(pages):
-        body = " ".join(words[(number + i) % len(words)] for i in range(120))
-        home.add_child(
-            instance=OldArticlePage(
-                title=f"Page {number}",
-                slug=f"p{number}",
-                body=f"<p>{body} {number}</p>",
-            )
-        )
+    add_pages(home, OldArticlePage, pages)
     index = OldArticlePage.vector_index
     result = {"pages": pages, "vendor": connection.vendor}
     for label in ("first", "second"):
@@ -263,19 +254,6 @@ def bench_rebuild(pages: int, server: Any) -> dict:
     return result
 
 
-def load_providers() -> Any:
-    """tests/providers.py by file path (not the repository on sys.path)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "bench_providers", REPOSITORY / "tests" / "providers.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_providers"] = module  # dataclasses look it up.
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", choices=sorted(STORAGE_PROVIDERS), required=True)
@@ -287,6 +265,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1_000, help="0: no rebuild")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
+    # worker.py's loader: the loopback provider with Nagle's algorithm off
+    # (else each reply may wait ~40 ms for a delayed ACK).
+    from worker import load_providers
+
     server = load_providers().ProviderServer().start()
     server.state.dimensions = DIMENSIONS
     try:
@@ -302,7 +284,7 @@ def main() -> None:
             ),
             "rebuild": None,
         }
-        result["table_mb"] = table_size_mb()
+        result["table_mb"] = table_size_mb() if sizes else None
         if args.pages:
             result["rebuild"] = bench_rebuild(args.pages, server)
     except Exception as error:  # The column says why.
