@@ -22,6 +22,12 @@ def add_pages(home: Any, page_class: type, count: int) -> None:
         )
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at ``fraction`` of the sorted values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
 def print_rebuilds(label: str, rebuilds: dict[str, dict]) -> None:
     """The rebuild table: two runs per storage."""
     print(f"| {label} | run | seconds | provider calls | chunks embedded |")

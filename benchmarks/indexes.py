@@ -36,7 +36,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench_common import add_pages, print_rebuilds
+from bench_common import add_pages, percentile, print_rebuilds
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS.parent
@@ -63,11 +63,6 @@ def setup_django(storage: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def fill(index_name: str, count: int, dimensions: int) -> object:

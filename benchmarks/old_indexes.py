@@ -177,6 +177,7 @@ def bench_search(
     storage: str, sizes: list[int], queries: int, budget: float, server: Any
 ) -> list[dict]:
     import numpy as np
+    from bench_common import percentile
 
     rng = np.random.default_rng(7)
     rows = []
@@ -211,17 +212,13 @@ def bench_search(
         calls = embedding_calls(server)[0] - calls_before
         if calls:
             raise RuntimeError(f"searching {size:,} chunks made {calls} provider calls")
-        ordered = sorted(timings)
         rows.append(
             {
                 "storage": storage,
                 "chunks": size,
                 "queries": len(timings),
                 "median_ms": statistics.median(timings) * 1000,
-                "p95_ms": ordered[
-                    min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))
-                ]
-                * 1000,
+                "p95_ms": percentile(timings, 0.95) * 1000,
                 "first_ms": first * 1000,
                 "memory_mb": memory / 1e6,
                 "peak_mb": peak / 1e6,

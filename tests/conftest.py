@@ -60,3 +60,14 @@ def embedding_backend_settings(provider, model="openai/test-embed", **config):
     """An ``EMBEDDING_BACKENDS`` entry that talks to ``provider`` over HTTP."""
     defaults = {"TOKEN_LIMIT": 8191, "EMBEDDING_OUTPUT_DIMENSIONS": 8}
     return _backend_settings(provider, OPENAI_EMBEDDING_CLASS, model, defaults, config)
+
+
+@pytest.fixture
+def content_type(db):
+    """A content type id for chunks written straight into a storage
+    (``tests.storage.fill``)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from wagtail_vector_index.models import IndexState
+
+    return ContentType.objects.get_for_model(IndexState).pk

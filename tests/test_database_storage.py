@@ -3,55 +3,32 @@ normalised matrix, whatever happens to the table while it is read."""
 
 import numpy as np
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 
-from wagtail_vector_index.index.storage import ChunkRow, DatabaseStorage
-from wagtail_vector_index.models import IndexState
+from tests.storage import brute_force, fill
+from wagtail_vector_index.index.storage import DatabaseStorage
 
 pytestmark = pytest.mark.django_db
 
 
-def build(storage, vectors):
-    content_type = ContentType.objects.get_for_model(IndexState).pk
-    number = storage.next_build()
-    storage.write_build(
-        number,
-        (
-            ChunkRow(content_type, f"o{i}", 0, f"text {i}", f"h{i}", vector)
-            for i, vector in enumerate(vectors)
-        ),
-    )
-    storage.activate(
-        number, model_id="m", dimensions=vectors.shape[1], object_count=len(vectors)
-    )
-    storage.forget()
-    return IndexState.objects.get(index_name=storage.index_name)
-
-
-def brute_force(vectors, query):
-    norms = np.linalg.norm(vectors, axis=1)
-    norms[norms == 0] = 1.0
-    scores = vectors @ query / norms / np.linalg.norm(query)
-    return [f"o{i}" for i in np.argsort(-scores, kind="stable")]
-
-
 @pytest.mark.parametrize("miscount", [-3, 0, 4])
-def test_loading_survives_rows_added_or_removed_after_the_count(monkeypatch, miscount):
+def test_loading_survives_rows_added_or_removed_after_the_count(
+    content_type, monkeypatch, miscount
+):
     # The matrix is sized by a COUNT before the rows are read; an object
     # updated in between changes the number of rows actually read.
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((12, 16)).astype(np.float32)
     vectors[7] = 0.0  # No direction: scores 0, never NaN.
     storage = DatabaseStorage("storage.miscount")
-    state = build(storage, vectors)
+    state = fill(storage, content_type, vectors)
     real_count = QuerySet.count
     monkeypatch.setattr(QuerySet, "count", lambda qs: real_count(qs) + miscount)
 
     query = rng.standard_normal(16)
     hits = storage.search(state, query, 12)
 
-    assert [hit.object_id for hit in hits] == brute_force(vectors, query)
+    assert [hit.object_id for hit in hits] == brute_force(vectors, query, 12)[0]
     matrix = storage._cache[storage.index_name].matrix
     assert matrix.shape == (12, 16) and matrix.dtype == np.float32
     assert np.allclose(np.linalg.norm(matrix[[0, 1, 11]], axis=1), 1.0)
@@ -59,7 +36,7 @@ def test_loading_survives_rows_added_or_removed_after_the_count(monkeypatch, mis
     assert [h.score for h in hits if h.object_id == "o7"] == [0.0]
 
 
-def test_an_empty_build_loads_and_finds_nothing():
+def test_an_empty_build_loads_and_finds_nothing(content_type):
     storage = DatabaseStorage("storage.empty")
-    state = build(storage, np.zeros((0, 8), dtype=np.float32))
+    state = fill(storage, content_type, np.zeros((0, 8), dtype=np.float32))
     assert storage.search(state, np.ones(8), 5) == []

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.apps import apps
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.test import override_settings
 
+from tests.storage import brute_force, fill
 from wagtail_vector_index.index.storage import ChunkRow, get_storage, to_bytes
-from wagtail_vector_index.models import IndexState
 
 APP = "wagtail_vector_index.contrib.pgvector"
 STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
@@ -42,40 +41,6 @@ def pgvector_settings():
         yield
 
 
-@pytest.fixture
-def content_type(db):
-    return ContentType.objects.get_for_model(IndexState).pk
-
-
-def unit(matrix):
-    return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
-
-
-def fill(storage, content_type, vectors, *, model_id="test-model", prefix="o"):
-    """Write and activate one build of ``vectors`` (one object each)."""
-    build = storage.next_build()
-    storage.write_build(
-        build,
-        (
-            ChunkRow(
-                content_type,
-                f"{prefix}{i}",
-                0,
-                f"text {prefix}{i}",
-                f"{storage.index_name}:{prefix}{i}:{vector[:2].tobytes().hex()}",
-                to_bytes(vector),
-            )
-            for i, vector in enumerate(vectors)
-        ),
-    )
-    return storage.activate(
-        build,
-        model_id=model_id,
-        dimensions=vectors.shape[1],
-        object_count=len(vectors),
-    )
-
-
 def hnsw_indexes(table="wagtail_vector_index_pgvector_chunk"):
     with connection.cursor() as cursor:
         cursor.execute(
@@ -92,13 +57,6 @@ def explain(sql):
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql)
         return "\n".join(row[0] for row in cursor.fetchall())
-
-
-def brute_force(vectors, query, limit):
-    """Object ids and cosine similarities, best first."""
-    scores = unit(vectors.astype(np.float64)) @ unit(np.asarray(query, np.float64))
-    best = np.argsort(-scores, kind="stable")[:limit]
-    return [f"o{i}" for i in best], [float(scores[i]) for i in best]
 
 
 # -- configuration errors (any database) ---------------------------------------

@@ -355,22 +355,19 @@ class PgvectorStorage(ChunkTableStorage):
         if not self.hnsw_maintenance_work_mem:
             yield
             return
+        set_value = "SELECT set_config('maintenance_work_mem', %s, false)"
         cursor.execute("SELECT current_setting('maintenance_work_mem')")
         (previous,) = cursor.fetchone()
-        cursor.execute(
-            "SELECT set_config('maintenance_work_mem', %s, false)",
-            [str(self.hnsw_maintenance_work_mem)],
-        )
-        restore = ("SELECT set_config('maintenance_work_mem', %s, false)", [previous])
+        cursor.execute(set_value, [str(self.hnsw_maintenance_work_mem)])
         try:
             yield
         except Exception:
             # In a transaction, PostgreSQL undoes the SET with the rollback
             # (and refuses any statement until then).
             if not self.connection.in_atomic_block:
-                cursor.execute(*restore)
+                cursor.execute(set_value, [previous])
             raise
-        cursor.execute(*restore)
+        cursor.execute(set_value, [previous])
 
     def _drop_hnsw_indexes(self, *, keep: str) -> None:
         concurrently = " CONCURRENTLY" if self._concurrently() else ""

@@ -50,9 +50,18 @@ def from_bytes(data: bytes | memoryview) -> np.ndarray:
     return np.frombuffer(bytes(data), dtype=np.float32)
 
 
-def normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+def normalise(matrix: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """Rows (or one vector) scaled to length 1; a zero row stays zero.
+
+    The squares are added up by einsum, without the temporary the size of
+    ``matrix`` that ``np.linalg.norm`` makes; ``in_place`` divides ``matrix``
+    itself.
+    """
+    norms = np.sqrt(np.einsum("...i,...i->...", matrix, matrix))[..., np.newaxis]
     norms[norms == 0] = 1.0
+    if in_place:
+        matrix /= norms
+        return matrix
     return matrix / norms
 
 
@@ -98,15 +107,10 @@ class DatabaseStorage(ChunkTableStorage):
             matrix = matrix[: len(keys)]
             if extra:
                 matrix = np.vstack([matrix, *extra])
-            # Normalised in place; einsum adds up the squares without the
-            # temporary matrix that np.linalg.norm would make.
-            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, np.newaxis]
-            norms[norms == 0] = 1.0
-            matrix /= norms
             loaded = _Loaded(
                 revision=state.revision,
                 build=state.active_build,
-                matrix=matrix,
+                matrix=normalise(matrix, in_place=True),
                 keys=keys,
             )
             self._cache[self.index_name] = loaded
