@@ -55,6 +55,8 @@ class ModelDescription:
     embedding_output_dimensions: int | None = None
     #: Parameter names the model accepts, or ``None`` when unknown.
     supported_parameters: frozenset[str] | None = None
+    #: The most tokens the model writes in one answer, or ``None`` when unknown.
+    max_output_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def describe_litellm_model(model_id: str) -> ModelDescription | None:
         token_limit=info.get("max_input_tokens") or info.get("max_tokens"),
         embedding_output_dimensions=info.get("output_vector_size"),
         supported_parameters=frozenset(supported) if supported else None,
+        max_output_tokens=info.get("max_output_tokens"),
     )
 
 
