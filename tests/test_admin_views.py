@@ -581,6 +581,34 @@ def test_rate_limit_refuses_calls_over_the_limit(backends, editor):
         assert other.post(reverse(STREAM_URL), chat_data()).status_code == 200
 
 
+def test_rate_limit_holds_across_the_turn_of_a_minute(backends, editor, monkeypatch):
+    # The window slides: calls just before the turn of a minute still count
+    # just after it (a fixed per-minute window let twice the limit through).
+    # The clock is patched (LocMemCache's expiry reads it too), not slept.
+    minute = 1_800_000_000 - 1_800_000_000 % 60
+    now = [minute]
+    monkeypatch.setattr("time.time", lambda: now[0])
+    data = {**chat_data(), "a-alias": "offline"}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={**backends_settings(backends), "TEST_PAGES_RATE_LIMIT": 2}
+    ):
+        client = logged_in(editor)
+        statuses = []
+        for second in (59.0, 59.5, 60.5, 61.0, 118.0):
+            now[0] = minute + second
+            statuses.append(client.post(reverse(STREAM_URL), data).status_code)
+        assert statuses == [200, 200, 429, 429, 429]
+        # A window (plus a second's margin) after the first call, its slot is
+        # free again; the embeddings page shares the same slots.
+        now[0] = minute + 59.0 + 61
+        assert client.post(reverse(STREAM_URL), data).status_code == 200
+        page = client.post(
+            reverse(EMBEDDINGS_URL), {"alias": "default", "texts": "one\ntwo"}
+        )
+        assert page.status_code == 429
+        assert not backends.requests_to("/v1/embeddings")
+
+
 def test_rate_limit_zero_means_no_limit(backends, editor):
     with override_settings(
         WAGTAIL_VECTOR_INDEX={**backends_settings(backends), "TEST_PAGES_RATE_LIMIT": 0}
