@@ -19,17 +19,55 @@ from typing import Any
 
 DEFAULT_REPLY = "Hello from the loopback provider, streamed in parts."
 
-#: What ``fail(mode)`` can make the server do.
-FAILURE_MODES = (
-    "401",
-    "404",
-    "400",
-    "context",
-    "429",
-    "500",
-    "slow",
-    "malformed",
-    "cut",
+#: What ``fail(mode)`` can make the server do, and what each mode does.
+#: Modes answer whatever was asked (chat, a stream, embeddings) in the way
+#: that fits it; the ``emb-*`` modes only change embedding replies.
+FAILURE_MODES = {
+    # HTTP errors. The 401, 403 and "echo-*" messages quote the credential
+    # the client sent (the bearer token), as some providers do.
+    "401": "401 quoting the key",
+    "403": "403 quoting the key",
+    "404": "404, model not found",
+    "400": "400, unsupported value",
+    "422": "422, unprocessable",
+    "echo-400": "400 whose message quotes the key",
+    "echo-404": "404 whose message quotes the key",
+    "context": "400, context length exceeded",
+    "429": "429 with Retry-After: 30",
+    "500": "500 with a JSON error",
+    "502": "502 with a JSON error",
+    "503": "503 with a JSON error",
+    "html-500": "500 with an HTML error page",
+    # Replies that arrive (HTTP 200) but carry no usable answer.
+    "html-200": "200 with an HTML page",
+    "malformed": "200 with truncated JSON",
+    "empty-body": "200 with an empty body",
+    "wrong-json": "200 with JSON of another shape",
+    "no-answer": "no choices / only [DONE] / an empty data list",
+    "null-content": "an answer without content / vectors without embedding",
+    "stream-garbage": "a stream of lines that are not JSON",
+    "stream-error": "an SSE error event (a 200 error object when not streamed)",
+    # Connections that fail.
+    "reset": "the connection closed before any reply",
+    "drop": "the connection dropped halfway through the body",
+    "cut": "a stream cut off halfway (a non-streamed reply: as drop)",
+    "slow": "an answer after slow_seconds (past the client's timeout)",
+    # Embedding replies that are wrong.
+    "emb-short": "vectors one dimension short",
+    "emb-long": "vectors one dimension long",
+    "emb-nan": "a NaN value",
+    "emb-inf": "an infinite value",
+    "emb-null-value": "a null value",
+    "emb-string-value": "a string value",
+    "emb-fewer": "one vector fewer than inputs",
+    "emb-extra": "one vector more than inputs",
+    "emb-dup-index": "two items with the same index",
+    "emb-bad-index": "an index out of range",
+}
+
+HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Error</title></head>"
+    b"<body><h1>Something went wrong</h1><p>Please try later.</p></body></html>"
 )
 
 
@@ -71,6 +109,8 @@ class ServerState:
     #: ``time.time()`` when the first content chunk of each stream was sent.
     first_token_times: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: A failure mode for every request until reset (after ``failures``).
+    always: str | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
@@ -145,13 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
-            failure = state.failures.pop(0) if state.failures else None
+            failure = state.failures.pop(0) if state.failures else state.always
         try:
             if state.latency:
                 time.sleep(state.latency)
             if failure and self._fail(failure, body):
                 return
-            self._route(body)
+            self._route(body, failure)
         except (BrokenPipeError, ConnectionResetError):
             pass  # The client went away (a stopped stream): nothing to answer.
         finally:
@@ -172,25 +212,66 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- failures --------------------------------------------------------
 
-    def _error(self, status: int, message: str, code: str | None = None) -> None:
-        self._send_json(
-            status,
-            {"error": {"message": message, "type": "test_error", "code": code}},
-        )
+    def _error(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = json.dumps(
+            {"error": {"message": message, "type": "test_error", "code": code}}
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _credential(self) -> str:
+        """The credential the client sent (as a provider quoting it would)."""
+        authorization = self.headers.get("Authorization") or ""
+        return authorization.removeprefix("Bearer ").strip() or "(none)"
+
+    def _drop(self, body: bytes) -> None:
+        """Promise ``body`` in full, send half of it, close the connection."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(2)
 
     def _fail(self, failure: str, body: Any) -> bool:
-        """Answer with ``failure``; False for failures that happen mid-answer."""
+        """Answer with ``failure``; False for failures that change the answer
+        itself (the route then answers, in that mode)."""
+        key = self._credential()
+        streamed = isinstance(body, dict) and bool(body.get("stream"))
         if failure == "401":
             self._error(
                 401,
-                "Incorrect API key provided: sk-test-secret-key-1234. "
+                f"Incorrect API key provided: {key}. "
                 "You can find your API key at https://example.invalid.",
                 "invalid_api_key",
+            )
+        elif failure == "403":
+            self._error(
+                403, f"Key {key} has no access to this project.", "permission_denied"
             )
         elif failure == "404":
             self._error(404, "The model does not exist.", "model_not_found")
         elif failure == "400":
             self._error(400, "Unsupported value: 'temperature'.", "unsupported_value")
+        elif failure == "422":
+            self._error(422, "The request could not be processed.", "unprocessable")
+        elif failure == "echo-400":
+            self._error(400, f"Invalid request made with key {key}.", "invalid")
+        elif failure == "echo-404":
+            self._error(404, f"No model for the key {key}.", "model_not_found")
         elif failure == "context":
             self._error(
                 400,
@@ -199,29 +280,51 @@ class _Handler(BaseHTTPRequestHandler):
                 "context_length_exceeded",
             )
         elif failure == "429":
-            self._error(429, "Rate limit reached.", "rate_limit_exceeded")
-        elif failure == "500":
-            self._error(500, "The server had an error.", "server_error")
-        elif failure == "slow":
-            time.sleep(self.server.state.slow_seconds)
-            self._route(body)
+            self._error(
+                429, "Rate limit reached.", "rate_limit_exceeded", {"Retry-After": "30"}
+            )
+        elif failure in ("500", "502", "503"):
+            self._error(int(failure), "The server had an error.", "server_error")
+        elif failure == "html-500":
+            self._send_raw(500, HTML_PAGE, "text/html")
+        elif failure == "html-200":
+            self._send_raw(200, HTML_PAGE, "text/html")
         elif failure == "malformed":
             self._send_raw(
                 200, b'{"id": "chatcmpl-1", "choices": [', "application/json"
             )
+        elif failure == "empty-body":
+            self._send_raw(200, b"", "application/json")
+        elif failure == "wrong-json":
+            self._send_json(200, {"unexpected": True})
+        elif failure == "reset":
+            self.close_connection = True
+            self.connection.shutdown(2)
+        elif failure == "drop" or (failure == "cut" and not streamed):
+            self._drop(json.dumps({"id": "x", "choices": [], "data": []}).encode())
         elif failure == "cut":
             self.server.cut_next = True
             return False
+        elif failure == "slow":
+            time.sleep(self.server.state.slow_seconds)
+            self._route(body)
+        elif failure in FAILURE_MODES:
+            return False  # The route answers in this mode.
         else:
             raise ValueError(f"unknown failure mode {failure!r}")
         return True
 
     # -- routes ----------------------------------------------------------
 
-    def _route(self, body: Any) -> None:
+    def _route(self, body: Any, mode: str | None = None) -> None:
+        body = body if isinstance(body, dict) else {}
+        if self.path.split("?")[0] == "/v1/chat/completions":
+            self._openai_chat(body, mode)
+            return
+        if self.path.split("?")[0] == "/v1/embeddings":
+            self._openai_embeddings(body, mode)
+            return
         routes = {
-            "/v1/chat/completions": self._openai_chat,
-            "/v1/embeddings": self._openai_embeddings,
             "/api/generate": self._ollama_generate,
             "/api/chat": self._ollama_chat,
             "/api/embed": self._ollama_embed,
@@ -231,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._error(404, f"no route {self.path}")
             return
-        route(body if isinstance(body, dict) else {})
+        route(body)
 
     def _words(self) -> list[str]:
         reply = self.server.state.reply
@@ -243,8 +346,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.cut_next = False
         return cut
 
-    def _openai_chat(self, body: dict) -> None:
+    def _error_object(self) -> dict:
+        return {
+            "error": {
+                "message": "The server is overloaded.",
+                "type": "server_error",
+                "code": "server_error",
+            }
+        }
+
+    def _openai_chat(self, body: dict, mode: str | None = None) -> None:
         model = body.get("model", "")
+        if mode == "stream-garbage" and not body.get("stream"):
+            self._send_raw(200, b"data: not json at all", "application/json")
+            return
+        if mode == "stream-error" and not body.get("stream"):
+            self._send_json(200, self._error_object())
+            return
         prompt_tokens = sum(
             len(str(m.get("content", "")).split()) for m in body.get("messages", [])
         )
@@ -263,10 +381,15 @@ class _Handler(BaseHTTPRequestHandler):
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": model,
-                    "choices": [
+                    "choices": []
+                    if mode == "no-answer"
+                    else [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": reply},
+                            "message": {
+                                "role": "assistant",
+                                "content": None if mode == "null-content" else reply,
+                            },
                             "finish_reason": "stop",
                         }
                     ],
@@ -288,9 +411,25 @@ class _Handler(BaseHTTPRequestHandler):
             }
             self._write(f"data: {json.dumps(payload)}\n\n")
 
+        if mode == "no-answer":
+            self._write("data: [DONE]\n\n")
+            self._end_stream()
+            return
         # A role-only first chunk and an empty keep-alive delta mid-stream, as
         # real providers send: neither may end the stream.
         chunk({"role": "assistant", "content": ""})
+        if mode in ("null-content", "stream-garbage", "stream-error"):
+            if mode == "null-content":
+                chunk({})
+                chunk({}, "stop")
+            elif mode == "stream-garbage":
+                self._write("data: {this is not json\n\n")
+                self._write("data: <html>\n\n")
+            else:
+                self._write(f"data: {json.dumps(self._error_object())}\n\n")
+            self._write("data: [DONE]\n\n")
+            self._end_stream()
+            return
         words = self._words()
         state = self.server.state
         for position, word in enumerate(words):
@@ -327,10 +466,16 @@ class _Handler(BaseHTTPRequestHandler):
         inputs = body.get("input", [])
         return [inputs] if isinstance(inputs, str) else list(inputs)
 
-    def _openai_embeddings(self, body: dict) -> None:
+    def _openai_embeddings(self, body: dict, mode: str | None = None) -> None:
         state = self.server.state
+        if mode == "stream-garbage":
+            self._send_raw(200, b"data: not json at all", "application/json")
+            return
+        if mode == "stream-error":
+            self._send_json(200, self._error_object())
+            return
         inputs = self._embedding_inputs(body)
-        data = [
+        data: list[dict[str, Any]] = [
             {
                 "object": "embedding",
                 "index": i,
@@ -338,6 +483,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             for i, t in enumerate(inputs)
         ]
+        if data and mode:
+            data = self._wrong_embeddings(data, mode)
         if state.shuffle_embeddings:
             data.reverse()
         tokens = sum(len(t.split()) for t in inputs)
@@ -350,6 +497,39 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             },
         )
+
+    @staticmethod
+    def _wrong_embeddings(data: list[dict[str, Any]], mode: str) -> list[dict]:
+        """``data`` spoilt the way ``mode`` says (the last item, if one)."""
+        last = data[-1]
+        vector = last["embedding"]
+        if mode == "no-answer":
+            return []
+        if mode == "null-content":
+            del last["embedding"]
+        elif mode == "emb-short":
+            last["embedding"] = vector[:-1]
+        elif mode == "emb-long":
+            last["embedding"] = [*vector, 0.5]
+        elif mode == "emb-nan":
+            vector[0] = float("nan")  # json.dumps writes NaN, json.loads reads it
+        elif mode == "emb-inf":
+            vector[0] = float("inf")
+        elif mode == "emb-null-value":
+            vector[0] = None
+        elif mode == "emb-string-value":
+            vector[0] = "0.5"
+        elif mode == "emb-fewer":
+            return data[:-1]
+        elif mode == "emb-extra":
+            return [*data, {**last, "index": len(data)}]
+        elif mode == "emb-dup-index":
+            if len(data) == 1:
+                return [last, {**last}]
+            last["index"] = 0
+        elif mode == "emb-bad-index":
+            last["index"] = len(data) + 5
+        return data
 
     def _ollama_generate(self, body: dict) -> None:
         self._ollama_answer(body, chat=False)
@@ -472,6 +652,13 @@ class ProviderServer:
     def fail(self, mode: str, times: int = 1) -> None:
         """Make the next ``times`` POST requests fail in ``mode``."""
         if mode not in FAILURE_MODES:
-            raise ValueError(f"mode must be one of {FAILURE_MODES}")
+            raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}")
         with self.state.lock:
             self.state.failures.extend([mode] * times)
+
+    def fail_always(self, mode: str | None) -> None:
+        """Make every POST request fail in ``mode`` (``None``: stop)."""
+        if mode is not None and mode not in FAILURE_MODES:
+            raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}")
+        with self.state.lock:
+            self.state.always = mode

@@ -48,6 +48,9 @@ class AIProviderError(WagtailVectorIndexError):
     reason = "The AI provider could not complete the request."
     #: Whether trying again later may succeed.
     retryable = False
+    #: Seconds the provider asked to wait before trying again (its
+    #: ``Retry-After`` header), when it said.
+    retry_after: float | None = None
 
     def __init__(self, *, alias: str, model_id: str, detail: str | None = None) -> None:
         self.alias = alias

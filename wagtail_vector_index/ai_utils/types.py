@@ -79,6 +79,9 @@ class AIStreamingResponse:
         self.time_to_first_token: float | None = None
         self.total_time: float | None = None
         self.closed = False
+        #: Set by the backend once the stream carried some answer (text or
+        #: a tool call); a stream that ends without one is an error.
+        self.answered = False
 
     def _mark(self, content: str) -> None:
         if content and self.time_to_first_token is None:

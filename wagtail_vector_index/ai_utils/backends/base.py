@@ -13,7 +13,10 @@ from wagtail_vector_index.ai_utils.types import (
     AIStreamingResponse,
     ChatMessage,
 )
-from wagtail_vector_index.exceptions import InvalidAIBackendError
+from wagtail_vector_index.exceptions import (
+    AIInvalidResponseError,
+    InvalidAIBackendError,
+)
 from wagtail_vector_index.parameters import EffectiveParameter, merge
 
 _TOKEN = re.compile(r"\s*\S+\s*")
@@ -202,6 +205,12 @@ class BaseBackend:
             or cls.default_max_concurrency,
         )
 
+    def invalid_response(self, detail: str) -> AIInvalidResponseError:
+        """The error for a provider reply that cannot be used."""
+        return AIInvalidResponseError(
+            alias=self.config.alias, model_id=self.config.model_id, detail=detail
+        )
+
     def merged_parameters(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """``DEFAULT_PARAMETERS`` with the call's keyword arguments on top."""
         reserved = RESERVED_PARAMETERS.intersection(kwargs)
@@ -358,6 +367,39 @@ class BaseEmbeddingBackend(BaseBackend):
             batches.append(current)
         return batches
 
+    def check_vectors(self, vectors: Any, expected: int) -> list[list[float]]:
+        """``vectors`` if they are ``expected`` vectors of the backend's
+        dimensions holding finite numbers; else :class:`AIInvalidResponseError`.
+
+        Every reply passes through here before anything uses or stores it:
+        one short vector, a NaN or a string would otherwise end up in an
+        index and break it.
+        """
+        import numpy as np
+
+        if not isinstance(vectors, Sequence) or len(vectors) != expected:
+            count = len(vectors) if isinstance(vectors, Sequence) else "none"
+            raise self.invalid_response(f"expected {expected} vectors, got {count}")
+        dimensions = self.embedding_output_dimensions
+        for position, vector in enumerate(vectors):
+            if isinstance(vector, np.ndarray):
+                vector = vector.tolist() if vector.ndim == 1 else None
+            if not isinstance(vector, Sequence) or isinstance(vector, (str, bytes)):
+                raise self.invalid_response(f"vector {position} is missing")
+            if len(vector) != dimensions:
+                raise self.invalid_response(
+                    f"vector {position} has {len(vector)} dimensions instead of "
+                    f"{dimensions}"
+                )
+        # One conversion checks the types of all values at C speed: None or a
+        # string makes an object or text array, never a float one.
+        values = np.asarray(vectors)
+        if values.dtype.kind not in "fiu" or values.dtype == np.bool_:
+            raise self.invalid_response("a vector holds values that are not numbers")
+        if not np.isfinite(values).all():
+            raise self.invalid_response("a vector holds NaN or infinite values")
+        return list(vectors)
+
     def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:
         """Vectors for ``inputs``, in input order."""
         inputs = validate_inputs(inputs)
@@ -366,7 +408,9 @@ class BaseEmbeddingBackend(BaseBackend):
             return iter(())
         vectors: list[list[float]] = []
         for batch in self.batches(inputs):
-            vectors.extend(self._embed_batch(batch, parameters))
+            vectors.extend(
+                self.check_vectors(self._embed_batch(batch, parameters), len(batch))
+            )
         return iter(vectors)
 
     async def aembed(self, inputs: Sequence[str], **kwargs: Any) -> list[list[float]]:
@@ -382,7 +426,8 @@ class BaseEmbeddingBackend(BaseBackend):
 
         async def run(batch: list[str]) -> list[list[float]]:
             async with semaphore:
-                return await self._aembed_batch(batch, parameters)
+                vectors = await self._aembed_batch(batch, parameters)
+            return self.check_vectors(vectors, len(batch))
 
         tasks = [asyncio.ensure_future(run(b)) for b in self.batches(inputs)]
         try:

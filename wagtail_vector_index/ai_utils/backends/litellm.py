@@ -11,7 +11,8 @@ import functools
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wagtail_vector_index import exceptions
@@ -27,6 +28,7 @@ from wagtail_vector_index.ai_utils.types import (
     StreamPart,
     Usage,
 )
+from wagtail_vector_index.redaction import install_log_filters, known_secrets, redact
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -35,13 +37,20 @@ if TYPE_CHECKING:
 # /api/show) about models missing from its map: descriptions must stay offline.
 _LOCAL_SERVER_PREFIXES = ("ollama/", "ollama_chat/")
 
-# Things in provider messages that look like credentials.
-_SECRET_PATTERN = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{4,}|(?i:bearer)\s+\S+|(?i:api[_-]?key)[\"'=:\s]+\S+)"
-)
 _DETAIL_LENGTH = 300
 _PREFIX_PATTERN = re.compile(
     r"^(?:\s*(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+"
+)
+#: "Error code: 404 - {'error': ...}": the SDK's rendering of a JSON reply.
+_RAW_REPLY_PATTERN = re.compile(r"(?:Error code: \d+\s*-\s*)?[{\[].*$", re.DOTALL)
+_QUOTED_MESSAGE_PATTERN = re.compile(
+    r"""['"]message['"]\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
+)
+
+#: LiteLLM providers served through the OpenAI SDK, whose client retries
+#: failed requests on its own unless told not to (``max_retries``).
+_OPENAI_SDK_PROVIDERS = frozenset(
+    {"openai", "azure", "azure_ai", "text-completion-openai", "custom_openai"}
 )
 
 
@@ -53,6 +62,12 @@ def _litellm() -> ModuleType:
 
     # Its "Give Feedback / Get Help" banner on every error is noise in logs.
     litellm.suppress_debug_info = True
+    # LiteLLM's OpenAI embedding path reads ``max_retries=0`` as "not set" and
+    # falls back to this (2), so the SDK would retry anyway: with 0 here, the
+    # package's ``max_retries=0`` holds for embeddings too (see
+    # ``provider_parameters``). Calls that set ``max_retries`` are unaffected.
+    litellm.DEFAULT_MAX_RETRIES = 0
+    install_log_filters()
     return litellm
 
 
@@ -90,32 +105,15 @@ def describe_litellm_model(model_id: str) -> ModelDescription | None:
     )
 
 
-def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """``text`` without anything that looks like a credential, shortened."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[hidden]")
-    text = _SECRET_PATTERN.sub("[hidden]", text)
+def scrub(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` without credentials (``secrets``, by default every one the
+    package knows of, and anything that looks like one), on one line and
+    shortened: a detail fit for an editor."""
+    text = redact(text, secrets)
     text = " ".join(text.split())
     if len(text) > _DETAIL_LENGTH:
         text = text[: _DETAIL_LENGTH - 1] + "…"
     return text
-
-
-def _provider_message(error: Exception) -> str:
-    message = str(getattr(error, "message", "") or error)
-    # LiteLLM prefixes messages with "litellm.BadRequestError: OpenAIException - ".
-    return _PREFIX_PATTERN.sub("", message)
-
-
-_GARBAGE_HINTS = (
-    "expecting value",
-    "jsondecodeerror",
-    "unterminated string",
-    "extra data",
-    "invalid control character",
-    "expecting property name",
-)
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -128,60 +126,246 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _is_garbage_reply(error: BaseException) -> bool:
-    """Whether ``error`` comes from a reply that was not valid JSON."""
-    if any(isinstance(e, json.JSONDecodeError) for e in _chain(error)):
-        return True
-    text = str(error).lower()
+def _http_response(chain: list[BaseException]) -> Any:
+    """The provider's HTTP reply behind an error, if it answered with an error
+    status (LiteLLM reports many failures that are not as HTTP 500)."""
+    import httpx
+    import openai
+
+    for error in chain:
+        # LiteLLM's own classes subclass the SDK's with a made-up response.
+        if type(error).__module__.startswith("litellm"):
+            continue
+        if isinstance(error, (openai.APIStatusError, httpx.HTTPStatusError)):
+            return error.response
+    return None
+
+
+def _provider_message(chain: list[BaseException]) -> str:
+    """The provider's own words about the failure, never its raw reply."""
+    import openai
+
+    for error in chain:
+        if isinstance(error, openai.APIError) and isinstance(error.body, Mapping):
+            body = error.body
+            inner = body.get("error")
+            if isinstance(inner, Mapping):
+                body = inner
+            message = body.get("message") or body.get("detail")
+            if isinstance(message, str):
+                return message
+            if isinstance(inner, str):
+                return inner
+    message = str(getattr(chain[0], "message", "") or chain[0])
+    # LiteLLM prefixes messages with "litellm.BadRequestError: OpenAIException - ".
+    message = _PREFIX_PATTERN.sub("", message)
+    quoted = _QUOTED_MESSAGE_PATTERN.search(message)
+    if quoted:
+        return quoted.group(1) or quoted.group(2) or ""
+    # Whatever remains of a JSON (or HTML) reply is not for an editor.
+    return _RAW_REPLY_PATTERN.sub("", message).replace("<", "").strip()
+
+
+_GARBAGE_HINTS = (
+    "expecting value",
+    "jsondecodeerror",
+    "unterminated string",
+    "extra data",
+    "invalid control character",
+    "expecting property name",
+    "empty or invalid response",
+    "invalid response",
+    "is not a list",
+    "has no attribute",
+    "received: '<",
+)
+
+
+def _is_garbage_reply(chain: list[BaseException]) -> bool:
+    """Whether the failure comes from a reply that could not be read: not
+    JSON, or JSON of a shape LiteLLM could not use."""
+    for error in chain:
+        if isinstance(
+            error, (json.JSONDecodeError, AttributeError, KeyError, TypeError)
+        ):
+            return True
+    text = " ".join(str(error) for error in chain).lower()
     return any(hint in text for hint in _GARBAGE_HINTS)
 
 
-def _is_unreachable(error: BaseException) -> bool:
-    """Whether ``error`` comes from a failure to connect (LiteLLM may report a
-    refused connection as an internal server error)."""
+def _is_unreachable(chain: list[BaseException]) -> bool:
+    """Whether the failure comes from the connection: refused, reset, or
+    closed before the reply was complete (LiteLLM reports these as HTTP 500)."""
     import httpx
+    import openai
 
     return any(
-        isinstance(e, (httpx.ConnectError, ConnectionRefusedError))
-        for e in _chain(error)
+        isinstance(
+            error,
+            (
+                httpx.TransportError,
+                ConnectionError,
+                openai.APIConnectionError,
+            ),
+        )
+        and not isinstance(error, (httpx.TimeoutException, openai.APITimeoutError))
+        for error in chain
     )
+
+
+def _is_timeout(chain: list[BaseException]) -> bool:
+    import httpx
+    import openai
+    from litellm import exceptions as litellm
+
+    return any(
+        isinstance(
+            error,
+            (
+                litellm.Timeout,
+                httpx.TimeoutException,
+                openai.APITimeoutError,
+                TimeoutError,
+            ),
+        )
+        for error in chain
+    )
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the provider asked to wait (``Retry-After``), if it said."""
+    if response is None:
+        return None
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_event(chain: list[BaseException]) -> str | None:
+    """The type or code of an error object the provider sent instead of an
+    answer (an SSE ``error`` event, or a 200 reply holding ``{"error": ...}``)."""
+    import openai
+
+    for error in chain:
+        if isinstance(error, openai.APIError) and not isinstance(
+            error, openai.APIStatusError
+        ):
+            named = " ".join(
+                dict.fromkeys(
+                    value
+                    for value in (error.type, error.code)
+                    if isinstance(value, str)
+                )
+            )
+            if named:
+                return named.lower()
+    code = getattr(chain[0], "status_code", None)
+    return code.lower() if isinstance(code, str) else None
+
+
+def _by_status(status: int) -> type[exceptions.AIProviderError]:
+    if status in (401, 403, 407):
+        return exceptions.AIAuthenticationError
+    if status == 429:
+        return exceptions.AIRateLimitError
+    if status in (408, 504):
+        return exceptions.AITimeoutError
+    if 400 <= status < 500:
+        return exceptions.AIBadRequestError
+    if status >= 500:
+        return exceptions.AIServiceUnavailableError
+    return exceptions.AIInvalidResponseError  # An error raised for a 2xx reply.
+
+
+def _by_event(named: str) -> type[exceptions.AIProviderError]:
+    if "rate" in named or "quota" in named:
+        return exceptions.AIRateLimitError
+    if "auth" in named or "permission" in named or "key" in named:
+        return exceptions.AIAuthenticationError
+    if "context" in named:
+        return exceptions.AIContextWindowExceededError
+    if "invalid_request" in named or "not_found" in named:
+        return exceptions.AIBadRequestError
+    return exceptions.AIServiceUnavailableError
 
 
 def translate_error(
     error: Exception, *, alias: str, model_id: str, parameters: dict | None = None
 ) -> exceptions.AIProviderError | None:
-    """The project's exception for a LiteLLM one (``None`` if not a provider error)."""
+    """The project's exception for a LiteLLM one (``None`` if not a provider error).
+
+    Classified by what happened rather than by LiteLLM's class alone, which
+    reports connection failures and unreadable replies as HTTP 500 and some
+    statuses (403) as a generic error: the provider's real HTTP status, then
+    the connection, then the reply itself.
+    """
     _litellm()
     from litellm import exceptions as litellm
 
-    secrets = [
-        str(value)
-        for key, value in (parameters or {}).items()
-        if "key" in key.lower() or "token" in key.lower() or "secret" in key.lower()
-    ]
-    kwargs = {"alias": alias, "model_id": model_id}
-    status = getattr(error, "status_code", None)
-    status_detail = f"HTTP {status}" if isinstance(status, int) else None
-    # Order matters: LiteLLM's classes inherit from each other (a
-    # ContextWindowExceededError is a BadRequestError, a Timeout is an
-    # APIConnectionError, a MidStreamFallbackError a ServiceUnavailableError).
+    chain = list(_chain(error))
+    secrets = known_secrets(parameters)
+    kwargs: dict[str, Any] = {"alias": alias, "model_id": model_id}
+
+    def detail() -> str | None:
+        return scrub(_provider_message(chain), secrets) or None
+
     if isinstance(error, litellm.ContextWindowExceededError):
-        return exceptions.AIContextWindowExceededError(
-            **kwargs, detail=scrub(_provider_message(error), secrets)
-        )
-    if isinstance(error, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
-        # The provider's text may quote part of the key: never pass it on.
-        return exceptions.AIAuthenticationError(**kwargs, detail=status_detail)
-    if isinstance(error, litellm.RateLimitError):
-        return exceptions.AIRateLimitError(**kwargs, detail=status_detail)
-    if isinstance(error, litellm.Timeout):
+        return exceptions.AIContextWindowExceededError(**kwargs, detail=detail())
+    if _is_timeout(chain):
         return exceptions.AITimeoutError(**kwargs)
-    if isinstance(error, litellm.MidStreamFallbackError):
-        # LiteLLM raises it when a stream breaks off (connection dropped or a
-        # broken line) after parts of the answer arrived.
+    response = _http_response(chain)
+    if isinstance(error, litellm.MidStreamFallbackError) and response is None:
+        # The stream broke off after it began: a dropped connection, lines
+        # that are not JSON, or an error event in place of the next part.
+        named = _error_event(chain)
+        if named:
+            return _by_event(named)(**kwargs, detail=f"error event: {named}")
         return exceptions.AIInvalidResponseError(
-            **kwargs, detail="the answer stream was cut off"
+            **kwargs,
+            detail="the answer stream held lines that are not JSON"
+            if any(isinstance(e, json.JSONDecodeError) for e in chain)
+            else "the answer stream was cut off",
         )
+    if response is not None:
+        status = response.status_code
+        error_class = _by_status(status)
+        if error_class is exceptions.AIBadRequestError:
+            return error_class(**kwargs, detail=detail() or f"HTTP {status}")
+        translated = error_class(**kwargs, detail=f"HTTP {status}")
+        translated.retry_after = _retry_after(response)
+        return translated
+    if _is_unreachable(chain):
+        return exceptions.AIConnectionError(**kwargs)
+    if _is_garbage_reply(chain) or isinstance(
+        error, litellm.APIResponseValidationError
+    ):
+        return exceptions.AIInvalidResponseError(**kwargs)
+    named = _error_event(chain)
+    if named:
+        return _by_event(named)(**kwargs, detail=f"error reply: {named}")
+    # No HTTP status, connection failure or unreadable reply behind it: what
+    # LiteLLM says, for providers it reaches without the OpenAI SDK.
+    if isinstance(error, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return exceptions.AIAuthenticationError(**kwargs)
+    if isinstance(error, litellm.RateLimitError):
+        return exceptions.AIRateLimitError(**kwargs)
     if isinstance(
         error,
         (
@@ -191,28 +375,14 @@ def translate_error(
             litellm.UnsupportedParamsError,
         ),
     ):
-        return exceptions.AIBadRequestError(
-            **kwargs, detail=scrub(_provider_message(error), secrets)
-        )
-    if _is_garbage_reply(error):
-        return exceptions.AIInvalidResponseError(**kwargs)
-    if _is_unreachable(error):
-        return exceptions.AIConnectionError(**kwargs)
-    if isinstance(
-        error,
-        (
-            litellm.InternalServerError,
-            litellm.ServiceUnavailableError,
-            litellm.BadGatewayError,
-        ),
-    ):
-        return exceptions.AIServiceUnavailableError(**kwargs, detail=status_detail)
-    if isinstance(error, litellm.APIResponseValidationError):
-        return exceptions.AIInvalidResponseError(**kwargs)
+        return exceptions.AIBadRequestError(**kwargs, detail=detail())
     if isinstance(error, litellm.APIConnectionError):
         return exceptions.AIConnectionError(**kwargs)
     if isinstance(error, litellm.APIError):
-        return exceptions.AIServiceUnavailableError(**kwargs, detail=status_detail)
+        status = getattr(error, "status_code", None)
+        return exceptions.AIServiceUnavailableError(
+            **kwargs, detail=f"HTTP {status}" if isinstance(status, int) else None
+        )
     return None
 
 
@@ -224,6 +394,15 @@ class LiteLLMBackendMixin:
     @classmethod
     def describe_model(cls, model_id: str) -> ModelDescription | None:
         return describe_litellm_model(model_id)
+
+    def provider_parameters(self, parameters: dict) -> dict:
+        """``parameters`` as LiteLLM gets them: the OpenAI SDK's own retries
+        off unless ``max_retries`` is set, so ``timeout`` bounds the call."""
+        if "max_retries" in parameters or not _uses_openai_sdk(
+            self.config.model_id  # type: ignore[attr-defined]
+        ):
+            return parameters
+        return {**parameters, "max_retries": 0}
 
     @contextlib.contextmanager
     def provider_errors(self, parameters: dict) -> Iterator[None]:
@@ -243,12 +422,22 @@ class LiteLLMBackendMixin:
                 raise
             raise translated from error
 
-    def invalid_response(self, detail: str) -> exceptions.AIInvalidResponseError:
-        return exceptions.AIInvalidResponseError(
-            alias=self.config.alias,  # type: ignore[attr-defined]
-            model_id=self.config.model_id,  # type: ignore[attr-defined]
-            detail=detail,
-        )
+
+@functools.cache
+def _uses_openai_sdk(model_id: str) -> bool:
+    """Whether LiteLLM reaches ``model_id``'s provider through the OpenAI SDK
+    (which retries 429s, 5xx and timeouts on its own, twice by default)."""
+    try:
+        _, provider, _, _ = _litellm().get_llm_provider(model_id)
+    except Exception:  # An unknown provider: LiteLLM will say so at the call.
+        return False
+    return provider in _OPENAI_SDK_PROVIDERS
+
+
+def _calls_tools(message: Any) -> bool:
+    return bool(
+        getattr(message, "tool_calls", None) or getattr(message, "function_call", None)
+    )
 
 
 def _usage(usage: Any) -> Usage:
@@ -267,7 +456,11 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
     label = "LiteLLM"
 
     def _request(self, messages: list[ChatMessage], parameters: dict) -> dict:
-        return {"model": self.config.model_id, "messages": messages, **parameters}
+        return {
+            "model": self.config.model_id,
+            "messages": messages,
+            **self.provider_parameters(parameters),
+        }
 
     def _stream_request(self, messages: list[ChatMessage], parameters: dict) -> dict:
         request = self._request(messages, parameters)
@@ -308,9 +501,15 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
         if not choices:
             raise self.invalid_response("the reply contained no answer")
         texts = []
+        answered = False
         for choice in choices:
             message = getattr(choice, "message", None)
-            texts.append((getattr(message, "content", None) or "") if message else "")
+            text = (getattr(message, "content", None) or "") if message else ""
+            texts.append(text)
+            # A reply calling tools (parameter "tools") carries no text.
+            answered = answered or bool(text) or _calls_tools(message)
+        if not answered:
+            raise self.invalid_response("the reply contained no answer")
         usage = _usage(getattr(response, "usage", None))
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
@@ -336,7 +535,17 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
                 parts.append(
                     {"index": getattr(choice, "index", 0) or 0, "content": content}
                 )
+            elif _calls_tools(delta):
+                response.answered = True
+        if parts:
+            response.answered = True
         return parts
+
+    def _check_answered(self, response: AIStreamingResponse) -> None:
+        """A stream that ended without a word of answer (only ``[DONE]``, an
+        HTML page, lines LiteLLM skipped) is a failure, not an empty answer."""
+        if not response.answered:
+            raise self.invalid_response("the answer stream ended without an answer")
 
     def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
         with self.provider_errors(parameters):
@@ -367,6 +576,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
                 with self.provider_errors(parameters):
                     for chunk in stream:
                         yield from self._parts_of(chunk, response)
+                self._check_answered(response)
             finally:
                 close()
 
@@ -393,6 +603,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
                     async for chunk in stream:
                         for part in self._parts_of(chunk, response):
                             yield part
+                self._check_answered(response)
             finally:
                 await aclose()
 
@@ -436,18 +647,25 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         def get(item: Any, key: str) -> Any:
             return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
 
-        # Providers may return items out of order; "index" says where each goes.
-        if all(isinstance(get(item, "index"), int) for item in data):
+        # Providers may return items out of order; "index" says where each
+        # goes, and must name every input exactly once.
+        indexes = [get(item, "index") for item in data]
+        if any(index is not None for index in indexes):
+            if sorted(i if isinstance(i, int) else -1 for i in indexes) != list(
+                range(expected)
+            ):
+                raise self.invalid_response(
+                    "the vectors' positions (index) do not match the inputs"
+                )
             data = sorted(data, key=lambda item: get(item, "index"))
-        vectors = [get(item, "embedding") for item in data]
-        if not all(isinstance(vector, list) and vector for vector in vectors):
-            raise self.invalid_response("a vector was missing from the reply")
-        return vectors
+        return [get(item, "embedding") for item in data]
 
     def _embed_batch(self, batch: list[str], parameters: dict) -> list[list[float]]:
         with self.provider_errors(parameters):
             response = _litellm().embedding(
-                model=self.config.model_id, input=batch, **parameters
+                model=self.config.model_id,
+                input=batch,
+                **self.provider_parameters(parameters),
             )
         return self._vectors(response, len(batch))
 
@@ -456,6 +674,8 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
     ) -> list[list[float]]:
         with self.provider_errors(parameters):
             response = await _litellm().aembedding(
-                model=self.config.model_id, input=batch, **parameters
+                model=self.config.model_id,
+                input=batch,
+                **self.provider_parameters(parameters),
             )
         return self._vectors(response, len(batch))
