@@ -146,3 +146,52 @@ class EmbeddingChunk(models.Model):
     def __str__(self) -> str:
         where = f"{self.content_type_id}/{self.object_id}#{self.position}"
         return f"{self.index_name}: {where}"
+
+class IndexUpdateLease(models.Model):
+    """Who may update an index now: one row per index, kept between updates.
+
+    An update takes the lease (``owner`` set to its own token) by inserting
+    the row or by a conditional update of a free or expired one, refreshes
+    ``expires_at`` as it goes and frees it when done; a process that dies
+    holding it blocks the index only until ``expires_at`` (or, on the same
+    host, until another process sees it is gone). ``last_build`` is the last
+    build number handed out, so that no two updates ever write the same
+    build. See ``wagtail_vector_index.index.lease``.
+    """
+
+    index_name = models.CharField(max_length=255, unique=True)
+    #: The holder's random token; empty when the lease is free.
+    owner = models.CharField(max_length=32, blank=True)
+    #: ``host:pid`` of the holder, for messages and to notice a dead holder.
+    holder = models.CharField(max_length=255, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_build = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "vector index update lease"
+
+    def __str__(self) -> str:
+        return f"{self.index_name}: {self.holder or 'free'}"
+
+
+class PendingIndexUpdate(models.Model):
+    """An object to re-index (or remove) once the index's lease is free.
+
+    Written by publish-time updates that find an update of the index running;
+    whoever holds the lease applies these before letting it go.
+    """
+
+    index_name = models.CharField(max_length=255)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.CASCADE, related_name="+"
+    )
+    object_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "pending vector index update"
+        indexes = [models.Index(fields=["index_name", "id"], name="wvi_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.index_name}: {self.content_type_id}/{self.object_id}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,11 @@ from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
+from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
 from wagtail_vector_index.index.storage import ChunkRow, Hit, get_storage, to_bytes
+from wagtail_vector_index.models import PendingIndexUpdate
+
+logger = logging.getLogger(__name__)
 
 
 class IndexNeedsRebuildError(WagtailVectorIndexError):
@@ -78,6 +83,9 @@ class UpdateReport:
     unchanged: bool = False
     estimate: UpdateEstimate | None = None
     cancelled: bool = False
+    #: Stored vectors found invalid (another length, NaN or infinite values)
+    #: and replaced: embedded again, or taken from a valid copy.
+    invalid: int = 0
 
 
 @dataclass
@@ -86,6 +94,8 @@ class _Plan:
     rows: list[tuple[int, str, Chunk]] = field(default_factory=list)
     vectors: dict[str, bytes] = field(default_factory=dict)  # by content hash
     pending: dict[str, str] = field(default_factory=dict)  # hash -> text
+    stored_keys: Counter = field(default_factory=Counter)  # of the active build
+    invalid: int = 0  # stored vectors that cannot be reused
 
 
 class VectorIndex:
@@ -107,6 +117,10 @@ class VectorIndex:
     #: Tokens each chunk repeats from the end of the previous one.
     chunk_overlap = 32
     prompt = DEFAULT_PROMPT
+    #: Seconds an update's lease lasts unless refreshed (see
+    #: :mod:`wagtail_vector_index.index.lease`): how long a process killed
+    #: mid-update can block the index's updates from another host.
+    update_lease_seconds = DEFAULT_LEASE_SECONDS
 
     def __init__(self, name: str | None = None) -> None:
         if name:
@@ -372,7 +386,10 @@ class VectorIndex:
     # -- updating -----------------------------------------------------------
 
     def _plan(self, backend: Any, state: Any) -> _Plan:
-        plan = _Plan(vectors=self.storage.vectors_by_hash(state))
+        stored = self.storage.inspect(state)
+        plan = _Plan(
+            vectors=stored.vectors, stored_keys=stored.keys, invalid=stored.invalid
+        )
         content_types: dict[type, int] = {}
         for obj in self.iter_objects():
             model = type(obj)
@@ -420,72 +437,263 @@ class VectorIndex:
         confirm: Callable[[UpdateEstimate], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 256,
+        wait: float | None = 0.0,
     ) -> UpdateReport:
         """Bring the stored vectors up to date with the content.
 
-        Chunks whose text is unchanged keep their vectors (no provider call).
-        New vectors go into a new build that replaces the old one only when
-        complete: an interrupted update leaves the old index answering.
-        ``confirm`` sees the estimate first and can cancel; ``progress`` gets
-        ``(embedded, to_embed)`` after each batch.
+        Chunks whose text is unchanged keep their vectors (no provider call),
+        unless a stored vector is invalid (another length, NaN or infinite
+        values): those are embedded again. New vectors go into a new build
+        that replaces the old one only when complete: an interrupted update
+        leaves the old index answering. ``confirm`` sees the estimate first
+        and can cancel; ``progress`` gets ``(embedded, to_embed)`` after each
+        batch.
+
+        One update of an index runs at a time, across processes: if another
+        holds the index's lease, this one waits up to ``wait`` seconds
+        (``None``: as long as it takes) and then raises
+        :class:`~wagtail_vector_index.index.lease.IndexUpdateInProgressError`.
+        Publish-time updates of objects that arrive meanwhile are queued and
+        applied before this returns.
         """
-        backend = self.embedding_backend
-        state = self._reusable_state(backend)
-        plan = self._plan(backend, state)
-        report = UpdateReport(self.name, objects=plan.objects, chunks=len(plan.rows))
-        report.estimate = self._estimate(backend, plan)
-        report.reused = len(plan.rows) - sum(
-            1 for _, _, chunk in plan.rows if chunk.content_hash in plan.pending
-        )
-        keys = {(ct, oid, c.position, c.content_hash) for ct, oid, c in plan.rows}
-        if state is not None and not plan.pending and keys == self.storage.keys(state):
-            report.unchanged = True
-            self.storage.touch(state)
-            return report
-        if confirm is not None and not confirm(report.estimate):
-            report.cancelled = True
-            return report
-        pending = list(plan.pending.items())
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start : start + batch_size]
-            vectors = backend.embed([text for _, text in batch])
-            for (digest, _), vector in zip(batch, vectors, strict=True):
-                plan.vectors[digest] = to_bytes(vector)
-            report.embedded += len(batch)
-            if progress is not None:
-                progress(report.embedded, len(pending))
-        build = self.storage.next_build()
-        self.storage.write_build(
-            build,
-            (
-                ChunkRow(
-                    ct,
-                    oid,
-                    c.position,
-                    c.text,
-                    c.content_hash,
-                    plan.vectors[c.content_hash],
-                )
-                for ct, oid, c in plan.rows
+        lease = self._lease()
+        lease.acquire(wait=wait)
+        return self._with_lease(
+            lease,
+            lambda: self._update_locked(
+                lease, confirm=confirm, progress=progress, batch_size=batch_size
             ),
         )
-        self.storage.activate(
-            build,
-            model_id=backend.config.model_id,
-            dimensions=backend.embedding_output_dimensions,
-            object_count=plan.objects,
-        )
+
+    def _update_locked(
+        self,
+        lease: IndexLease,
+        *,
+        confirm: Callable[[UpdateEstimate], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 256,
+    ) -> UpdateReport:
+        with lease.kept_alive():
+            # Objects queued so far are read by the plan below: their queue
+            # entries are done once the build is active. (Their ids, not the
+            # highest id: an entry may commit after one with a higher id.)
+            covered = list(self._pending().values_list("pk", flat=True))
+            backend = self.embedding_backend
+            state = self._reusable_state(backend)
+            plan = self._plan(backend, state)
+            report = UpdateReport(
+                self.name,
+                objects=plan.objects,
+                chunks=len(plan.rows),
+                invalid=plan.invalid,
+            )
+            report.estimate = self._estimate(backend, plan)
+            report.reused = len(plan.rows) - sum(
+                1 for _, _, chunk in plan.rows if chunk.content_hash in plan.pending
+            )
+            if plan.invalid:
+                logger.warning(
+                    'Vector index "%s": %s stored vectors are invalid (not %s '
+                    "dimensions, or NaN or infinite values); embedding them again.",
+                    self.name,
+                    plan.invalid,
+                    state.dimensions,
+                )
+            # Counted, not a set: a build holding a chunk twice is not current.
+            keys = Counter(
+                (ct, oid, c.position, c.content_hash) for ct, oid, c in plan.rows
+            )
+            if (
+                state is not None
+                and not plan.pending
+                and not plan.invalid
+                and keys == plan.stored_keys
+            ):
+                report.unchanged = True
+                self.storage.touch(state)
+                self._pending().filter(pk__in=covered).delete()
+                return report
+            if confirm is not None and not confirm(report.estimate):
+                report.cancelled = True
+                return report
+            lease.refresh(force=True)  # Confirming may have taken a while.
+            pending = list(plan.pending.items())
+            for start in range(0, len(pending), batch_size):
+                batch = pending[start : start + batch_size]
+                vectors = backend.embed([text for _, text in batch])
+                for (digest, _), vector in zip(batch, vectors, strict=True):
+                    plan.vectors[digest] = to_bytes(vector)
+                report.embedded += len(batch)
+                lease.refresh()
+                if progress is not None:
+                    progress(report.embedded, len(pending))
+            dimensions = backend.embedding_output_dimensions
+            build = self.storage.next_build(lease=lease)
+            self.storage.write_build(
+                build,
+                (
+                    ChunkRow(
+                        ct,
+                        oid,
+                        c.position,
+                        c.text,
+                        c.content_hash,
+                        plan.vectors[c.content_hash],
+                    )
+                    for ct, oid, c in plan.rows
+                ),
+                dimensions=dimensions,
+            )
+            lease.refresh()
+            self.storage.activate(
+                build,
+                model_id=backend.config.model_id,
+                dimensions=dimensions,
+                object_count=plan.objects,
+                lease=lease,
+            )
+            self._pending().filter(pk__in=covered).delete()
         return report
 
     def update_object(self, obj: Any) -> None:
-        """Re-index one object (or remove it if it is no longer indexable)."""
+        """Re-index one object (or remove it if it is no longer indexable).
+
+        While an update of the index runs (in any process), the object is
+        queued instead, and that update applies it before it ends.
+        """
+        content_type_id = ContentType.objects.get_for_model(obj).pk
+        self._now_or_queued(
+            content_type_id, str(obj.pk), lambda lease: self._apply_object(obj, lease)
+        )
+
+    def remove_object(self, obj: Any) -> None:
+        self.remove_key(ContentType.objects.get_for_model(obj).pk, str(obj.pk))
+
+    def remove_key(self, content_type_id: int, object_id: str) -> None:
+        """Drop the chunks of one object (by content type and primary key);
+        queued like :meth:`update_object` while an update runs."""
+        self._now_or_queued(
+            content_type_id,
+            object_id,
+            lambda lease: self._remove_key(content_type_id, object_id, lease),
+        )
+
+    # -- one update at a time ------------------------------------------------
+
+    def _lease(self) -> IndexLease:
+        return IndexLease(self.name, seconds=self.update_lease_seconds)
+
+    def _pending(self) -> models.QuerySet:
+        return PendingIndexUpdate.objects.filter(index_name=self.name)
+
+    def _with_lease(self, lease: IndexLease, work: Callable[[], Any]) -> Any:
+        """Run ``work`` with ``lease`` held, then apply what was queued
+        meanwhile and let the lease go."""
+        try:
+            result = work()
+        except BaseException as error:
+            # Interrupted (Ctrl-C): let go at once, leave the queue for later.
+            self._release(lease, drain=isinstance(error, Exception))
+            raise
+        self._release(lease)
+        return result
+
+    def _now_or_queued(
+        self,
+        content_type_id: int,
+        object_id: str,
+        apply: Callable[[IndexLease], None],
+    ) -> None:
+        lease = self._lease()
+        if not lease.try_acquire():
+            PendingIndexUpdate.objects.create(
+                index_name=self.name,
+                content_type_id=content_type_id,
+                object_id=object_id,
+            )
+            # The holder may have let go between our attempt and the queue
+            # entry, without seeing it: try again. If the lease is still
+            # taken, its holder (or the next) applies the entry before it
+            # lets go, since it looks at the queue after letting go.
+            if not lease.try_acquire():
+                logger.info(
+                    'Vector index "%s" is being updated: %s/%s queued.',
+                    self.name,
+                    content_type_id,
+                    object_id,
+                )
+                return
+            self._with_lease(lease, lambda: None)  # Applies the queue.
+            return
+        self._with_lease(lease, lambda: apply(lease))
+
+    def _release(self, lease: IndexLease, *, drain: bool = True) -> None:
+        applied = True
+        try:
+            if drain:
+                applied = self._drain(lease)
+        finally:
+            lease.release()
+        # Entries queued after the queue was read but before the lease was
+        # free were written by processes that found the lease taken.
+        while drain and applied and self._pending().exists():
+            if not lease.try_acquire():
+                return  # The new holder applies them.
+            try:
+                applied = self._drain(lease)
+            finally:
+                lease.release()
+
+    def _drain(self, lease: IndexLease) -> bool:
+        """Apply the queued objects; ``False`` if one failed (it stays queued
+        for the next holder of the lease)."""
+        try:
+            while lease.held:
+                batch = list(
+                    self._pending()
+                    .order_by("pk")
+                    .values_list("pk", "content_type_id", "object_id")[:100]
+                )
+                if not batch:
+                    return True
+                entries: dict[tuple[int, str], list[int]] = defaultdict(list)
+                for pk, content_type_id, object_id in batch:
+                    entries[(content_type_id, object_id)].append(pk)
+                for (content_type_id, object_id), pks in entries.items():
+                    lease.refresh()
+                    self._apply_key(content_type_id, object_id, lease)
+                    self._pending().filter(pk__in=pks).delete()
+        except Exception as error:
+            if lease.held:
+                logger.warning(
+                    'Vector index "%s": a queued update could not be applied and '
+                    "stays queued: %s",
+                    self.name,
+                    error,
+                    exc_info=not isinstance(error, WagtailVectorIndexError),
+                )
+        return False
+
+    def _apply_key(
+        self, content_type_id: int, object_id: str, lease: IndexLease
+    ) -> None:
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+        obj = model._default_manager.filter(pk=object_id).first() if model else None
+        if obj is None:
+            self._remove_key(content_type_id, object_id, lease)
+        else:
+            self._apply_object(obj, lease)
+
+    def _apply_object(self, obj: Any, lease: IndexLease) -> None:
         if not self.is_indexable(obj):
-            self.remove_object(obj)
+            self._remove_key(
+                ContentType.objects.get_for_model(obj).pk, str(obj.pk), lease
+            )
             return
         backend = self.embedding_backend
         state = self._check_state(backend)
         if state is None:
-            self.update()  # First use: build the whole index.
+            self._update_locked(lease)  # First use: build the whole index.
             return
         content_type_id = ContentType.objects.get_for_model(obj).pk
         chunks = self.chunks_for(obj, backend)
@@ -507,16 +715,23 @@ class VectorIndex:
             )
             for c in chunks
         ]
-        self.storage.replace_object(state, content_type_id, str(obj.pk), rows)
+        self.storage.replace_object(
+            state,
+            content_type_id,
+            str(obj.pk),
+            rows,
+            dimensions=backend.embedding_output_dimensions,
+            lease=lease,
+        )
 
-    def remove_object(self, obj: Any) -> None:
-        self.remove_key(ContentType.objects.get_for_model(obj).pk, str(obj.pk))
-
-    def remove_key(self, content_type_id: int, object_id: str) -> None:
-        """Drop the chunks of one object (by content type and primary key)."""
+    def _remove_key(
+        self, content_type_id: int, object_id: str, lease: IndexLease
+    ) -> None:
         state = self.storage.state()
         if state is not None:
-            self.storage.replace_object(state, content_type_id, object_id, [])
+            self.storage.replace_object(
+                state, content_type_id, object_id, [], lease=lease
+            )
 
 
 class ModelVectorIndex(VectorIndex):

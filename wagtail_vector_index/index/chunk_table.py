@@ -3,24 +3,85 @@
 ``DatabaseStorage`` (NumPy) and ``PgvectorStorage`` differ in how vectors are
 stored and searched; the bookkeeping of builds, states and objects is the same
 and lives here. Nothing here imports NumPy or pgvector.
+
+Vectors are checked before they are stored: a vector of another length than
+the index's dimensions, or holding NaN or infinite values, raises
+:class:`InvalidVectorError` and nothing of it is written. Vectors stored
+before these checks existed are recognised when read (:meth:`inspect`,
+:meth:`vectors_by_hash`), so that an update re-embeds them instead of reusing
+them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import math
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
+from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.models import IndexState, new_revision
+
+#: A chunk's identity in a build: content type, object id, position, hash.
+Key = tuple[int, str, int, str]
+
+
+class InvalidVectorError(WagtailVectorIndexError):
+    """A vector that does not fit the index was about to be stored: another
+    number of dimensions, or NaN or infinite values. Nothing of it was stored
+    (and nothing of the build it belonged to was activated)."""
+
+    def __init__(self, index_name: str, where: str, problem: str) -> None:
+        self.index_name = index_name
+        self.problem = problem
+        super().__init__(
+            f'Vector index "{index_name}": the vector of {where} {problem}. '
+            "It was not stored; the index as it was keeps answering."
+        )
+
+
+def vector_problem(data: bytes, dimensions: int) -> str | None:
+    """What is wrong with float32 ``data`` for an index of ``dimensions``, or
+    ``None`` when it fits (pure Python; storages may do it faster)."""
+    size = len(data)
+    if size % 4:
+        return f"is {size} bytes long, not a whole number of float32 values"
+    if size == 0:
+        return "has no values"
+    if size != 4 * dimensions:
+        return f"has {size // 4} dimensions; the index has {dimensions}"
+    values = array("f")
+    values.frombytes(data)
+    # NaN and infinities survive a sum (float32 values cannot overflow it).
+    if not math.isfinite(sum(values)):
+        return "holds NaN or infinite values"
+    return None
+
+
+@dataclass
+class StoredBuild:
+    """What :meth:`ChunkTableStorage.inspect` found in the active build."""
+
+    #: Valid vectors by content hash (float32 bytes), for reuse.
+    vectors: dict[str, bytes] = field(default_factory=dict)
+    #: Every row's key, counted: more than one means a duplicate.
+    keys: Counter[Key] = field(default_factory=Counter)
+    #: Rows whose vector does not fit the index (wrong length, NaN, inf).
+    invalid: int = 0
 
 
 class ChunkTableStorage:
     """A storage keeping one row per chunk in ``model``, builds side by side.
 
     Subclasses set ``model`` (the chunk model) and ``using`` (its database
-    alias; ``None`` for the default) and write rows in ``_bulk``.
+    alias; ``None`` for the default), write rows in ``_bulk`` and read vectors
+    as float32 bytes in ``_vector_rows``.
     """
 
     model: Any
@@ -32,9 +93,68 @@ class ChunkTableStorage:
     def _bulk(self, build: int, rows: Iterable[Any]) -> None:
         raise NotImplementedError
 
+    def _vector_rows(self, queryset: Any, fields: Sequence[str]) -> Iterator[tuple]:
+        """``fields`` of each row of ``queryset`` and, last, its vector as
+        float32 bytes."""
+        raise NotImplementedError
+
+    def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
+        """The rows of ``queryset`` whose vectors have other dimensions,
+        found in SQL."""
+        raise NotImplementedError
+
     def _clear_unfinished(self, active: int) -> None:
-        """Called by ``next_build`` after the rows of builds newer than
+        """Called by ``next_build`` after the rows of builds other than
         ``active`` (interrupted runs) are deleted."""
+
+    # -- checking vectors ----------------------------------------------------
+
+    def vector_bytes(self, vector: Any) -> bytes:
+        """A vector given as float32 bytes or numbers, as float32 bytes."""
+        if isinstance(vector, bytes | bytearray | memoryview):
+            return bytes(vector)
+        if hasattr(vector, "tobytes") and getattr(vector, "dtype", None) == "float32":
+            return vector.tobytes()  # A float32 NumPy array, without NumPy.
+        if hasattr(vector, "to_list"):  # pgvector.Vector
+            vector = vector.to_list()
+        return array("f", (float(value) for value in vector)).tobytes()
+
+    def vector_problem(self, data: bytes, dimensions: int) -> str | None:
+        """What is wrong with stored or new float32 ``data``, or ``None``."""
+        return vector_problem(data, dimensions)
+
+    def _checked(
+        self, rows: Iterable[Any], dimensions: int | None, build: int | str
+    ) -> Iterator[Any]:
+        """``rows`` with their vectors as float32 bytes, each checked against
+        ``dimensions`` (without them: against the first row's)."""
+        for row in rows:
+            data = self.vector_bytes(row.vector)
+            if dimensions is None and len(data) % 4 == 0:
+                dimensions = len(data) // 4
+            problem = self.vector_problem(data, dimensions or 0)
+            if problem:
+                where = (
+                    f"chunk {row.position} of object {row.content_type_id}/"
+                    f"{row.object_id} (build {build})"
+                )
+                raise InvalidVectorError(self.index_name, where, problem)
+            yield dataclasses.replace(row, vector=data)
+
+    def check_build(self, build: int, dimensions: int) -> None:
+        """Raise :class:`InvalidVectorError` if a row of ``build`` has other
+        dimensions than ``dimensions`` (one query; before activating it)."""
+        wrong = self._wrong_dimensions(self.chunks(build), dimensions)
+        found = wrong.values_list("content_type_id", "object_id", "position").first()
+        if found is not None:
+            content_type_id, object_id, position = found
+            raise InvalidVectorError(
+                self.index_name,
+                f"chunk {position} of object {content_type_id}/{object_id} "
+                f"(build {build})",
+                f"does not have the {dimensions} dimensions the build is "
+                "activated with",
+            )
 
     # -- state -------------------------------------------------------------
 
@@ -44,7 +164,7 @@ class ChunkTableStorage:
     def chunks(self, build: int) -> Any:
         return self.model.objects.filter(index_name=self.index_name, build=build)
 
-    def keys(self, state: IndexState | None) -> set[tuple[int, str, int, str]]:
+    def keys(self, state: IndexState | None) -> set[Key]:
         if state is None:
             return set()
         return set(
@@ -53,29 +173,94 @@ class ChunkTableStorage:
             )
         )
 
+    def inspect(self, state: IndexState | None) -> StoredBuild:
+        """The active build in one pass: its reusable vectors, its keys
+        counted, and how many of its vectors are invalid."""
+        found = StoredBuild()
+        if state is None:
+            return found
+        fields = ("content_type_id", "object_id", "position", "content_hash")
+        for *key, data in self._vector_rows(self.chunks(state.active_build), fields):
+            found.keys[tuple(key)] += 1
+            if self.vector_problem(data, state.dimensions):
+                found.invalid += 1
+            else:
+                found.vectors[key[3]] = data
+        return found
+
+    def vectors_by_hash(
+        self, state: IndexState | None, hashes: Iterable[str] | None = None
+    ) -> dict[str, bytes]:
+        """Valid stored vectors of the active build by content hash, for
+        reuse (an invalid one is left out: its chunk is embedded again)."""
+        if state is None:
+            return {}
+        chunks = self.chunks(state.active_build)
+        if hashes is not None:
+            chunks = chunks.filter(content_hash__in=list(hashes))
+        return {
+            content_hash: data
+            for content_hash, data in self._vector_rows(chunks, ["content_hash"])
+            if not self.vector_problem(data, state.dimensions)
+        }
+
     # -- writing -----------------------------------------------------------
 
-    def next_build(self) -> int:
-        """A build number no rows use yet (interrupted builds are cleared)."""
+    def next_build(self, *, lease: Any = None) -> int:
+        """A build number no rows use yet (unfinished builds are cleared).
+
+        With ``lease`` (an :class:`~wagtail_vector_index.index.lease.IndexLease`
+        held for this index) the number is reserved on the lease's row: never
+        handed out twice, even to an update whose lease ran out while it was
+        still writing.
+        """
         state = self.state()
         active = state.active_build if state else 0
-        # Rows of a build that never became active: an interrupted run.
-        self.model.objects.filter(index_name=self.index_name, build__gt=active).delete()
+        # Rows of builds that never became active: interrupted runs.
+        self.model.objects.filter(index_name=self.index_name).exclude(
+            build=active
+        ).delete()
         self._clear_unfinished(active)
         highest = self.model.objects.filter(index_name=self.index_name).aggregate(
             highest=Max("build")
         )["highest"]
-        return max(active, highest or 0) + 1
+        lowest = max(active, highest or 0)
+        if lease is None:
+            return lowest + 1
+        return lease.reserve_build(lowest)
 
-    def write_build(self, build: int, rows: Iterable[Any]) -> None:
-        self._bulk(build, rows)
+    def write_build(
+        self, build: int, rows: Iterable[Any], *, dimensions: int | None = None
+    ) -> None:
+        """Write ``rows`` into ``build`` (not yet answering).
+
+        Every vector must have ``dimensions`` values (without it, as many as
+        the first row's) and no NaN or infinite value, or
+        :class:`InvalidVectorError` is raised and the build cannot be
+        activated.
+        """
+        self._bulk(build, self._checked(rows, dimensions, build))
 
     def _switch(
-        self, build: int, *, model_id: str, dimensions: int, object_count: int
+        self,
+        build: int,
+        *,
+        model_id: str,
+        dimensions: int,
+        object_count: int,
+        lease: Any = None,
+        check: bool = True,
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others' rows, in one
-        transaction."""
+        transaction (after checking its vectors' dimensions, and that
+        ``lease`` is still held)."""
+        if check:
+            self.check_build(build, dimensions)
         with transaction.atomic(using=self.using):
+            if lease is not None:
+                # First, a write: on SQLite it takes the write lock at once;
+                # on PostgreSQL it locks the lease's row until the commit.
+                lease.confirm()
             state, _ = IndexState.objects.select_for_update().get_or_create(
                 index_name=self.index_name,
                 defaults={"model_id": model_id, "dimensions": dimensions},
@@ -101,9 +286,22 @@ class ChunkTableStorage:
         content_type_id: int,
         object_id: str,
         rows: Sequence[Any],
+        *,
+        dimensions: int | None = None,
+        lease: Any = None,
     ) -> None:
-        """Swap one object's chunks in the active build."""
+        """Swap one object's chunks in the active build.
+
+        The vectors must have ``dimensions`` values (by default the index's)
+        and no NaN or infinite value: otherwise :class:`InvalidVectorError`
+        and the object's chunks stay as they were.
+        """
+        rows = list(
+            self._checked(rows, dimensions or state.dimensions, state.active_build)
+        )
         with transaction.atomic(using=self.using):
+            if lease is not None:
+                lease.confirm()
             self.chunks(state.active_build).filter(
                 content_type_id=content_type_id, object_id=object_id
             ).delete()

@@ -32,6 +32,7 @@ Nothing here imports NumPy or pgvector when the module is imported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -43,7 +44,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, models, router, transaction
+from django.db import DataError, connections, models, router, transaction
 
 from wagtail_vector_index.index.chunk_table import ChunkTableStorage
 from wagtail_vector_index.models import IndexState
@@ -65,6 +66,11 @@ class _VectorBytes(models.Func):
 
     function = "vector_send"
     output_field = models.BinaryField()
+
+
+class _VectorDims(models.Func):
+    function = "vector_dims"
+    output_field = models.IntegerField()
 
 
 def _float32_bytes(data: bytes | memoryview) -> bytes:
@@ -98,6 +104,9 @@ class PgvectorStorage(ChunkTableStorage):
     #: server's (64 MB by default). Building is far slower once the graph
     #: outgrows it: about 4 bytes per dimension per chunk, plus links.
     hnsw_maintenance_work_mem: str | None = None
+
+    #: The revision of each index whose unfitting rows were last reported.
+    _warned: dict[str, str] = {}
 
     def __init__(self, index_name: str) -> None:
         super().__init__(index_name)
@@ -177,12 +186,15 @@ class PgvectorStorage(ChunkTableStorage):
         limit: int,
         *,
         exact: bool | None = None,
+        fitting_only: bool = False,
     ) -> str:
         """The query :meth:`search` runs (for EXPLAIN and the curious).
 
         ``exact`` (by default: when ``limit`` is more than HNSW can return)
         fences the ordering off from the HNSW index, so every vector of the
-        build is compared.
+        build is compared. ``fitting_only`` leaves out rows of other
+        dimensions (whose cast would fail), at the cost of reading each
+        vector twice.
         """
         from wagtail_vector_index.contrib.pgvector.fields import to_text
 
@@ -203,6 +215,8 @@ class PgvectorStorage(ChunkTableStorage):
             f"embedding::{cast} <=> '{query}'::{cast} AS distance "
         )
         where = self._build_filter(state.active_build)
+        if fitting_only:
+            where = f"{where} AND vector_dims(embedding) = {dimensions:d}"
         candidates = f"{select}FROM {self._table()} WHERE {where}"
         if exact:
             outer = f"SELECT * FROM candidates ORDER BY distance LIMIT {limit:d}"  # noqa: S608
@@ -217,34 +231,28 @@ class PgvectorStorage(ChunkTableStorage):
 
         if limit <= 0:
             return []
-        sql = self.search_sql(state, vector, limit)
-        connection = self.connection
-        if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                rows = cursor.fetchall()
-        else:
-            # HNSW returns at most hnsw.ef_search rows: raise it (never lower
-            # it) for this query.
-            nested = connection.in_atomic_block
-            with transaction.atomic(using=self.using), connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT current_setting('hnsw.ef_search', true), "
-                    "set_config('hnsw.ef_search', GREATEST(%s, COALESCE(NULLIF("
-                    "current_setting('hnsw.ef_search', true), '')::int, %s))::text, "
-                    "true)",
-                    [int(limit), DEFAULT_EF_SEARCH],
+        try:
+            rows = self._search_rows(self.search_sql(state, vector, limit), limit)
+        except DataError:
+            # "expected N dimensions, not M": a row that does not fit, stored
+            # before vectors were checked (see the module's docstring).
+            invalid = self._wrong_dimensions(
+                self.chunks(state.active_build), state.dimensions
+            ).count()
+            if not invalid:
+                raise
+            if self._warned.get(self.index_name) != state.revision:
+                self._warned[self.index_name] = state.revision
+                logger.warning(
+                    'Vector index "%s": %s stored vectors do not have the '
+                    "index's %s dimensions and are left out of searches. Run "
+                    "manage.py update_vector_indexes to embed them again.",
+                    self.index_name,
+                    invalid,
+                    state.dimensions,
                 )
-                previous = cursor.fetchone()[0]
-                cursor.execute(sql)
-                rows = cursor.fetchall()
-                if nested:
-                    # In the caller's transaction the setting would last until
-                    # its end: put it back.
-                    cursor.execute(
-                        "SELECT set_config('hnsw.ef_search', %s, true)",
-                        [previous or str(DEFAULT_EF_SEARCH)],
-                    )
+            sql = self.search_sql(state, vector, limit, fitting_only=True)
+            rows = self._search_rows(sql, limit)
         return [
             Hit(
                 content_type_id,
@@ -257,35 +265,66 @@ class PgvectorStorage(ChunkTableStorage):
             for content_type_id, object_id, position, text, distance in rows
         ]
 
+    def _search_rows(self, sql: str, limit: int) -> list[tuple]:
+        connection = self.connection
+        nested = connection.in_atomic_block
+        if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
+            # In a transaction, a savepoint: a failing search (see search())
+            # must not abort the caller's transaction.
+            with (
+                transaction.atomic(using=self.using)
+                if nested
+                else contextlib.nullcontext()
+            ):
+                with connection.cursor() as cursor:
+                    cursor.execute(sql)
+                    return cursor.fetchall()
+        # HNSW returns at most hnsw.ef_search rows: raise it (never lower it)
+        # for this query.
+        with transaction.atomic(using=self.using), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search', true), "
+                "set_config('hnsw.ef_search', GREATEST(%s, COALESCE(NULLIF("
+                "current_setting('hnsw.ef_search', true), '')::int, %s))::text, "
+                "true)",
+                [int(limit), DEFAULT_EF_SEARCH],
+            )
+            previous = cursor.fetchone()[0]
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+            if nested:
+                # In the caller's transaction the setting would last until
+                # its end: put it back.
+                cursor.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true)",
+                    [previous or str(DEFAULT_EF_SEARCH)],
+                )
+        return rows
+
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str
     ) -> list[Any]:
+        """The vectors of one object's chunks that fit the index, in order."""
         import numpy as np
 
-        rows = (
-            self.chunks(state.active_build)
-            .filter(content_type_id=content_type_id, object_id=object_id)
-            .order_by("position")
-            .annotate(data=_VectorBytes("embedding"))
-            .values_list("data", flat=True)
+        rows = self.chunks(state.active_build).filter(
+            content_type_id=content_type_id, object_id=object_id
         )
-        return [np.frombuffer(_float32_bytes(data), dtype=np.float32) for data in rows]
+        return [
+            np.frombuffer(data, dtype=np.float32)
+            for (data,) in self._vector_rows(rows.order_by("position"), [])
+            if not self.vector_problem(data, state.dimensions)
+        ]
 
-    def vectors_by_hash(
-        self, state: IndexState | None, hashes: Iterable[str] | None = None
-    ) -> dict[str, bytes]:
-        """Stored vectors of the active build by content hash, for reuse."""
-        if state is None:
-            return {}
-        chunks = self.chunks(state.active_build)
-        if hashes is not None:
-            chunks = chunks.filter(content_hash__in=list(hashes))
-        return {
-            content_hash: _float32_bytes(data)
-            for content_hash, data in chunks.annotate(
-                data=_VectorBytes("embedding")
-            ).values_list("content_hash", "data")
-        }
+    def _vector_rows(self, queryset: Any, fields: Sequence[str]) -> Iterator[tuple]:
+        rows = queryset.annotate(data=_VectorBytes("embedding")).values_list(
+            *fields, "data"
+        )
+        for *values, data in rows.iterator(chunk_size=2_000):
+            yield (*values, _float32_bytes(data))
+
+    def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
+        return queryset.annotate(dims=_VectorDims("embedding")).exclude(dims=dimensions)
 
     # -- writing ---------------------------------------------------------------
 
@@ -300,7 +339,7 @@ class PgvectorStorage(ChunkTableStorage):
                     position=row.position,
                     text=row.text,
                     content_hash=row.content_hash,
-                    embedding=row.vector,  # float32 bytes or numbers
+                    embedding=row.vector,  # float32 bytes, checked
                 )
                 for row in rows
             ),
@@ -378,16 +417,30 @@ class PgvectorStorage(ChunkTableStorage):
                     cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
 
     def activate(
-        self, build: int, *, model_id: str, dimensions: int, object_count: int
+        self,
+        build: int,
+        *,
+        model_id: str,
+        dimensions: int,
+        object_count: int,
+        lease: Any = None,
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others.
 
-        The HNSW index of the build is made first (the old build answers
-        meanwhile); the switch itself is one short transaction.
+        Refused (:class:`InvalidVectorError`) if a row of the build has other
+        dimensions; with ``lease``, only while it is still held. The HNSW
+        index of the build is made first (the old build answers meanwhile);
+        the switch itself is one short transaction.
         """
+        self.check_build(build, dimensions)
         self.create_hnsw_index(build, dimensions)
         state = self._switch(
-            build, model_id=model_id, dimensions=dimensions, object_count=object_count
+            build,
+            model_id=model_id,
+            dimensions=dimensions,
+            object_count=object_count,
+            lease=lease,
+            check=False,
         )
         self._drop_hnsw_indexes(keep=self.hnsw_index_name(build))
         # Fresh statistics: with the row counts of the old build (or none),

@@ -3,20 +3,27 @@
 Vectors are stored as float32 bytes in ``EmbeddingChunk`` rows. A process
 loads an index's vectors once into a normalised matrix and keeps it until the
 index's ``revision`` changes; each search costs one small query for the
-revision and a matrix product.
+revision and a matrix product. Rows whose vectors do not fit the index
+(stored before vectors were checked: another length, NaN or infinite values)
+are left out of the matrix with a warning; ``update_vector_indexes`` embeds
+them again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db.models.functions import Length
 
-from wagtail_vector_index.index.chunk_table import ChunkTableStorage
+from wagtail_vector_index.index.chunk_table import ChunkTableStorage, vector_problem
 from wagtail_vector_index.models import EmbeddingChunk, IndexState
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,29 @@ class DatabaseStorage(ChunkTableStorage):
     _cache: dict[str, _Loaded] = {}
     _lock = threading.Lock()
 
+    # -- checking vectors --------------------------------------------------
+
+    def vector_bytes(self, vector: Any) -> bytes:
+        if isinstance(vector, bytes | bytearray | memoryview):
+            return bytes(vector)
+        return to_bytes(vector)
+
+    def vector_problem(self, data: bytes, dimensions: int) -> str | None:
+        if len(data) == 4 * dimensions and dimensions:
+            if np.isfinite(np.frombuffer(data, dtype=np.float32)).all():
+                return None
+            return "holds NaN or infinite values"
+        return vector_problem(data, dimensions)
+
+    def _vector_rows(self, queryset: Any, fields: Sequence[str]) -> Iterator[tuple]:
+        for *values, data in queryset.values_list(*fields, "vector").iterator(
+            chunk_size=2_000
+        ):
+            yield (*values, bytes(data))
+
+    def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
+        return queryset.annotate(size=Length("vector")).exclude(size=4 * dimensions)
+
     # -- reading -----------------------------------------------------------
 
     def _loaded(self, state: IndexState) -> _Loaded:
@@ -94,19 +124,45 @@ class DatabaseStorage(ChunkTableStorage):
             matrix = np.empty((chunks.count(), state.dimensions), dtype=np.float32)
             keys = []
             extra = []  # Rows added since the count (an object updated meanwhile).
+            invalid = 0
+            size = 4 * state.dimensions
             rows = chunks.order_by("pk").values_list(
                 "content_type_id", "object_id", "position", "text", "vector"
             )
-            for number, row in enumerate(rows.iterator(chunk_size=2_000)):
+            for row in rows.iterator(chunk_size=2_000):
+                if len(row[4]) != size:
+                    invalid += 1  # Another length: it cannot be compared.
+                    continue
                 vector = np.frombuffer(row[4], dtype=np.float32)
-                if number < len(matrix):
-                    matrix[number] = vector
+                if len(keys) < len(matrix):
+                    matrix[len(keys)] = vector
                 else:
                     extra.append(vector)
                 keys.append(row[:4])
             matrix = matrix[: len(keys)]
             if extra:
                 matrix = np.vstack([matrix, *extra])
+            # A NaN or an infinity makes its row's sum of squares NaN or
+            # infinite (so might huge finite values: those rows are checked).
+            squares = np.einsum("ij,ij->i", matrix, matrix)
+            suspects = np.flatnonzero(~np.isfinite(squares))
+            bad = [i for i in suspects if not np.isfinite(matrix[i]).all()]
+            if bad:
+                invalid += len(bad)
+                keep = np.ones(len(keys), dtype=bool)
+                keep[bad] = False
+                matrix = matrix[keep]
+                keys = [key for key, kept in zip(keys, keep, strict=True) if kept]
+            if invalid:
+                logger.warning(
+                    'Vector index "%s": %s stored vectors do not fit the index '
+                    "(not %s dimensions, or NaN or infinite values) and are left "
+                    "out of searches. Run manage.py update_vector_indexes to "
+                    "embed them again.",
+                    self.index_name,
+                    invalid,
+                    state.dimensions,
+                )
             loaded = _Loaded(
                 revision=state.revision,
                 build=state.active_build,
@@ -133,27 +189,15 @@ class DatabaseStorage(ChunkTableStorage):
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str
     ) -> list[np.ndarray]:
+        """The valid vectors of one object's chunks, in order."""
         rows = self.chunks(state.active_build).filter(
             content_type_id=content_type_id, object_id=object_id
         )
         return [
-            from_bytes(v)
-            for v in rows.order_by("position").values_list("vector", flat=True)
+            from_bytes(data)
+            for (data,) in self._vector_rows(rows.order_by("position"), [])
+            if not self.vector_problem(data, state.dimensions)
         ]
-
-    def vectors_by_hash(
-        self, state: IndexState | None, hashes: Iterable[str] | None = None
-    ) -> dict[str, bytes]:
-        """Stored vectors of the active build by content hash, for reuse."""
-        if state is None:
-            return {}
-        chunks = self.chunks(state.active_build)
-        if hashes is not None:
-            chunks = chunks.filter(content_hash__in=list(hashes))
-        return {
-            content_hash: bytes(vector)
-            for content_hash, vector in chunks.values_list("content_hash", "vector")
-        }
 
     # -- writing -----------------------------------------------------------
 
@@ -168,9 +212,7 @@ class DatabaseStorage(ChunkTableStorage):
                     position=row.position,
                     text=row.text,
                     content_hash=row.content_hash,
-                    vector=row.vector
-                    if isinstance(row.vector, bytes)
-                    else to_bytes(row.vector),
+                    vector=self.vector_bytes(row.vector),
                 )
                 for row in rows
             ),
@@ -178,11 +220,25 @@ class DatabaseStorage(ChunkTableStorage):
         )
 
     def activate(
-        self, build: int, *, model_id: str, dimensions: int, object_count: int
+        self,
+        build: int,
+        *,
+        model_id: str,
+        dimensions: int,
+        object_count: int,
+        lease: Any = None,
     ) -> IndexState:
-        """Make ``build`` the answering one and drop the others, atomically."""
+        """Make ``build`` the answering one and drop the others, atomically.
+
+        Refused (:class:`InvalidVectorError`) if a row of the build has other
+        dimensions; with ``lease``, only while it is still held.
+        """
         return self._switch(
-            build, model_id=model_id, dimensions=dimensions, object_count=object_count
+            build,
+            model_id=model_id,
+            dimensions=dimensions,
+            object_count=object_count,
+            lease=lease,
         )
 
     def forget(self) -> None:
