@@ -147,6 +147,7 @@ class EmbeddingChunk(models.Model):
         where = f"{self.content_type_id}/{self.object_id}#{self.position}"
         return f"{self.index_name}: {where}"
 
+
 class IndexUpdateLease(models.Model):
     """Who may update an index now: one row per index, kept between updates.
 
