@@ -136,6 +136,81 @@ def test_site_settings_are_read_once_per_request(
         ai.get_chat_backend(site=site_a)
 
 
+def temperature_for(site):
+    return ai.get_chat_backend(site=site).effective_parameters()["temperature"].value
+
+
+def change_elsewhere(site, temperature):
+    """Change the stored setting without this process's save signal, as
+    another server process does (its save clears only its own LocMemCache)."""
+    AISettings.objects.filter(site=site).update(
+        chat_overrides={ALL_ALIASES: {"temperature": temperature}}
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """``time.time``, which LocMemCache's expiry reads, under the test's control."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr("time.time", lambda: now[0])
+    return now
+
+
+@pytest.mark.parametrize("timeout", [None, 5, 300])
+def test_site_settings_cache_timeout_is_the_one_in_force(
+    backends, sites, clock, timeout
+):
+    from django.conf import settings
+
+    from wagtail_vector_index.models import get_site_overrides
+
+    setting = dict(settings.WAGTAIL_VECTOR_INDEX)
+    if timeout is not None:
+        setting["SITE_SETTINGS_CACHE_TIMEOUT"] = timeout
+    expected = 60 if timeout is None else timeout  # None: the default.
+    site_a, _ = sites
+    set_overrides(site_a, all={"temperature": 0.3})
+    with override_settings(WAGTAIL_VECTOR_INDEX=setting):
+        start = clock[0]
+        assert temperature_for(site_a) == 0.3  # Read and cached now.
+        change_elsewhere(site_a, 1.1)
+        clock[0] = start + expected - 0.5
+        assert temperature_for(site_a) == 0.3  # Still the cached value...
+        clock[0] = start + expected
+        assert temperature_for(site_a) == 1.1  # ...until the timeout in force.
+        assert get_site_overrides(site_a.pk)["chat"] == {
+            ALL_ALIASES: {"temperature": 1.1}
+        }
+
+
+def test_site_settings_cache_timeout_zero_reads_every_time(
+    backends, sites, django_assert_num_queries
+):
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from wagtail_vector_index.models import CACHE_KEY
+
+    site_a, _ = sites
+    set_overrides(site_a, all={"temperature": 0.3})
+    # An entry written by a process with another timeout is not used either.
+    cache.set(CACHE_KEY.format(site_a.pk), {"chat": {}, "embedding": {}})
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            **settings.WAGTAIL_VECTOR_INDEX,
+            "SITE_SETTINGS_CACHE_TIMEOUT": 0,
+        }
+    ):
+        assert temperature_for(site_a) == 0.3
+        change_elsewhere(site_a, 1.1)
+        assert temperature_for(site_a) == 1.1  # At once.
+        with django_assert_num_queries(1):
+            ai.get_chat_backend(site=site_a)
+        cache.delete(CACHE_KEY.format(site_a.pk))
+        temperature_for(site_a)
+        assert cache.get(CACHE_KEY.format(site_a.pk)) is None  # Nothing stored.
+
+
 def test_overrides_for_a_removed_alias_are_ignored(backends, sites):
     site_a, _ = sites
     set_overrides(site_a, gone={"temperature": 1.9})

@@ -65,6 +65,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     CHAT_BACKENDS: dict[str, BackendSettings]
     EMBEDDING_BACKENDS: dict[str, BackendSettings]
     TEST_PAGES_RATE_LIMIT: int
+    SITE_SETTINGS_CACHE_TIMEOUT: int
     AUTO_UPDATE: bool
     STORAGE: str
 
@@ -123,6 +124,28 @@ def get_test_pages_rate_limit() -> int:
     )
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return DEFAULT_TEST_PAGES_RATE_LIMIT  # The checks report the mistake.
+    return value
+
+
+#: Seconds a site's AI settings are kept in Django's cache (0: read from the
+#: database on every request). Saving the setting clears the cache entry, so
+#: with a shared cache every process sees a change at once; with a
+#: per-process cache (``LocMemCache``) other processes may use the old values
+#: for up to this long.
+SITE_SETTINGS_CACHE_TIMEOUT_KEY = "SITE_SETTINGS_CACHE_TIMEOUT"
+DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT = 60
+
+
+def get_site_settings_cache_timeout() -> int:
+    """Seconds a site's AI settings stay cached (0: not cached across requests)."""
+    user = get_user_settings()
+    value = (
+        user.get(SITE_SETTINGS_CACHE_TIMEOUT_KEY, DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT)
+        if isinstance(user, Mapping)
+        else DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT
+    )
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT  # The checks report the mistake.
     return value
 
 

@@ -19,10 +19,11 @@ from wagtail_vector_index.forms import (
 )
 from wagtail_vector_index.parameters import clean_stored_overrides
 
-#: Site overrides are cached in Django's cache for at most this many seconds.
-#: Saving the setting clears the entry; the timeout bounds how long other
-#: processes with a per-process cache (the default LocMemCache) may lag.
-CACHE_TIMEOUT = 60
+#: Site overrides are cached in Django's cache for
+#: ``WAGTAIL_VECTOR_INDEX["SITE_SETTINGS_CACHE_TIMEOUT"]`` seconds (default 60,
+#: see :func:`conf.get_site_settings_cache_timeout`). Saving the setting clears
+#: the entry; the timeout bounds how long other processes with a per-process
+#: cache (the default LocMemCache) may lag.
 CACHE_KEY = "wagtail_vector_index:site-overrides:{}"
 
 
@@ -73,16 +74,21 @@ class AISettings(BaseSiteSetting):
 
 
 def get_site_overrides(site_id: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{"chat": {scope: {...}}, "embedding": {...}}`` for a site, cached."""
+    """``{"chat": {scope: {...}}, "embedding": {...}}`` for a site, cached
+    for ``SITE_SETTINGS_CACHE_TIMEOUT`` seconds (0: read every time)."""
+    timeout = conf.get_site_settings_cache_timeout()
     key = CACHE_KEY.format(site_id)
-    overrides = cache.get(key)
+    # With 0 the cache is not read either: an entry another process wrote
+    # under a different timeout must not be used.
+    overrides = cache.get(key) if timeout else None
     if overrides is None:
         instance = AISettings.objects.filter(site_id=site_id).first()
         overrides = {
             conf.CHAT: instance.overrides(conf.CHAT) if instance else {},
             conf.EMBEDDING: instance.overrides(conf.EMBEDDING) if instance else {},
         }
-        cache.set(key, overrides, CACHE_TIMEOUT)
+        if timeout:
+            cache.set(key, overrides, timeout)
     return overrides
 
 
