@@ -564,8 +564,8 @@ def test_w003_unknown_top_level_key():
         Warning(
             'WAGTAIL_VECTOR_INDEX has an unknown key "CHAT_BACKEND".',
             hint='The known keys are "AUTO_UPDATE", "CHAT_BACKENDS", '
-            '"EMBEDDING_BACKENDS", "STORAGE", "TEST_PAGES_RATE_LIMIT"; check the '
-            "spelling.",
+            '"EMBEDDING_BACKENDS", "SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
+            '"TEST_PAGES_RATE_LIMIT"; check the spelling.',
             id="wagtail_vector_index.W003",
         )
     ]
@@ -751,4 +751,70 @@ def test_e015_storage(value, message):
 def test_storage_setting_that_imports_passes():
     storage = "wagtail_vector_index.index.storage.DatabaseStorage"
     with override_settings(WAGTAIL_VECTOR_INDEX={"STORAGE": storage}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("value", [-1, "60", 1.5, True, None])
+def test_e016_site_settings_cache_timeout(value):
+    with override_settings(WAGTAIL_VECTOR_INDEX={"SITE_SETTINGS_CACHE_TIMEOUT": value}):
+        assert check_settings() == [
+            Error(
+                'WAGTAIL_VECTOR_INDEX["SITE_SETTINGS_CACHE_TIMEOUT"] must be a whole '
+                f"number of seconds, not {value!r}.",
+                hint="Use a number such as 60 (the default), or 0 to read the "
+                "site's AI settings from the database on every request.",
+                id="wagtail_vector_index.E016",
+            )
+        ]
+        assert conf.get_site_settings_cache_timeout() == 60  # The default applies.
+
+
+def test_e016_valid_timeouts():
+    assert conf.get_site_settings_cache_timeout() == 60
+    for value in (0, 5, 3600):
+        with override_settings(
+            WAGTAIL_VECTOR_INDEX={"SITE_SETTINGS_CACHE_TIMEOUT": value}
+        ):
+            assert check_settings() == []
+            assert conf.get_site_settings_cache_timeout() == value
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "max_completion_tokens"])
+def test_w004_max_tokens_above_the_models_output_limit(key):
+    # LiteLLM's map: gpt-3.5-turbo writes at most 4,096 tokens in one answer.
+    config = {"MODEL_ID": "gpt-3.5-turbo", "DEFAULT_PARAMETERS": {key: 10**30}}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=chat(default={"CLASS": LITELLM_CHAT, "CONFIG": config})
+    ):
+        assert check_settings() == [
+            Warning(
+                'WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"]'
+                f'["DEFAULT_PARAMETERS"]["{key}"] is {10**30:,}, more than model '
+                '"gpt-3.5-turbo" writes in one answer (4,096 tokens).',
+                hint=f'Lower "{key}" to 4,096 or less; the provider may reject the '
+                "call.",
+                id="wagtail_vector_index.W004",
+            )
+        ]
+        # Settings are the developer's business: the backend still sends it.
+        assert ai.get_chat_backend().config.default_parameters[key] == 10**30
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        # At the limit.
+        {"MODEL_ID": "gpt-3.5-turbo", "DEFAULT_PARAMETERS": {"max_tokens": 4096}},
+        # A model whose output limit LiteLLM does not know.
+        {
+            "MODEL_ID": "openai/my-model",
+            "TOKEN_LIMIT": 8000,
+            "DEFAULT_PARAMETERS": {"max_tokens": 10**30},
+        },
+    ],
+)
+def test_w004_not_at_the_limit_or_for_unknown_limits(config):
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=chat(default={"CLASS": LITELLM_CHAT, "CONFIG": config})
+    ):
         assert check_settings() == []

@@ -36,6 +36,9 @@ CONFIG_KEYS = frozenset(
         "MAX_CONCURRENCY",
     }
 )
+#: Parameters counting output tokens, bounded by the model's output limit (W004).
+OUTPUT_TOKEN_PARAMETERS = ("max_tokens", "max_completion_tokens")
+
 #: Each integer key with the example its E009 hint suggests.
 INTEGER_KEYS = {
     "TOKEN_LIMIT": 8191,
@@ -72,6 +75,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     known = {
         *conf.KIND_KEYS.values(),
         conf.TEST_PAGES_RATE_LIMIT_KEY,
+        conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY,
         conf.AUTO_UPDATE_KEY,
         conf.STORAGE_KEY,
     }
@@ -94,6 +98,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint=f"Use a number such as {conf.DEFAULT_TEST_PAGES_RATE_LIMIT}, "
                 "or 0 for no limit.",
                 id=ID.format("E013"),
+            )
+        )
+    timeout = user.get(conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY, 0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        messages.append(
+            checks.Error(
+                f'{SETTING}["{conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY}"] must be a whole '
+                f"number of seconds, not {timeout!r}.",
+                hint="Use a number such as "
+                f"{conf.DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT} (the default), or 0 to "
+                "read the site's AI settings from the database on every request.",
+                id=ID.format("E016"),
             )
         )
     auto_update = user.get(conf.AUTO_UPDATE_KEY, False)
@@ -325,4 +341,20 @@ def _check_config(
                     id=ID.format("W002"),
                 )
             )
+    limit = description.max_output_tokens if description else None
+    if kind == "chat" and limit:
+        for key in OUTPUT_TOKEN_PARAMETERS:
+            value = parameters.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if value > limit:
+                    messages.append(
+                        checks.Warning(
+                            f'{where}["DEFAULT_PARAMETERS"]["{key}"] is {value:,}, '
+                            f'more than model "{model_id}" writes in one answer '
+                            f"({limit:,} tokens).",
+                            hint=f'Lower "{key}" to {limit:,} or less; the provider '
+                            "may reject the call.",
+                            id=ID.format("W004"),
+                        )
+                    )
     return messages

@@ -18,7 +18,13 @@ from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import ObjectList, Panel
 
 from wagtail_vector_index import conf
-from wagtail_vector_index.parameters import ALL_ALIASES, allowed_for
+from wagtail_vector_index.parameters import (
+    ALL_ALIASES,
+    OutputLimit,
+    ParameterSpec,
+    allowed_for,
+    output_limit,
+)
 
 KIND_FIELDS = {conf.CHAT: "chat_overrides", conf.EMBEDDING: "embedding_overrides"}
 KIND_NAMES = {conf.CHAT: "chat", conf.EMBEDDING: "embedding"}
@@ -60,6 +66,42 @@ def _unsupported(kind: str, aliases: list[str], name: str) -> list[str]:
         if backend is not None and not backend.supports_parameter(name):
             models.append(backend.config.model_id)
     return models
+
+
+def _output_limit(kind: str, aliases: list[str]) -> OutputLimit | None:
+    """The smallest output limit LiteLLM knows among the models of ``aliases``.
+
+    For the "all backends" group that is the smallest of every configured
+    model: a value there is sent to each of them.
+    """
+    from wagtail_vector_index import ai
+
+    return output_limit(ai.get_configured_backend(kind, alias) for alias in aliases)
+
+
+def _limit_texts(
+    spec: ParameterSpec, limit: OutputLimit | None, shared: bool
+) -> tuple[str, dict[str, str]]:
+    """The help text to add to an output-token field, and its error messages.
+
+    ``shared``: the group's value goes to several backends.
+    """
+    maximum, message = spec.maximum_for(limit)
+    if maximum is None:
+        return "", {}
+    if limit is None or message is None:
+        return f" At most {maximum:,}.", {}
+    if shared:
+        also = (
+            " This value is sent to every chat backend; set a larger one in a "
+            "backend's own group."
+        )
+        return (
+            f" At most {maximum:,}, the longest answer of {limit.model_id} (the "
+            "smallest limit among the chat backends).",
+            {"max_value": message + also},
+        )
+    return f" At most {maximum:,}, the longest answer of {limit.model_id}.", {}
 
 
 def field_name(kind: str, scope: str, parameter: str) -> str:
@@ -115,6 +157,13 @@ class AISettingsForm(WagtailAdminModelForm):
             for parameter, spec in allowed_for(kind).items():
                 name = field_name(kind, group.scope, parameter)
                 help_text = spec.help_text
+                limit, errors = None, {}
+                if spec.output_tokens and not group.removed:
+                    limit = _output_limit(kind, targets)
+                    more_help, errors = _limit_texts(
+                        spec, limit, shared=group.scope == ALL_ALIASES
+                    )
+                    help_text += more_help
                 if not group.removed:
                     unsupported = _unsupported(kind, targets, parameter)
                     if unsupported:
@@ -127,6 +176,8 @@ class AISettingsForm(WagtailAdminModelForm):
                     initial=values.get(parameter),
                     help_text=help_text,
                     disabled=group.removed,
+                    output_limit=limit,
+                    error_messages=errors,
                 )
                 group.field_names.append(name)
                 self._fields_by_name[name] = (kind, group.scope, parameter)

@@ -15,7 +15,7 @@ some other way.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +32,52 @@ SOURCE_SITE = "site"
 SOURCE_SITE_ALIAS = "site-alias"
 SOURCE_CALL = "call"
 
+#: The most ``max_tokens`` the admin accepts whatever the model: above every
+#: real model's output limit, yet small enough for any provider's integer type
+#: (an unbounded field let 10**30 through to the provider).
+MAX_OUTPUT_TOKENS = 1_000_000
+
 SOURCE_LABELS = {
     SOURCE_SETTINGS: "Django settings (DEFAULT_PARAMETERS)",
     SOURCE_SITE: "Site settings, all backends",
     SOURCE_SITE_ALIAS: "Site settings, this backend",
     SOURCE_CALL: "This call",
 }
+
+
+@dataclass(frozen=True)
+class OutputLimit:
+    """The longest answer, in tokens, that a model writes (LiteLLM's
+    ``max_output_tokens``): the bound of ``max_tokens`` for that model."""
+
+    tokens: int
+    model_id: str
+
+    def message(self, label: str) -> str:
+        return (
+            f"{label} can be at most {self.tokens:,}: model {self.model_id} "
+            f"writes at most {self.tokens:,} tokens in one answer."
+        )
+
+
+def output_limit(backends: Iterable[Any]) -> OutputLimit | None:
+    """The smallest output limit known among ``backends``, or ``None``.
+
+    Each backend is asked ``describe_model(config.model_id)`` (for LiteLLM
+    backends: LiteLLM's model map); ``None`` entries and models whose limit is
+    unknown are skipped. A value bounded by the result suits every one of
+    ``backends`` whose limit is known.
+    """
+    limits = []
+    for backend in backends:
+        if backend is None:
+            continue
+        model_id = backend.config.model_id
+        description = backend.describe_model(model_id)
+        tokens = getattr(description, "max_output_tokens", None)
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+            limits.append(OutputLimit(tokens, model_id))
+    return min(limits, key=lambda limit: limit.tokens, default=None)
 
 
 @dataclass(frozen=True)
@@ -51,9 +91,26 @@ class ParameterSpec:
     minimum: float | None = None
     maximum: float | None = None
     help_text: str = ""
+    #: A number of output tokens: also bounded by the model's output limit
+    #: (see :class:`OutputLimit`) where that is known.
+    output_tokens: bool = False
 
-    def form_field(self, **kwargs: Any) -> forms.Field:
-        """A typed, optional form field for this parameter."""
+    def maximum_for(self, limit: OutputLimit | None) -> tuple[Any, str | None]:
+        """The upper bound with ``limit`` applied, and the message when
+        ``limit`` is what sets it."""
+        if self.output_tokens and limit is not None:
+            if self.maximum is None or limit.tokens < self.maximum:
+                return limit.tokens, limit.message(self.label)
+        return self.maximum, None
+
+    def form_field(
+        self, *, output_limit: OutputLimit | None = None, **kwargs: Any
+    ) -> forms.Field:
+        """A typed, optional form field for this parameter.
+
+        With ``output_limit`` an output-token parameter is bounded by the
+        model's limit too, and a larger value gets an error naming it.
+        """
         options = {"required": False, "label": self.label, "help_text": self.help_text}
         options.update(kwargs)
         if self.type == "float":
@@ -61,13 +118,22 @@ class ParameterSpec:
                 min_value=self.minimum, max_value=self.maximum, **options
             )
         if self.type == "int":
+            maximum, message = self.maximum_for(output_limit)
+            if message:
+                options["error_messages"] = {
+                    "max_value": message,
+                    **options.get("error_messages", {}),
+                }
             return forms.IntegerField(
-                min_value=self.minimum, max_value=self.maximum, **options
+                min_value=self.minimum, max_value=maximum, **options
             )
         return StopSequencesField(**options)
 
-    def clean(self, value: Any) -> Any:
-        """``value`` checked against this spec; ``ValidationError`` if wrong."""
+    def clean(self, value: Any, *, output_limit: OutputLimit | None = None) -> Any:
+        """``value`` checked against this spec; ``ValidationError`` if wrong.
+
+        ``output_limit`` bounds an output-token parameter by a model's limit.
+        """
         if self.type == "stop":
             return clean_stop_sequences(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -80,8 +146,9 @@ class ParameterSpec:
             raise ValidationError(f"{self.label} must be a finite number.")
         if self.minimum is not None and value < self.minimum:
             raise ValidationError(f"{self.label} must be at least {self.minimum}.")
-        if self.maximum is not None and value > self.maximum:
-            raise ValidationError(f"{self.label} must be at most {self.maximum}.")
+        maximum, message = self.maximum_for(output_limit)
+        if maximum is not None and value > maximum:
+            raise ValidationError(message or f"{self.label} must be at most {maximum}.")
         return value
 
 
@@ -108,8 +175,9 @@ ALLOWED_PARAMETERS: dict[str, ParameterSpec] = {
             "int",
             CHAT_ONLY,
             1,
-            None,
+            MAX_OUTPUT_TOKENS,
             "The longest answer, in tokens.",
+            output_tokens=True,
         ),
         ParameterSpec(
             "top_p",
@@ -205,12 +273,19 @@ def allowed_for(kind: str) -> dict[str, ParameterSpec]:
     return {n: s for n, s in ALLOWED_PARAMETERS.items() if kind in s.kinds}
 
 
-def clean_overrides(kind: str, values: Any, *, strict: bool = True) -> dict[str, Any]:
+def clean_overrides(
+    kind: str,
+    values: Any,
+    *,
+    strict: bool = True,
+    output_limit: OutputLimit | None = None,
+) -> dict[str, Any]:
     """Validated overrides for one scope, allow-listed parameters only.
 
     With ``strict``, a parameter that is not allowed or a bad value raises
     ``ValidationError``; without it (reading what is stored) they are dropped.
-    ``None`` means "not overridden" and is left out.
+    ``None`` means "not overridden" and is left out. ``output_limit`` (the
+    model's, see :func:`output_limit`) bounds ``max_tokens`` further.
     """
     if not isinstance(values, Mapping):
         if strict:
@@ -230,7 +305,7 @@ def clean_overrides(kind: str, values: Any, *, strict: bool = True) -> dict[str,
                 )
             continue
         try:
-            cleaned[name] = spec.clean(value)
+            cleaned[name] = spec.clean(value, output_limit=output_limit)
         except ValidationError as error:
             if strict:
                 errors.append(error)

@@ -19,8 +19,10 @@ from wagtail.models import Site
 from wagtail_vector_index import ai, conf
 from wagtail_vector_index.parameters import (
     EffectiveParameter,
+    OutputLimit,
     allowed_for,
     clean_overrides,
+    output_limit,
 )
 
 MAX_SYSTEM_PROMPT_LENGTH = 10_000
@@ -136,10 +138,11 @@ def parameter_help(
     return f"{where}{warning} {spec_help}".strip()
 
 
-def settable(spec: Any, value: Any) -> bool:
-    """Whether ``value`` (from settings, say) passes the admin's validation."""
+def settable(spec: Any, value: Any, limit: OutputLimit | None = None) -> bool:
+    """Whether ``value`` (from settings, say) passes the admin's validation
+    (``limit``: the model's output limit, for ``max_tokens``)."""
     try:
-        spec.clean(value)
+        spec.clean(value, output_limit=limit)
     except ValidationError:
         return False
     return True
@@ -149,7 +152,8 @@ class ParameterSetForm(forms.Form):
     """A backend alias and the allow-listed parameters to try with it.
 
     ``effective`` (from ``backend.effective_parameters()``) prefills each
-    field and says in its help text where the value comes from.
+    field and says in its help text where the value comes from. Where the
+    backend's model has a known output limit, ``max_tokens`` is bounded by it.
     """
 
     alias = forms.ChoiceField(label="Backend", widget=reload_select())
@@ -168,31 +172,41 @@ class ParameterSetForm(forms.Form):
             choices if choices is not None else backend_choices(kind)
         )
         effective = backend.effective_parameters() if backend is not None else {}
+        self.output_limit = output_limit([backend])
         self.specs = allowed_for(kind)
         for name, spec in self.specs.items():
             parameter = effective.get(name)
             supported = backend is None or backend.supports_parameter(name)
             # A value the field would refuse (settings are not limited to the
             # admin's ranges) is not filled in: posting it back would fail.
-            ok = parameter is not None and settable(spec, parameter.value)
+            ok = parameter is not None and settable(
+                spec, parameter.value, self.output_limit
+            )
             self.fields[name] = spec.form_field(
                 initial=parameter.value if ok else None,
                 help_text=parameter_help(
                     spec.help_text, parameter, supported, ok or parameter is None
                 ),
+                output_limit=self.output_limit,
             )
 
     def parameter_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.specs]
 
-    def values(self) -> dict[str, Any]:
-        """The non-empty parameters, validated against the allow-list."""
+    def values(self, backend: Any = None) -> dict[str, Any]:
+        """The non-empty parameters, validated against the allow-list and the
+        output limit of ``backend``'s model (or of the form's backend).
+
+        Raises ``ValidationError`` for a value over that limit: the form may
+        have been built without the backend (the streaming endpoint's is).
+        """
         values = {
             name: self.cleaned_data.get(name)
             for name in self.specs
             if self.cleaned_data.get(name) not in (None, [], "")
         }
-        return clean_overrides(self.kind, values)
+        limit = output_limit([backend]) if backend is not None else self.output_limit
+        return clean_overrides(self.kind, values, output_limit=limit)
 
     def call_parameters(self, backend: Any) -> dict[str, Any]:
         """Keyword arguments for the call: the values that differ from what
@@ -200,7 +214,7 @@ class ParameterSetForm(forms.Form):
         effective = backend.effective_parameters()
         return {
             name: value
-            for name, value in self.values().items()
+            for name, value in self.values(backend).items()
             if name not in effective or effective[name].value != value
         }
 
@@ -212,7 +226,7 @@ class ParameterSetForm(forms.Form):
         lower = {**(layers.get("settings") or {}), **(layers.get("site") or {})}
         return {
             name: value
-            for name, value in self.values().items()
+            for name, value in self.values(backend).items()
             if name not in lower or lower[name] != value
         }
 
