@@ -57,6 +57,11 @@ LOGGERS = (
 )
 
 
+#: Credentials passed to calls so far in this process (see :func:`remember`):
+#: log records of a call do not say which parameters it had.
+_remembered: set[str] = set()
+
+
 def _values(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value
@@ -68,13 +73,26 @@ def _values(value: Any) -> Iterable[str]:
             yield from _values(item)
 
 
+def _credentials(parameters: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for name, value in parameters.items():
+        if name in _HEADER_PARAMETERS or _CREDENTIAL_NAME.search(name):
+            found.update(_values(value))
+    return found
+
+
+def remember(parameters: Mapping[str, Any]) -> None:
+    """Hide the credentials in a call's ``parameters`` from now on, in log
+    records too (the backends call it before every provider call)."""
+    found = _credentials(parameters)
+    if not found <= _remembered:
+        _remembered.update(found)
+
+
 def known_secrets(parameters: Mapping[str, Any] | None = None) -> list[str]:
     """Every credential a call with ``parameters`` could have used, longest
     first (so that a key containing another is hidden whole)."""
-    secrets: set[str] = set()
-    for name, value in (parameters or {}).items():
-        if name in _HEADER_PARAMETERS or _CREDENTIAL_NAME.search(name):
-            secrets.update(_values(value))
+    secrets = _credentials(parameters or {}) | _remembered
     for name, value in os.environ.items():
         if _CREDENTIAL_NAME.search(name):
             secrets.add(value)

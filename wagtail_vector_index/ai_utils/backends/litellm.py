@@ -28,7 +28,12 @@ from wagtail_vector_index.ai_utils.types import (
     StreamPart,
     Usage,
 )
-from wagtail_vector_index.redaction import install_log_filters, known_secrets, redact
+from wagtail_vector_index.redaction import (
+    install_log_filters,
+    known_secrets,
+    redact,
+    remember,
+)
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -397,7 +402,9 @@ class LiteLLMBackendMixin:
 
     def provider_parameters(self, parameters: dict) -> dict:
         """``parameters`` as LiteLLM gets them: the OpenAI SDK's own retries
-        off unless ``max_retries`` is set, so ``timeout`` bounds the call."""
+        off unless ``max_retries`` is set, so ``timeout`` bounds the call.
+        Their credentials are remembered, to be hidden from log records."""
+        remember(parameters)
         if "max_retries" in parameters or not _uses_openai_sdk(
             self.config.model_id  # type: ignore[attr-defined]
         ):
