@@ -4,8 +4,9 @@
 
 Run by CI after ``migrate`` and ``setup_demo`` (what ``make demo`` does before
 serving): the pages render, similar articles and answers come from the index,
-an editor's "Generate summary" stores a summary on the page, and the admin
-test pages answer on the offline backends.
+an editor's "Generate summary" stores a summary on the page, the admin
+test pages answer on the offline backends, and, with a provider on 127.0.0.1
+failing in several ways, the public pages still render without provider text.
 """
 
 import os
@@ -100,4 +101,64 @@ check(
     and "wvi-embeddings-matrix" in html,
     "the embeddings test page embeds and compares texts offline",
 )
+
+# Public pages with the provider failing: they render without the AI part and
+# never show the provider's words (which may quote the key) to a visitor.
+from django.test import override_settings  # noqa: E402
+
+from tests.providers import ProviderServer  # noqa: E402
+
+KEY = "demoPlainSecret4321"  # Not shaped like sk-...: hidden all the same.
+os.environ["OPENAI_API_KEY"] = KEY
+provider = ProviderServer().start()
+provider.state.dimensions = 384
+provider.state.slow_seconds = 1.5
+parameters = {"api_base": provider.openai_base, "timeout": 0.5}
+backends = "wagtail_vector_index.ai_utils.backends.litellm"
+failing = {
+    "CHAT_BACKENDS": {
+        "default": {
+            "CLASS": f"{backends}.LiteLLMChatBackend",
+            "CONFIG": {
+                "MODEL_ID": "openai/demo-chat",
+                "TOKEN_LIMIT": 4096,
+                "DEFAULT_PARAMETERS": parameters,
+            },
+        }
+    },
+    "EMBEDDING_BACKENDS": {
+        "default": {
+            "CLASS": f"{backends}.LiteLLMEmbeddingBackend",
+            "CONFIG": {
+                "MODEL_ID": "openai/demo-embed",
+                "TOKEN_LIMIT": 8191,
+                "EMBEDDING_OUTPUT_DIMENSIONS": 384,
+                "DEFAULT_PARAMETERS": parameters,
+            },
+        }
+    },
+}
+with override_settings(WAGTAIL_VECTOR_INDEX=failing):
+    # The index built by the (healthy) loopback provider, then every fault.
+    ArticlePage.vector_index.update()
+    for mode in ("echo-400", "401", "html-200", "500", "emb-short", "reset", "slow"):
+        provider.fail_always(mode)
+        article = visitor.get(tomatoes.url)
+        answer = visitor.get("/ask/", {"q": "How do I grow tomatoes?"})
+        pages = article.content.decode() + answer.content.decode()
+        check(
+            article.status_code == 200 and answer.status_code == 200,
+            f"provider failing ({mode}): the article and ask pages render",
+        )
+        check(
+            "no answer can be given right now" in pages
+            and KEY not in pages
+            and "key" not in answer.content.decode().lower()
+            and "Something went wrong" not in pages
+            and "HTTP" not in pages,
+            f"provider failing ({mode}): a plain apology, no provider text",
+        )
+    provider.fail_always(None)
+provider.stop()
+ArticlePage.vector_index.update()  # Back to the demo's own backends.
 print("demo smoke test passed")

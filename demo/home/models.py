@@ -1,5 +1,7 @@
 """The demo's pages: a home page listing articles, and the articles."""
 
+import logging
+
 from django.db import models
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
@@ -12,6 +14,8 @@ from wagtail_vector_index.index import (
     EmbeddingField,
     VectorIndexedMixin,
 )
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_PROMPT = (
     "Summarise the article the user sends in two plain sentences, for a list of "
@@ -87,6 +91,9 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
             context["similar"] = ArticlePage.vector_index.find_similar(
                 self, limit=3, embed_missing=False
             )
-        except WagtailVectorIndexError:
-            context["similar"] = []  # Not indexed yet, or needs a rebuild.
+        except WagtailVectorIndexError as error:
+            # Not indexed yet, needs a rebuild, or the storage refused: the
+            # page shows without the list, and the reason goes to the log.
+            logger.warning("Similar articles of %s left out: %s", self.pk, error)
+            context["similar"] = []
         return context

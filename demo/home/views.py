@@ -1,5 +1,7 @@
 """Demo views: generating a summary (admin) and asking the site (visitors)."""
 
+import logging
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,6 +11,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from home.models import ArticlePage
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
+
+logger = logging.getLogger(__name__)
 
 
 class GenerateSummaryView(WagtailAdminTemplateMixin, TemplateView):
@@ -47,7 +51,12 @@ class GenerateSummaryView(WagtailAdminTemplateMixin, TemplateView):
 
 
 def ask(request):
-    """Answer a visitor's question from the articles, with links to sources."""
+    """Answer a visitor's question from the articles, with links to sources.
+
+    A visitor never sees why the AI failed (the provider's words are for the
+    site's developers): the page says no answer could be given, and the
+    reason goes to the log.
+    """
     question = request.GET.get("q", "").strip()[:300]
     context = {"question": question}
     if question:
@@ -56,7 +65,8 @@ def ask(request):
                 question, sources_limit=3, request=request
             )
         except WagtailVectorIndexError as error:
-            context["error"] = str(error)
+            logger.warning("Ask page: no answer to a visitor's question: %s", error)
+            context["failed"] = True
         else:
             context["answer"] = result.answer
             context["sources"] = result.sources
