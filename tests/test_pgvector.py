@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 from tests.storage import brute_force, fill
+from wagtail_vector_index.index import InvalidVectorError
 from wagtail_vector_index.index.storage import ChunkRow, get_storage, to_bytes
 
 APP = "wagtail_vector_index.contrib.pgvector"
@@ -250,7 +251,7 @@ def test_indexes_with_different_dimensions_coexist(content_type):
         hits = storage.search(state, query, 5)
         assert [h.object_id for h in hits] == brute_force(vectors, query, 5)[0]
         assert len(storage.search(state, query, 100)) == len(vectors)
-    with pytest.raises(ValueError, match="8 dimensions; the query has 96"):
+    with pytest.raises(InvalidVectorError, match="has 96 dimensions; the index has 8"):
         small.search(small_state, rng.standard_normal(96), 5)
 
     # Rebuilding one with another model and size leaves the other alone.

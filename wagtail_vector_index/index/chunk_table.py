@@ -32,17 +32,24 @@ from wagtail_vector_index.models import IndexState, new_revision
 Key = tuple[int, str, int, str]
 
 
-class InvalidVectorError(WagtailVectorIndexError):
-    """A vector that does not fit the index was about to be stored: another
-    number of dimensions, or NaN or infinite values. Nothing of it was stored
-    (and nothing of the build it belonged to was activated)."""
+class InvalidVectorError(WagtailVectorIndexError, ValueError):
+    """A vector that does not fit the index: another number of dimensions, or
+    NaN or infinite values. Raised before anything of it is stored (and so
+    before the build it belongs to is activated), or before a search with
+    it."""
 
-    def __init__(self, index_name: str, where: str, problem: str) -> None:
+    def __init__(
+        self,
+        index_name: str,
+        where: str,
+        problem: str,
+        *,
+        outcome: str = "It was not stored; the index as it was keeps answering.",
+    ) -> None:
         self.index_name = index_name
         self.problem = problem
         super().__init__(
-            f'Vector index "{index_name}": the vector of {where} {problem}. '
-            "It was not stored; the index as it was keeps answering."
+            f'Vector index "{index_name}": the vector of {where} {problem}. {outcome}'
         )
 
 
@@ -122,6 +129,17 @@ class ChunkTableStorage:
     def vector_problem(self, data: bytes, dimensions: int) -> str | None:
         """What is wrong with stored or new float32 ``data``, or ``None``."""
         return vector_problem(data, dimensions)
+
+    def check_query(self, vector: Any, dimensions: int) -> bytes:
+        """``vector`` as float32 bytes, if a search of ``dimensions`` can use
+        it; :class:`InvalidVectorError` otherwise."""
+        data = self.vector_bytes(vector)
+        problem = self.vector_problem(data, dimensions)
+        if problem:
+            raise InvalidVectorError(
+                self.index_name, "the query", problem, outcome="Nothing was searched."
+            )
+        return data
 
     def _checked(
         self, rows: Iterable[Any], dimensions: int | None, build: int | str

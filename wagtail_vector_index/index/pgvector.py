@@ -200,13 +200,7 @@ class PgvectorStorage(ChunkTableStorage):
 
         dimensions = int(state.dimensions)
         cast = f"vector({dimensions})"
-        query = to_text(vector)
-        count = query.count(",") + 1
-        if count != dimensions:
-            raise ValueError(
-                f'The vector index "{self.index_name}" holds vectors of '
-                f"{dimensions} dimensions; the query has {count}."
-            )
+        query = to_text(self.check_query(vector, dimensions))
         if exact is None:
             exact = limit > MAX_EF_SEARCH
         # Only quoted literals, integers and formatted floats are interpolated.

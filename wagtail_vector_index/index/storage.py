@@ -179,7 +179,8 @@ class DatabaseStorage(ChunkTableStorage):
         loaded = self._loaded(state)
         if not loaded.keys or limit <= 0:
             return []
-        query = normalise(np.asarray(vector, dtype=np.float32))
+        data = self.check_query(vector, state.dimensions)
+        query = normalise(np.frombuffer(data, dtype=np.float32))
         scores = loaded.matrix @ query
         count = min(limit, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
