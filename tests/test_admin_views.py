@@ -824,3 +824,50 @@ def test_embeddings_provider_error_keeps_the_form(backends, editor):
     assert TEST_API_KEY not in html and "Traceback" not in html
     assert response.context["form"]["texts"].value() == "one\ntwo"
     assert "result" not in response.context
+
+
+PLAIN_KEY = "plainAdminSecret98765"  # Not shaped like sk-...
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        ("no-answer", "ended without an answer"),
+        ("html-200", "could not be understood"),
+        ("stream-garbage", "could not be understood"),
+        ("echo-400", "refused the request"),
+        ("403", "rejected the credentials"),
+    ],
+)
+def test_streams_without_an_answer_and_quoted_keys(
+    provider, editor, monkeypatch, failure, expected
+):
+    """An empty or unreadable stream is an error line, never an empty "done";
+    a key the provider quotes is hidden whatever its shape."""
+    monkeypatch.setenv("OPENAI_API_KEY", PLAIN_KEY)
+    provider.fail(failure, times=3)
+    chat = chat_backend_settings(provider)
+    with override_settings(WAGTAIL_VECTOR_INDEX={"CHAT_BACKENDS": {"default": chat}}):
+        response = logged_in(editor).post(reverse(STREAM_URL), chat_data())
+        raw = b"".join(response.streaming_content).decode()
+    (line,) = [json.loads(text) for text in raw.splitlines()]
+    assert line["type"] == "error"
+    assert expected in line["message"]
+    assert PLAIN_KEY not in raw and "<" not in line["message"]
+
+
+@pytest.mark.parametrize("failure", ["echo-404", "emb-nan", "emb-short"])
+def test_embeddings_page_hides_quoted_keys_and_bad_vectors(
+    backends, editor, monkeypatch, failure
+):
+    monkeypatch.setenv("OPENAI_API_KEY", PLAIN_KEY)
+    backends.fail(failure, times=3)
+    response = logged_in(editor).post(
+        reverse(EMBEDDINGS_URL),
+        {"alias": "default", "texts": "one\ntwo", "query": "three"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "help-critical" in html
+    assert PLAIN_KEY not in html and "Error code" not in html
+    assert "result" not in response.context

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,7 @@ from wagtail_vector_index import ai, conf
 from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
 from wagtail_vector_index.models import AISettings
 from wagtail_vector_index.parameters import allowed_for
+from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import ratelimit
 from wagtail_vector_index.views.base import (
     AIPagePermissionMixin,
@@ -58,7 +58,8 @@ from wagtail_vector_index.views.forms import (
     default_alias,
 )
 
-logger = logging.getLogger(__name__)
+# Redacted: a traceback's chained LiteLLM errors may quote a key.
+logger = get_logger(__name__)
 
 NDJSON = "application/x-ndjson"
 

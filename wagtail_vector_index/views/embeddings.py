@@ -7,7 +7,6 @@ second tab searches a vector index (:mod:`.index_search`).
 
 from __future__ import annotations
 
-import logging
 import math
 import operator
 import time
@@ -22,6 +21,7 @@ from wagtail_vector_index import ai, conf
 from wagtail_vector_index.ai_utils.backends.base import BaseEmbeddingBackend
 from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
 from wagtail_vector_index.index import registry
+from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import ratelimit
 from wagtail_vector_index.views.base import AIPageView, site_from_query
 from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
@@ -34,7 +34,8 @@ from wagtail_vector_index.views.forms import (
     index_choices,
 )
 
-logger = logging.getLogger(__name__)
+# Redacted: a traceback's chained LiteLLM errors may quote a key.
+logger = get_logger(__name__)
 
 #: How to index content, linked from the page when no index is registered.
 INDEX_DOCS_URL = (

@@ -10,7 +10,6 @@ failures are shown with the project's messages, as on the rest of the page.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,14 @@ from wagtail.models import Page
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import registry
+from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import ratelimit
 from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView, duration
 from wagtail_vector_index.views.forms import IndexSearchForm, index_choices
 
-logger = logging.getLogger(__name__)
+# Redacted: a traceback's chained LiteLLM errors may quote a key.
+logger = get_logger(__name__)
 
 #: Shown when the index cannot be read (its storage fails, say).
 UNREADABLE_INDEX = (
