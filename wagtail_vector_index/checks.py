@@ -90,7 +90,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     limit = user.get(conf.TEST_PAGES_RATE_LIMIT_KEY, 0)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+    if not conf.is_count(limit):
         messages.append(
             checks.Error(
                 f'{SETTING}["{conf.TEST_PAGES_RATE_LIMIT_KEY}"] must be a whole number '
@@ -101,7 +101,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     timeout = user.get(conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY, 0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+    if not conf.is_count(timeout):
         messages.append(
             checks.Error(
                 f'{SETTING}["{conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY}"] must be a whole '

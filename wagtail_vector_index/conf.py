@@ -114,17 +114,22 @@ def get_backend_settings(kind: BackendKind) -> dict[str, Any]:
     return DEFAULTS[kind]
 
 
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a whole number of zero or more (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _get_count(key: str, default: int) -> int:
+    """A whole-number setting, or ``default`` when it is missing or malformed
+    (the checks report the mistake)."""
+    user = get_user_settings()
+    value = user.get(key, default) if isinstance(user, Mapping) else default
+    return value if is_count(value) else default
+
+
 def get_test_pages_rate_limit() -> int:
     """Calls per user per minute allowed from the admin test pages (0: no limit)."""
-    user = get_user_settings()
-    value = (
-        user.get(TEST_PAGES_RATE_LIMIT_KEY, DEFAULT_TEST_PAGES_RATE_LIMIT)
-        if isinstance(user, Mapping)
-        else DEFAULT_TEST_PAGES_RATE_LIMIT
-    )
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return DEFAULT_TEST_PAGES_RATE_LIMIT  # The checks report the mistake.
-    return value
+    return _get_count(TEST_PAGES_RATE_LIMIT_KEY, DEFAULT_TEST_PAGES_RATE_LIMIT)
 
 
 #: Seconds a site's AI settings are kept in Django's cache (0: read from the
@@ -138,15 +143,9 @@ DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT = 60
 
 def get_site_settings_cache_timeout() -> int:
     """Seconds a site's AI settings stay cached (0: not cached across requests)."""
-    user = get_user_settings()
-    value = (
-        user.get(SITE_SETTINGS_CACHE_TIMEOUT_KEY, DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT)
-        if isinstance(user, Mapping)
-        else DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT
+    return _get_count(
+        SITE_SETTINGS_CACHE_TIMEOUT_KEY, DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT
     )
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT  # The checks report the mistake.
-    return value
 
 
 AUTO_UPDATE_KEY = "AUTO_UPDATE"
