@@ -253,3 +253,43 @@ def test_an_update_killed_holding_the_lease_does_not_block_the_next(site, provid
     counts = site.chunks(index)
     assert counts["rows"] == counts["chunks"] == counts["state"] == PAGES
     assert counts["dimensions"] == 12
+
+
+KEEP_ALIVE = """
+import time, django
+django.setup()
+from wagtail_vector_index.index.lease import IndexLease
+from wagtail_vector_index.models import IndexUpdateLease
+
+lease = IndexLease("concurrent.alive", seconds=0.6)
+assert lease.try_acquire()
+rows = IndexUpdateLease.objects.filter(index_name="concurrent.alive")
+with lease.kept_alive():
+    time.sleep(1.5)  # Longer than the lease: an HNSW build, say.
+    taken = IndexLease("concurrent.alive").try_acquire()
+print(rows.get().owner == lease.token, taken)
+lease.confirm()
+lease.release()
+"""
+
+
+def test_a_long_step_keeps_the_lease_alive(site):
+    # On PostgreSQL a thread refreshes the lease while the update is busy in
+    # one long step; SQLite allows one writer, so there it expires (and
+    # another process may take over: the update then stops, see
+    # test_index_integrity.py).
+    result = subprocess.run(
+        [sys.executable, "-c", KEEP_ALIVE],
+        cwd=REPOSITORY,
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if ON_POSTGRES:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["True", "False"]
+    else:
+        assert "IndexLeaseLostError" in result.stderr, result.stderr
+        assert result.stdout.split() == ["False", "True"]  # Taken over.

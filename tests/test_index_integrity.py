@@ -683,23 +683,3 @@ def test_a_dry_run_takes_no_lease(articles):
     out = []
     call_command("update_vector_indexes", INDEX, "--dry-run", stdout=Writer(out))
     assert "Dry run: not updated." in "".join(out)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_long_step_keeps_the_lease_alive_on_postgresql():
-    lease = IndexLease("integrity.alive", seconds=0.5)
-    assert lease.try_acquire()
-    try:
-        first = IndexUpdateLease.objects.get(index_name="integrity.alive").expires_at
-        with lease.kept_alive():
-            time.sleep(0.45)  # An HNSW build, say: no refresh from this thread.
-        later = IndexUpdateLease.objects.get(index_name="integrity.alive").expires_at
-        if connection.vendor == "postgresql":
-            assert later > first  # Refreshed by the thread.
-            assert not IndexLease("integrity.alive").try_acquire()
-        else:
-            # SQLite allows one writer at a time: the main thread refreshes.
-            assert later == first
-        lease.confirm()
-    finally:
-        lease.release()
