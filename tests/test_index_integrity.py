@@ -437,8 +437,10 @@ def dead_pid():
         lambda: {"expires_at": timezone.now() - timedelta(seconds=1)},
         # Killed on this host (SIGKILL): no need to wait for the expiry.
         lambda: {"holder": f"{socket.gethostname()}:{dead_pid()}"},
+        # Edited by hand, say.
+        lambda: {"expires_at": None},
     ],
-    ids=["expired", "holder-gone"],
+    ids=["expired", "holder-gone", "no-expiry"],
 )
 def test_a_lease_left_by_a_killed_process_does_not_block(articles, caplog, changes):
     assert IndexLease(INDEX).try_acquire()  # Never released.

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connections, router, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -204,7 +204,7 @@ class IndexLease:
                         return False
                     rows = rows.filter(holder=current["holder"])
                 elif current["owner"]:
-                    rows = rows.filter(expires_at__lte=now)
+                    rows = rows.filter(Q(expires_at__lte=now) | Q(expires_at=None))
                 if not rows.update(**values):
                     self._busy = self._current() or current
                     return False
