@@ -117,3 +117,24 @@ def test_a_provider_failure_does_not_break_publishing(
     assert page.live
     assert "Could not update vector index testapp.articlepage" in caplog.text
     assert "sk-" not in caplog.text
+
+
+def test_a_database_error_does_not_break_publishing(
+    home, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """SQLite's "database is locked" while a rebuild writes, say: the page is
+    published, the failure logged, and the next update catches up."""
+    from django.db import OperationalError
+
+    from wagtail_vector_index.index import tasks
+
+    def locked(*args):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(tasks, "update_object", locked)
+    with override_settings(WAGTAIL_VECTOR_INDEX=AUTO):
+        with django_capture_on_commit_callbacks(execute=True):
+            page = publish(home, "Meteors", "Shooting stars in August.")
+    assert page.live
+    assert "Could not update vector index testapp.articlepage" in caplog.text
+    assert "database is locked" in caplog.text

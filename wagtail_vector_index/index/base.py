@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +19,9 @@ from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
 from wagtail_vector_index.index.storage import ChunkRow, Hit, get_storage, to_bytes
 from wagtail_vector_index.models import PendingIndexUpdate
+from wagtail_vector_index.redaction import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class IndexNeedsRebuildError(WagtailVectorIndexError):

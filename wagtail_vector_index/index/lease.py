@@ -22,7 +22,6 @@ database need roughly synchronised clocks (NTP), as the lease lasts minutes.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import socket
@@ -41,8 +40,9 @@ from django.utils import timezone
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.models import IndexUpdateLease
+from wagtail_vector_index.redaction import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: How long a lease lasts without being refreshed, by default (seconds).
 DEFAULT_LEASE_SECONDS = 300

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import math
 import sys
 from array import array
@@ -48,8 +47,9 @@ from django.db import DataError, connections, models, router, transaction
 
 from wagtail_vector_index.index.chunk_table import ChunkTableStorage
 from wagtail_vector_index.models import IndexState
+from wagtail_vector_index.redaction import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 APP = "wagtail_vector_index.contrib.pgvector"
 STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"

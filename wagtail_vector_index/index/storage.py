@@ -11,7 +11,6 @@ them again.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from django.db.models.functions import Length
 
 from wagtail_vector_index.index.chunk_table import ChunkTableStorage, vector_problem
 from wagtail_vector_index.models import EmbeddingChunk, IndexState
+from wagtail_vector_index.redaction import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)

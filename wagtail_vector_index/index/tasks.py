@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.contenttypes.models import ContentType
 
 try:  # The backport Wagtail itself uses; Django 6 ships the same API.
@@ -13,8 +11,9 @@ except ImportError:  # pragma: no cover - depends on the installed packages
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index.registry import get_index
+from wagtail_vector_index.redaction import get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 def update_object(index_name: str, content_type_id: int, object_id: str) -> None:
@@ -34,7 +33,9 @@ def update_object_task(index_name: str, content_type_id: int, object_id: str) ->
 
 
 def run_inline(index_name: str, content_type_id: int, object_id: str) -> None:
-    """Run now; a provider failure is logged, never raised into a publish."""
+    """Run now; a failure is logged, never raised into a publish (which has
+    committed by then: the editor's page is published either way, and the
+    next ``update_vector_indexes`` catches up)."""
     try:
         update_object(index_name, content_type_id, object_id)
     except WagtailVectorIndexError as error:
@@ -44,4 +45,11 @@ def run_inline(index_name: str, content_type_id: int, object_id: str) -> None:
             content_type_id,
             object_id,
             error,
+        )
+    except Exception:  # A database error (SQLite "database is locked"), a bug.
+        logger.exception(
+            "Could not update vector index %s for %s/%s",
+            index_name,
+            content_type_id,
+            object_id,
         )
