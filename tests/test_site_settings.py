@@ -162,7 +162,7 @@ def test_site_settings_cache_timeout_is_the_one_in_force(
 ):
     from django.conf import settings
 
-    from wagtail_vector_index.models import get_site_overrides
+    from wagtail_vector_index.site_overrides import get_site_overrides
 
     setting = dict(settings.WAGTAIL_VECTOR_INDEX)
     if timeout is not None:
@@ -189,7 +189,7 @@ def test_site_settings_cache_timeout_zero_reads_every_time(
     from django.conf import settings
     from django.core.cache import cache
 
-    from wagtail_vector_index.models import CACHE_KEY
+    from wagtail_vector_index.site_overrides import CACHE_KEY
 
     site_a, _ = sites
     set_overrides(site_a, all={"temperature": 0.3})

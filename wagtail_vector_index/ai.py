@@ -10,11 +10,13 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 from wagtail_vector_index import conf
 from wagtail_vector_index.ai_utils import backends
 from wagtail_vector_index.exceptions import UnknownBackendAliasError
 from wagtail_vector_index.parameters import ALL_ALIASES
+from wagtail_vector_index.site_overrides import get_site_overrides
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -53,8 +55,18 @@ def get_configured_backend(kind: str, alias: str) -> Any:
 
 
 def clear_backend_cache() -> None:
-    """Forget built backends (called when settings change)."""
+    """Forget built backends (done whenever the setting changes)."""
     _build.cache_clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # Backends built from the old settings must not outlive them. (conf,
+    # below this module, forgets what it read through its own receiver.)
+    if setting == conf.SETTING_NAME:
+        clear_backend_cache()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="wvi-ai-backends")
 
 
 def _resolve_site(site: Site | None, request: HttpRequest | None) -> Site | None:
@@ -68,8 +80,6 @@ def _resolve_site(site: Site | None, request: HttpRequest | None) -> Site | None
 
 
 def _site_overrides(site: Site, request: HttpRequest | None) -> dict[str, Any]:
-    from wagtail_vector_index.models import get_site_overrides
-
     if request is None:
         return get_site_overrides(site.pk)
     # At most one read per request, whatever the number of calls.

@@ -8,9 +8,10 @@ class WagtailVectorIndexAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the system checks and the settings-change receiver; both
-        # modules are light (LiteLLM is only imported when a check needs it).
-        from wagtail_vector_index import checks, conf  # noqa: F401
+        # Registers the system checks, the settings-change receivers and the
+        # invalidation of cached site overrides; all light (LiteLLM is only
+        # imported when a check needs it).
+        from wagtail_vector_index import ai, checks, conf, site_overrides  # noqa: F401
         from wagtail_vector_index.index import signals
 
         signals.connect()

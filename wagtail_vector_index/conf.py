@@ -170,12 +170,10 @@ def get_storage_class_path() -> str | None:
 
 
 def clear_cache() -> None:
-    """Forget everything read from settings (and what was built from it)."""
+    """Forget everything read from settings. (Modules above this one that
+    build things from settings connect their own ``setting_changed``
+    receivers: nothing here imports upwards.)"""
     get_backend_settings.cache_clear()
-    # Backends built from the old settings must not outlive them.
-    from wagtail_vector_index import ai
-
-    ai.clear_backend_cache()
 
 
 @receiver(setting_changed)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.core.cache import cache
 from django.db import models
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
 from wagtail_vector_index import conf
@@ -19,12 +16,12 @@ from wagtail_vector_index.forms import (
 )
 from wagtail_vector_index.parameters import clean_stored_overrides
 
-#: Site overrides are cached in Django's cache for
-#: ``WAGTAIL_VECTOR_INDEX["SITE_SETTINGS_CACHE_TIMEOUT"]`` seconds (default 60,
-#: see :func:`conf.get_site_settings_cache_timeout`). Saving the setting clears
-#: the entry; the timeout bounds how long other processes with a per-process
-#: cache (the default LocMemCache) may lag.
-CACHE_KEY = "wagtail_vector_index:site-overrides:{}"
+# Where reading a site's overrides (and their cache) lives; kept importable
+# from here as before.
+from wagtail_vector_index.site_overrides import (  # noqa: F401
+    CACHE_KEY,
+    get_site_overrides,
+)
 
 
 @register_setting(icon="cogs", name="ai-settings")
@@ -71,31 +68,6 @@ class AISettings(BaseSiteSetting):
             conf.EMBEDDING, self.embedding_overrides
         )
         super().save(*args, **kwargs)
-
-
-def get_site_overrides(site_id: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{"chat": {scope: {...}}, "embedding": {...}}`` for a site, cached
-    for ``SITE_SETTINGS_CACHE_TIMEOUT`` seconds (0: read every time)."""
-    timeout = conf.get_site_settings_cache_timeout()
-    key = CACHE_KEY.format(site_id)
-    # With 0 the cache is not read either: an entry another process wrote
-    # under a different timeout must not be used.
-    overrides = cache.get(key) if timeout else None
-    if overrides is None:
-        instance = AISettings.objects.filter(site_id=site_id).first()
-        overrides = {
-            conf.CHAT: instance.overrides(conf.CHAT) if instance else {},
-            conf.EMBEDDING: instance.overrides(conf.EMBEDDING) if instance else {},
-        }
-        if timeout:
-            cache.set(key, overrides, timeout)
-    return overrides
-
-
-@receiver(post_save, sender=AISettings)
-@receiver(post_delete, sender=AISettings)
-def _forget_site_overrides(sender: Any, instance: AISettings, **kwargs: Any) -> None:
-    cache.delete(CACHE_KEY.format(instance.site_id))
 
 
 def new_revision() -> str:

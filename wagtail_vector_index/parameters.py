@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -338,6 +338,55 @@ class EffectiveParameter:
         return SOURCE_LABELS[self.source]
 
 
+#: The layers, lowest first: later ones win.
+SOURCES = (SOURCE_SETTINGS, SOURCE_SITE, SOURCE_SITE_ALIAS, SOURCE_CALL)
+
+
+@dataclass(frozen=True)
+class ParameterLayers:
+    """The parameters a backend sends, as the layers they come from.
+
+    THE merge of the package: the backend's calls, its
+    ``effective_parameters()``, the chat page's prefilled fields and what the
+    chat page stores as a site's overrides all read the same layers here.
+    """
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    site: Mapping[str, Any] = field(default_factory=dict)
+    site_alias: Mapping[str, Any] = field(default_factory=dict)
+
+    def _layers(self, call: Mapping[str, Any] | None) -> dict[str, Mapping]:
+        return {
+            SOURCE_SETTINGS: self.settings,
+            SOURCE_SITE: self.site,
+            SOURCE_SITE_ALIAS: self.site_alias,
+            SOURCE_CALL: call or {},
+        }
+
+    def effective(
+        self, call: Mapping[str, Any] | None = None, *, below: str | None = None
+    ) -> dict[str, EffectiveParameter]:
+        """The merged parameters with the source of each value; with
+        ``below``, only the layers under that source (what a call would send
+        without it)."""
+        merged: dict[str, EffectiveParameter] = {}
+        for source, layer in self._layers(call).items():
+            if source == below:
+                break
+            for name, value in layer.items():
+                merged[name] = EffectiveParameter(name, value, source)
+        return merged
+
+    def values(
+        self, call: Mapping[str, Any] | None = None, *, below: str | None = None
+    ) -> dict[str, Any]:
+        """The merged values alone (see :meth:`effective`)."""
+        return {
+            name: parameter.value
+            for name, parameter in self.effective(call, below=below).items()
+        }
+
+
 def merge(
     *,
     settings: Mapping[str, Any],
@@ -346,13 +395,5 @@ def merge(
     call: Mapping[str, Any] | None = None,
 ) -> dict[str, EffectiveParameter]:
     """Merge the layers, later ones winning, keeping each value's source."""
-    merged: dict[str, EffectiveParameter] = {}
-    for source, layer in (
-        (SOURCE_SETTINGS, settings),
-        (SOURCE_SITE, site),
-        (SOURCE_SITE_ALIAS, site_alias),
-        (SOURCE_CALL, call),
-    ):
-        for name, value in (layer or {}).items():
-            merged[name] = EffectiveParameter(name, value, source)
-    return merged
+    layers = ParameterLayers(settings or {}, site or {}, site_alias or {})
+    return layers.effective(call)

@@ -18,6 +18,7 @@ from wagtail.models import Site
 
 from wagtail_vector_index import ai, conf
 from wagtail_vector_index.parameters import (
+    SOURCE_SITE_ALIAS,
     EffectiveParameter,
     OutputLimit,
     allowed_for,
@@ -222,8 +223,7 @@ class ParameterSetForm(forms.Form):
         """The values to store as the site's overrides for this alias: those
         that differ from what the backend gets without them (its settings
         and the site's overrides for all backends)."""
-        layers = backend.parameter_layers
-        lower = {**(layers.get("settings") or {}), **(layers.get("site") or {})}
+        lower = backend.parameters.values(below=SOURCE_SITE_ALIAS)
         return {
             name: value
             for name, value in self.values(backend).items()

@@ -17,7 +17,7 @@ from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
     InvalidAIBackendError,
 )
-from wagtail_vector_index.parameters import EffectiveParameter, merge
+from wagtail_vector_index.parameters import EffectiveParameter, ParameterLayers
 
 _TOKEN = re.compile(r"\s*\S+\s*")
 
@@ -92,13 +92,15 @@ class BaseBackend:
     default_batch_token_limit: ClassVar[int] = 300_000
     default_max_concurrency: ClassVar[int] = 4
 
-    def __init__(self, config: BackendConfig) -> None:
-        self.config = config
-        #: The layers ``config.default_parameters`` was merged from, lowest
-        #: first (see :meth:`effective_parameters`).
-        self.parameter_layers: dict[str, Mapping[str, Any]] = {
-            "settings": config.default_parameters
-        }
+    def __init__(
+        self, config: BackendConfig, parameters: ParameterLayers | None = None
+    ) -> None:
+        #: The layers of parameters this backend sends (settings, then a
+        #: site's overrides); ``config.default_parameters`` is their merge.
+        self.parameters = parameters or ParameterLayers(
+            settings=config.default_parameters
+        )
+        self.config = replace(config, default_parameters=self.parameters.values())
 
     def with_site_parameters(
         self, site: Mapping[str, Any], site_alias: Mapping[str, Any]
@@ -108,19 +110,14 @@ class BaseBackend:
         Site values the model does not support (LiteLLM knows which) are left
         out, so an override meant for other models never fails a call.
         """
-        site = {k: v for k, v in site.items() if self.supports_parameter(k)}
-        site_alias = {k: v for k, v in site_alias.items() if self.supports_parameter(k)}
-        settings = self.parameter_layers["settings"]
-        config = replace(
-            self.config, default_parameters={**settings, **site, **site_alias}
+        layers = ParameterLayers(
+            settings=self.parameters.settings,
+            site={k: v for k, v in site.items() if self.supports_parameter(k)},
+            site_alias={
+                k: v for k, v in site_alias.items() if self.supports_parameter(k)
+            },
         )
-        backend = type(self)(config)
-        backend.parameter_layers = {
-            "settings": settings,
-            "site": site,
-            "site-alias": site_alias,
-        }
-        return backend
+        return type(self)(self.config, layers)
 
     def supports_parameter(self, name: str) -> bool:
         """False only where the model is known not to accept ``name``."""
@@ -135,12 +132,7 @@ class BaseBackend:
     ) -> dict[str, EffectiveParameter]:
         """The parameters a call with ``call`` keyword arguments sends, with
         the source of each value."""
-        return merge(
-            settings=self.parameter_layers.get("settings"),
-            site=self.parameter_layers.get("site"),
-            site_alias=self.parameter_layers.get("site-alias"),
-            call=call,
-        )
+        return self.parameters.effective(call)
 
     def __repr__(self) -> str:
         return (
@@ -212,14 +204,15 @@ class BaseBackend:
         )
 
     def merged_parameters(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """``DEFAULT_PARAMETERS`` with the call's keyword arguments on top."""
+        """The parameters of a call: every layer, the call's keyword
+        arguments on top."""
         reserved = RESERVED_PARAMETERS.intersection(kwargs)
         if reserved:
             raise TypeError(
                 f"{', '.join(sorted(reserved))} cannot be passed as a parameter; "
                 "the backend sets it."
             )
-        return {**self.config.default_parameters, **kwargs}
+        return self.parameters.values(kwargs)
 
 
 def validate_messages(messages: Any) -> list[ChatMessage]:
