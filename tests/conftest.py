@@ -1,16 +1,20 @@
 import os
 
 import pytest
+from django.core.cache import cache
+from django.test import override_settings
 
 from tests.providers import ProviderServer
+from tests.utils import (
+    ECHO_CHAT,
+    HASHING_EMBEDDING,
+    TEST_API_KEY,
+    chat_backend_settings,
+    embedding_backend_settings,
+    make_user,
+)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-OPENAI_CLASS = "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMChatBackend"
-OPENAI_EMBEDDING_CLASS = (
-    "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMEmbeddingBackend"
-)
-TEST_API_KEY = "sk-test-secret-key-1234"
 
 
 @pytest.fixture(scope="session")
@@ -29,39 +33,6 @@ def provider(_provider_server, monkeypatch):
     _provider_server.reset()
 
 
-def _backend_settings(provider, backend_class, model, defaults, config):
-    """A backend entry whose model talks to ``provider`` over HTTP (the Ollama
-    API for ``ollama*/`` models, the OpenAI API otherwise)."""
-    parameters = {"api_base": provider.openai_base, "timeout": 2}
-    if model.startswith(("ollama/", "ollama_chat/")):
-        parameters["api_base"] = provider.url
-    elif backend_class == OPENAI_CLASS:
-        parameters["max_retries"] = 0  # Failure tests must not wait for retries.
-    parameters.update(config.pop("DEFAULT_PARAMETERS", {}))
-    return {
-        "CLASS": backend_class,
-        "CONFIG": {
-            "MODEL_ID": model,
-            **defaults,
-            "DEFAULT_PARAMETERS": parameters,
-            **config,
-        },
-    }
-
-
-def chat_backend_settings(provider, model="openai/test-chat", **config):
-    """A ``CHAT_BACKENDS`` entry that talks to ``provider`` over HTTP."""
-    return _backend_settings(
-        provider, OPENAI_CLASS, model, {"TOKEN_LIMIT": 4096}, config
-    )
-
-
-def embedding_backend_settings(provider, model="openai/test-embed", **config):
-    """An ``EMBEDDING_BACKENDS`` entry that talks to ``provider`` over HTTP."""
-    defaults = {"TOKEN_LIMIT": 8191, "EMBEDDING_OUTPUT_DIMENSIONS": 8}
-    return _backend_settings(provider, OPENAI_EMBEDDING_CLASS, model, defaults, config)
-
-
 @pytest.fixture
 def content_type(db):
     """A content type id for chunks written straight into a storage
@@ -71,3 +42,55 @@ def content_type(db):
     from wagtail_vector_index.models import IndexState
 
     return ContentType.objects.get_for_model(IndexState).pk
+
+
+# -- the admin pages ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Rate-limit counters and cached site overrides must not leak between
+    # tests (primary keys are reused after each test's rollback).
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def editor():
+    """Admin access and the test pages, but not the AI settings."""
+    return make_user("editor", "use_ai_test_pages")
+
+
+@pytest.fixture
+def settings_editor():
+    """The test pages and the permission to change the AI settings."""
+    return make_user("settings-editor", "use_ai_test_pages", "change_aisettings")
+
+
+@pytest.fixture
+def outsider():
+    """Admin access only."""
+    return make_user("outsider")
+
+
+@pytest.fixture
+def backends(provider):
+    """Chat "default" and "writer" and embedding "default" over HTTP to the
+    loopback server; "offline" backends of both kinds."""
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            "CHAT_BACKENDS": {
+                "default": chat_backend_settings(
+                    provider, DEFAULT_PARAMETERS={"temperature": 0.4}
+                ),
+                "writer": chat_backend_settings(provider, model="openai/test-writer"),
+                "offline": {"CLASS": ECHO_CHAT, "CONFIG": {}},
+            },
+            "EMBEDDING_BACKENDS": {
+                "default": embedding_backend_settings(provider),
+                "offline": {"CLASS": HASHING_EMBEDDING, "CONFIG": {}},
+            },
+        }
+    ):
+        yield provider

@@ -8,9 +8,8 @@ from django.test import override_settings
 from django.urls import reverse
 from wagtail.models import Site
 
-from tests.conftest import TEST_API_KEY, embedding_backend_settings
-from tests.test_admin_views import logged_in, make_user
 from tests.testapp.models import ArticlePage, Book
+from tests.utils import TEST_API_KEY, embedding_backend_settings, logged_in, make_user
 from wagtail_vector_index.index import EmbeddingField, VectorIndex, registry
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ import time
 import pytest
 from django.test import override_settings
 
-from tests.conftest import OPENAI_CLASS, OPENAI_EMBEDDING_CLASS
 from tests.providers import FAILURE_MODES
+from tests.utils import OPENAI_CLASS, OPENAI_EMBEDDING_CLASS
 from wagtail_vector_index import ai, exceptions
 from wagtail_vector_index.redaction import LOGGERS
 

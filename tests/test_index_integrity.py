@@ -21,8 +21,8 @@ from django.utils import timezone
 from wagtail.models import Page
 
 from tests.storage import chunk_model, fill
-from tests.test_vector_index import ARTICLES, ECHO, OFFLINE
 from tests.testapp.models import ArticlePage
+from tests.utils import ARTICLES, ECHO, OFFLINE
 from wagtail_vector_index.ai_utils.backends.echo import HashingEmbeddingBackend
 from wagtail_vector_index.index import (
     IndexLeaseLostError,

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.test_vector_index import ARTICLES, ECHO, OFFLINE
 from tests.testapp.models import ArticlePage
+from tests.utils import ARTICLES, ECHO, OFFLINE
 from wagtail_vector_index.views.indexes import index_rows
 
 pytestmark = pytest.mark.django_db

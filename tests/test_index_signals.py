@@ -4,8 +4,8 @@ import pytest
 from django.test import override_settings
 
 from tests.storage import chunk_model
-from tests.test_vector_index import OFFLINE
 from tests.testapp.models import ArticlePage, Book
+from tests.utils import OFFLINE
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_plain_models_update_on_save_and_delete(django_capture_on_commit_callbac
 def test_a_provider_failure_does_not_break_publishing(
     home, provider, django_capture_on_commit_callbacks, caplog
 ):
-    from tests.conftest import embedding_backend_settings
+    from tests.utils import embedding_backend_settings
 
     failing = {
         **AUTO,

@@ -8,12 +8,8 @@ the vectors that come back.
 import pytest
 from django.test import override_settings
 
-from tests.conftest import (
-    TEST_API_KEY,
-    chat_backend_settings,
-    embedding_backend_settings,
-)
 from tests.providers import DEFAULT_REPLY, fake_vector
+from tests.utils import TEST_API_KEY, chat_backend_settings, embedding_backend_settings
 from wagtail_vector_index import ai
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.urls import reverse
 from wagtail.models import Site
 
-from tests.conftest import chat_backend_settings
+from tests.utils import chat_backend_settings
 from wagtail_vector_index import ai
 from wagtail_vector_index.models import AISettings
 from wagtail_vector_index.parameters import (

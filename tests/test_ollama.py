@@ -3,8 +3,8 @@
 import pytest
 from django.test import override_settings
 
-from tests.conftest import chat_backend_settings, embedding_backend_settings
 from tests.providers import DEFAULT_REPLY, fake_vector
+from tests.utils import chat_backend_settings, embedding_backend_settings
 from wagtail_vector_index import ai, exceptions
 
 MESSAGES = [{"role": "user", "content": "Tell me about tomatoes."}]

@@ -36,7 +36,7 @@ postgres_only = pytest.mark.skipif(
 
 @pytest.fixture
 def pgvector_settings():
-    from tests.test_vector_index import OFFLINE
+    from tests.utils import OFFLINE
 
     with override_settings(WAGTAIL_VECTOR_INDEX={**OFFLINE, "STORAGE": STORAGE}):
         yield
@@ -129,8 +129,8 @@ def test_loading_the_app_imports_neither_numpy_nor_pgvector():
 def test_hnsw_index_of_the_active_build(pgvector_settings):
     from wagtail.models import Page
 
-    from tests.test_vector_index import ARTICLES
     from tests.testapp.models import ArticlePage
+    from tests.utils import ARTICLES
 
     root = Page.get_first_root_node()
     parent = root.add_child(instance=Page(title="Home", slug="pgvector-home"))

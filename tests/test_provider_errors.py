@@ -10,11 +10,7 @@ import socket
 import pytest
 from django.test import override_settings
 
-from tests.conftest import (
-    TEST_API_KEY,
-    chat_backend_settings,
-    embedding_backend_settings,
-)
+from tests.utils import TEST_API_KEY, chat_backend_settings, embedding_backend_settings
 from wagtail_vector_index import ai, exceptions
 
 MESSAGES = [{"role": "user", "content": "Hello?"}]

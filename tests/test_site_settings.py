@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 from wagtail.models import Page, Site
 
-from tests.conftest import chat_backend_settings, embedding_backend_settings
+from tests.utils import chat_backend_settings, embedding_backend_settings
 from wagtail_vector_index import ai
 from wagtail_vector_index.models import AISettings
 from wagtail_vector_index.parameters import ALL_ALIASES, clean_overrides

@@ -10,10 +10,10 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from wagtail.models import Page
 
-from tests.conftest import embedding_backend_settings
 from tests.providers import FAILURE_MODES
 from tests.storage import chunk_model, stored_vectors
 from tests.testapp.models import ArticlePage
+from tests.utils import embedding_backend_settings
 
 pytestmark = pytest.mark.django_db
 

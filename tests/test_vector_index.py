@@ -2,41 +2,18 @@
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from wagtail.models import Page, PageViewRestriction
 
-from tests.conftest import embedding_backend_settings
 from tests.storage import chunk_model, stored_vectors
 from tests.testapp.models import ArticlePage, Book
+from tests.utils import ARTICLES, ECHO, OFFLINE, embedding_backend_settings
 from wagtail_vector_index.index import EmbeddingField, IndexNeedsRebuildError
 from wagtail_vector_index.index.chunking import chunk_text, split_tokens
 from wagtail_vector_index.models import IndexState
 
 pytestmark = pytest.mark.django_db
-
-ECHO = "wagtail_vector_index.ai_utils.backends.echo"
-OFFLINE = {
-    "CHAT_BACKENDS": {"default": {"CLASS": f"{ECHO}.EchoChatBackend", "CONFIG": {}}},
-    "EMBEDDING_BACKENDS": {
-        "default": {
-            "CLASS": f"{ECHO}.HashingEmbeddingBackend",
-            "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 512},
-        }
-    },
-}
-# tests/settings_postgres.py runs these tests against another storage.
-if getattr(settings, "WVI_TEST_STORAGE", None):
-    OFFLINE["STORAGE"] = settings.WVI_TEST_STORAGE
-
-ARTICLES = {
-    "Growing tomatoes": "Tomatoes need sun, water and rich soil in the garden.",
-    "Pruning roses": "Roses in the garden flower better when pruned in spring.",
-    "Watching stars": "A telescope shows planets, stars and distant galaxies at night.",
-    "Baking bread": "Flour, water, yeast and salt make bread in a hot oven.",
-    "Cycling in rain": "Mudguards and a rain jacket keep a cyclist dry on wet roads.",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import override_settings
 from wagtail.models import GroupSitePermission, Page, Site
 
-from tests.conftest import chat_backend_settings
 from tests.providers import DEFAULT_REPLY
+from tests.utils import chat_backend_settings
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,240 +1,34 @@
-"""The admin test pages: permission, menu, chat streaming, saving overrides,
-embeddings, rate limit, and the security properties (POST only, CSRF,
+"""The chat test page: prefilled parameters, streaming, compare mode, ASGI,
+saving as site overrides, and its security properties (POST only, CSRF,
 allow-list, escaping, safe error messages)."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
-from django.contrib.auth.models import Group, Permission, User
-from django.core.cache import cache
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, override_settings
 from django.urls import reverse
-from wagtail import hooks
 from wagtail.models import ModelLogEntry, Page, Site
 
-from tests.conftest import (
+from tests.utils import (
+    CHAT_URL,
+    EMBEDDINGS_URL,
+    PLAIN_KEY,
+    SAVE_URL,
+    STREAM_URL,
     TEST_API_KEY,
     chat_backend_settings,
-    embedding_backend_settings,
+    chat_data,
+    chat_requests,
+    closed_port,
+    lines,
+    logged_in,
+    run_async,
 )
 from wagtail_vector_index.ai_utils.types import AIStreamingResponse
 from wagtail_vector_index.models import AISettings
 from wagtail_vector_index.parameters import ALL_ALIASES
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-
-ECHO = "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend"
-HASHING = "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend"
-
-CHAT_URL = "wagtail_vector_index:chat"
-STREAM_URL = "wagtail_vector_index:chat_stream"
-SAVE_URL = "wagtail_vector_index:chat_save_overrides"
-EMBEDDINGS_URL = "wagtail_vector_index:embeddings"
-INDEXES_URL = "wagtail_vector_index:indexes"
-INDEX_SEARCH_URL = "wagtail_vector_index:embeddings_index_search"
-ALL_URLS = [
-    CHAT_URL,
-    STREAM_URL,
-    SAVE_URL,
-    EMBEDDINGS_URL,
-    INDEX_SEARCH_URL,
-    INDEXES_URL,
-]
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    # Rate-limit counters and cached site overrides must not leak between
-    # tests (primary keys are reused after each test's rollback).
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def make_user(username, *permissions, superuser=False):
-    if superuser:
-        return User.objects.create_superuser(username, f"{username}@example.com")
-    user = User.objects.create_user(username, f"{username}@example.com")
-    codenames = {
-        "access_admin": ("wagtailadmin", "access_admin"),
-        "use_ai_test_pages": ("wagtail_vector_index", "use_ai_test_pages"),
-        "change_aisettings": ("wagtail_vector_index", "change_aisettings"),
-    }
-    for name in ("access_admin", *permissions):
-        app_label, codename = codenames[name]
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
-@pytest.fixture
-def editor():
-    """Admin access and the test pages, but not the AI settings."""
-    return make_user("editor", "use_ai_test_pages")
-
-
-@pytest.fixture
-def settings_editor():
-    """The test pages and the permission to change the AI settings."""
-    return make_user("settings-editor", "use_ai_test_pages", "change_aisettings")
-
-
-@pytest.fixture
-def outsider():
-    """Admin access only."""
-    return make_user("outsider")
-
-
-def logged_in(user, **kwargs):
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def backends(provider):
-    """Chat "default" and "writer" and embedding "default" over HTTP to the
-    loopback server; "offline" backends of both kinds."""
-    with override_settings(
-        WAGTAIL_VECTOR_INDEX={
-            "CHAT_BACKENDS": {
-                "default": chat_backend_settings(
-                    provider, DEFAULT_PARAMETERS={"temperature": 0.4}
-                ),
-                "writer": chat_backend_settings(provider, model="openai/test-writer"),
-                "offline": {"CLASS": ECHO, "CONFIG": {}},
-            },
-            "EMBEDDING_BACKENDS": {
-                "default": embedding_backend_settings(provider),
-                "offline": {"CLASS": HASHING, "CONFIG": {}},
-            },
-        }
-    ):
-        yield provider
-
-
-def chat_data(site=None, side="a", message="Hello there", **fields):
-    """A chat form submission; ``fields`` are prefixed with the side."""
-    data = {
-        "site": site.pk if site else "",
-        "system_prompt": "",
-        "message": message,
-        "side": side,
-        f"{side}-alias": "default",
-    }
-    data.update({f"{side}-{name}": value for name, value in fields.items()})
-    return data
-
-
-def lines(response):
-    """The JSON lines of a (streamed or not) ndjson response."""
-    assert response["Content-Type"] == "application/x-ndjson"
-    if response.streaming:
-        content = b"".join(response.streaming_content).decode()
-    else:
-        content = response.content.decode()
-    return [json.loads(line) for line in content.splitlines()]
-
-
-def chat_requests(provider):
-    return provider.requests_to("/v1/chat/completions")
-
-
-# -- permission, menu, URLs ------------------------------------------------
-
-
-def test_urls_are_under_the_admin():
-    assert reverse(CHAT_URL) == "/admin/ai/chat/"
-    assert reverse(STREAM_URL) == "/admin/ai/chat/stream/"
-    assert reverse(SAVE_URL) == "/admin/ai/chat/save-overrides/"
-    assert reverse(EMBEDDINGS_URL) == "/admin/ai/embeddings/"
-
-
-@pytest.mark.parametrize("name", ALL_URLS)
-@pytest.mark.parametrize("method", ["get", "post"])
-def test_every_url_is_forbidden_without_the_permission(
-    backends, outsider, name, method
-):
-    client = logged_in(outsider)
-    response = getattr(client, method)(reverse(name), chat_data())
-    assert response.status_code == 403
-    assert not chat_requests(backends)
-
-
-def test_anonymous_users_are_sent_to_the_login(backends):
-    response = Client().get(reverse(CHAT_URL))
-    assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
-
-
-def test_menu_is_hidden_without_the_permission(backends, outsider, editor):
-    hidden = logged_in(outsider).get("/admin/").content.decode()
-    assert "Chat test" not in hidden
-    assert reverse(CHAT_URL) not in hidden
-    shown = logged_in(editor).get("/admin/").content.decode()
-    assert "Chat test" in shown and "Embeddings test" in shown
-    assert reverse(CHAT_URL) in shown and reverse(EMBEDDINGS_URL) in shown
-
-
-def test_permission_is_registered_for_the_group_editor(backends):
-    registered = Permission.objects.none()
-    for hook in hooks.get_hooks("register_permissions"):
-        registered = registered | hook()
-    assert registered.filter(
-        content_type__app_label="wagtail_vector_index", codename="use_ai_test_pages"
-    ).exists()
-    admin = logged_in(make_user("root", superuser=True))
-    group = Group.objects.create(name="AI page testers")
-    page = admin.get(reverse("wagtailusers_groups:edit", args=[group.pk]))
-    assert "Can use the AI test pages" in page.content.decode()
-
-
-def test_granting_the_permission_through_a_group(backends):
-    group = Group.objects.create(name="AI testers")
-    group.permissions.add(
-        Permission.objects.get(codename="access_admin"),
-        Permission.objects.get(codename="use_ai_test_pages"),
-    )
-    user = User.objects.create_user("member")
-    user.groups.add(group)
-    assert logged_in(user).get(reverse(EMBEDDINGS_URL)).status_code == 200
-
-
-@pytest.mark.parametrize("name", [STREAM_URL, SAVE_URL])
-def test_endpoints_are_post_only(backends, editor, name):
-    assert logged_in(editor).get(reverse(name)).status_code == 405
-
-
-def test_importing_the_hooks_and_views_does_not_import_litellm():
-    code = (
-        "import sys, django\n"
-        "django.setup()\n"
-        "import wagtail_vector_index.wagtail_hooks\n"
-        "import wagtail_vector_index.views.chat\n"
-        "import wagtail_vector_index.views.embeddings\n"
-        "from django.urls import reverse\n"
-        "reverse('wagtail_vector_index:chat')\n"
-        "print('litellm' in sys.modules)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPOSITORY,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "False", result.stderr
-
 
 # -- the chat page -----------------------------------------------------------
 
@@ -413,12 +207,6 @@ def test_model_output_is_json_data_never_markup(backends, editor):
     assert answer == "<script>alert(1)</script> & <b>bold</b>"
 
 
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
@@ -507,13 +295,6 @@ def test_closing_the_response_closes_the_provider_stream(backends, editor, monke
     assert next(stream, None) is None
 
 
-def run_async(coroutine_function):
-    """Run ``coroutine_function`` with ``async_to_sync``: the sync parts of
-    the ASGI request (the view, the ORM) then run in this thread, inside the
-    test's transaction, while the answer is streamed by the event loop."""
-    return async_to_sync(coroutine_function)()
-
-
 def test_stream_under_asgi(backends, editor):
     async def post():
         client = AsyncClient()
@@ -545,90 +326,6 @@ def test_provider_failure_under_asgi(backends, editor):
     (line,) = [json.loads(text) for text in raw.splitlines()]
     assert line["type"] == "error" and "credentials" in line["message"]
     assert TEST_API_KEY not in raw
-
-
-# -- rate limit ----------------------------------------------------------------
-
-
-def test_rate_limit_refuses_calls_over_the_limit(backends, editor):
-    with override_settings(
-        WAGTAIL_VECTOR_INDEX={
-            **backends_settings(backends),
-            "TEST_PAGES_RATE_LIMIT": 2,
-        }
-    ):
-        client = logged_in(editor)
-        for _ in range(2):
-            assert lines(client.post(reverse(STREAM_URL), chat_data()))[-1]["type"] == (
-                "done"
-            )
-        response = client.post(reverse(STREAM_URL), chat_data())
-        assert response.status_code == 429
-        (line,) = lines(response)
-        assert (
-            line["type"] == "error" and "limit of 2 calls a minute" in line["message"]
-        )
-        assert len(chat_requests(backends)) == 2
-        # The embeddings page shares the limit.
-        page = client.post(
-            reverse(EMBEDDINGS_URL), {"alias": "default", "texts": "one\ntwo"}
-        )
-        assert page.status_code == 429
-        assert "limit of 2 calls a minute" in page.content.decode()
-        assert not backends.requests_to("/v1/embeddings")
-        # Each user has their own budget.
-        other = logged_in(make_user("other", "use_ai_test_pages"))
-        assert other.post(reverse(STREAM_URL), chat_data()).status_code == 200
-
-
-def test_rate_limit_holds_across_the_turn_of_a_minute(backends, editor, monkeypatch):
-    # The window slides: calls just before the turn of a minute still count
-    # just after it (a fixed per-minute window let twice the limit through).
-    # The clock is patched (LocMemCache's expiry reads it too), not slept.
-    minute = 1_800_000_000 - 1_800_000_000 % 60
-    now = [minute]
-    monkeypatch.setattr("time.time", lambda: now[0])
-    data = {**chat_data(), "a-alias": "offline"}
-    with override_settings(
-        WAGTAIL_VECTOR_INDEX={**backends_settings(backends), "TEST_PAGES_RATE_LIMIT": 2}
-    ):
-        client = logged_in(editor)
-        statuses = []
-        for second in (59.0, 59.5, 60.5, 61.0, 118.0):
-            now[0] = minute + second
-            statuses.append(client.post(reverse(STREAM_URL), data).status_code)
-        assert statuses == [200, 200, 429, 429, 429]
-        # A window (plus a second's margin) after the first call, its slot is
-        # free again; the embeddings page shares the same slots.
-        now[0] = minute + 59.0 + 61
-        assert client.post(reverse(STREAM_URL), data).status_code == 200
-        page = client.post(
-            reverse(EMBEDDINGS_URL), {"alias": "default", "texts": "one\ntwo"}
-        )
-        assert page.status_code == 429
-        assert not backends.requests_to("/v1/embeddings")
-
-
-def test_rate_limit_zero_means_no_limit(backends, editor):
-    with override_settings(
-        WAGTAIL_VECTOR_INDEX={**backends_settings(backends), "TEST_PAGES_RATE_LIMIT": 0}
-    ):
-        client = logged_in(editor)
-        for _ in range(25):
-            data = {**chat_data(), "a-alias": "offline"}
-            assert client.post(reverse(STREAM_URL), data).status_code == 200
-
-
-def backends_settings(provider):
-    return {
-        "CHAT_BACKENDS": {
-            "default": chat_backend_settings(
-                provider, DEFAULT_PARAMETERS={"temperature": 0.4}
-            ),
-            "offline": {"CLASS": ECHO, "CONFIG": {}},
-        },
-        "EMBEDDING_BACKENDS": {"default": embedding_backend_settings(provider)},
-    }
 
 
 # -- saving as site overrides ------------------------------------------------------
@@ -728,107 +425,6 @@ def test_save_button_shown_to_those_who_may_change_the_setting(
     assert "Save" in page and "as site overrides" in page
 
 
-# -- the embeddings page ----------------------------------------------------------
-
-
-def test_embeddings_page_renders(backends, editor):
-    response = logged_in(editor).get(reverse(EMBEDDINGS_URL))
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "default: openai/test-embed" in html
-    assert "offline: hashing (offline)" in html
-
-
-def test_embeddings_against_the_provider(backends, editor):
-    texts = ["Tomatoes in the garden", "Bread in the oven", "<script>alert(1)</script>"]
-    response = logged_in(editor).post(
-        reverse(EMBEDDINGS_URL),
-        {"alias": "default", "texts": "\n".join(texts), "query": "garden"},
-    )
-    assert response.status_code == 200
-    html = response.content.decode()
-    result = response.context["result"]
-    assert result.dimensions == 8
-    assert result.texts == texts
-    (request,) = backends.requests_to("/v1/embeddings")
-    assert request.body["input"] == [*texts, "garden"]
-    # A grid of similarities: one cell per pair, 1 on the diagonal.
-    assert len(result.matrix) == 3 and all(len(row) == 3 for row in result.matrix)
-    assert [result.matrix[i][i].value for i in range(3)] == pytest.approx([1, 1, 1])
-    assert result.matrix[0][1].value == pytest.approx(result.matrix[1][0].value)
-    assert html.count("wvi-similarity__cell") == 9
-    assert "wvi-similarity--10" in html
-    assert "Similarity between the texts" in html
-    # Ranked against the query, best first.
-    scores = [item.score for item in result.ranking]
-    assert scores == sorted(scores, reverse=True)
-    assert {item.text for item in result.ranking} == set(texts)
-    assert "Texts ranked by similarity to the query" in html
-    # Texts are escaped wherever they are shown.
-    assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "openai/test-embed" in html
-
-
-def test_offline_embeddings_rank_the_text_sharing_words_first(backends, editor):
-    texts = [
-        "A telescope shows planets and stars at night",
-        "Bread needs flour, yeast and a hot oven",
-        "Tomatoes grow in the garden with sun and water",
-    ]
-    response = logged_in(editor).post(
-        reverse(EMBEDDINGS_URL),
-        {
-            "alias": "offline",
-            "texts": "\n".join(texts),
-            "query": "growing tomatoes in my garden",
-        },
-    )
-    result = response.context["result"]
-    assert result.ranking[0].text == texts[2]
-    assert result.ranking[0].number == 3
-    assert result.tokens is None  # No tokenizer: the page shows the inputs.
-    html = response.content.decode()
-    assert "Inputs" in html and "Offline" in html
-    assert not backends.requests
-
-
-def test_embeddings_input_limits(backends, editor):
-    client = logged_in(editor)
-    too_many = "\n".join(f"text {i}" for i in range(51))
-    response = client.post(
-        reverse(EMBEDDINGS_URL), {"alias": "default", "texts": too_many}
-    )
-    assert "at most 50 texts" in response.content.decode()
-    response = client.post(
-        reverse(EMBEDDINGS_URL), {"alias": "default", "texts": "x" * 20_001}
-    )
-    assert response.context["form"].errors["texts"]
-    response = client.post(
-        reverse(EMBEDDINGS_URL), {"alias": "default", "texts": "\n \n"}
-    )
-    assert response.context["form"].errors["texts"]
-    assert not backends.requests
-
-
-def test_embeddings_provider_error_keeps_the_form(backends, editor):
-    backends.fail("401", times=3)
-    response = logged_in(editor).post(
-        reverse(EMBEDDINGS_URL),
-        {"alias": "default", "texts": "one\ntwo", "query": "three"},
-    )
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "rejected the credentials" in html
-    assert "help-critical" in html
-    assert TEST_API_KEY not in html and "Traceback" not in html
-    assert response.context["form"]["texts"].value() == "one\ntwo"
-    assert "result" not in response.context
-
-
-PLAIN_KEY = "plainAdminSecret98765"  # Not shaped like sk-...
-
-
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
@@ -854,20 +450,3 @@ def test_streams_without_an_answer_and_quoted_keys(
     assert line["type"] == "error"
     assert expected in line["message"]
     assert PLAIN_KEY not in raw and "<" not in line["message"]
-
-
-@pytest.mark.parametrize("failure", ["echo-404", "emb-nan", "emb-short"])
-def test_embeddings_page_hides_quoted_keys_and_bad_vectors(
-    backends, editor, monkeypatch, failure
-):
-    monkeypatch.setenv("OPENAI_API_KEY", PLAIN_KEY)
-    backends.fail(failure, times=3)
-    response = logged_in(editor).post(
-        reverse(EMBEDDINGS_URL),
-        {"alias": "default", "texts": "one\ntwo", "query": "three"},
-    )
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "help-critical" in html
-    assert PLAIN_KEY not in html and "Error code" not in html
-    assert "result" not in response.context
