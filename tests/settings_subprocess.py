@@ -25,7 +25,7 @@ else:
 WAGTAIL_VECTOR_INDEX = {
     "CHAT_BACKENDS": {
         "default": {
-            "CLASS": "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend",
+            "CLASS": "wagtail_vector_index.ai_utils.backends.offline.EchoChatBackend",
             "CONFIG": {},
         }
     },

@@ -14,7 +14,7 @@ from wagtail_vector_index.index import EmbeddingField, VectorIndex, registry
 
 pytestmark = pytest.mark.django_db
 
-HASHING = "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend"
+HASHING = "wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend"
 EMBEDDINGS_URL = "wagtail_vector_index:embeddings"
 SEARCH_URL = "wagtail_vector_index:embeddings_index_search"
 ARTICLES_INDEX = "testapp.articlepage"

@@ -23,7 +23,7 @@ from wagtail.models import Page
 from tests.storage import chunk_model, fill
 from tests.testapp.models import ArticlePage
 from tests.utils import ARTICLES, ECHO, OFFLINE
-from wagtail_vector_index.ai_utils.backends.echo import HashingEmbeddingBackend
+from wagtail_vector_index.ai_utils.backends.offline import HashingEmbeddingBackend
 from wagtail_vector_index.index import (
     IndexLeaseLostError,
     IndexUpdateInProgressError,

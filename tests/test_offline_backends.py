@@ -9,9 +9,9 @@ import pytest
 from django.test import override_settings
 
 from wagtail_vector_index import ai
-from wagtail_vector_index.ai_utils.backends.echo import hashed_vector
+from wagtail_vector_index.ai_utils.backends.offline import hashed_vector
 
-ECHO = "wagtail_vector_index.ai_utils.backends.echo"
+ECHO = "wagtail_vector_index.ai_utils.backends.offline"
 OFFLINE = {
     "CHAT_BACKENDS": {
         "default": {
@@ -100,7 +100,7 @@ def test_hashing_is_case_insensitive_and_ignores_punctuation():
 def test_hashing_is_the_same_in_another_process():
     # Python's hash() is randomised per process; the backend must not use it.
     code = (
-        "from wagtail_vector_index.ai_utils.backends.echo import hashed_vector;"
+        "from wagtail_vector_index.ai_utils.backends.offline import hashed_vector;"
         "print(hashed_vector('same words every time', 32))"
     )
     other = subprocess.run(
@@ -118,3 +118,23 @@ async def test_hashing_async_matches_sync():
     backend = ai.get_embedding_backend()
     texts = ["a b", "c d", "e"]
     assert await backend.aembed(texts) == list(backend.embed(texts))
+
+
+def test_the_first_import_path_still_works():
+    """Settings written for ``...backends.echo`` (the README showed it) keep
+    working: the same classes, built from the same settings."""
+    from wagtail_vector_index.ai_utils.backends import echo, offline
+
+    assert echo.EchoChatBackend is offline.EchoChatBackend
+    assert echo.HashingEmbeddingBackend is offline.HashingEmbeddingBackend
+    old = "wagtail_vector_index.ai_utils.backends.echo"
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            "CHAT_BACKENDS": {"default": {"CLASS": f"{old}.EchoChatBackend"}},
+            "EMBEDDING_BACKENDS": {
+                "default": {"CLASS": f"{old}.HashingEmbeddingBackend"}
+            },
+        }
+    ):
+        assert ai.get_chat_backend().offline
+        assert len(next(ai.get_embedding_backend().embed(["a text"]))) == 384

@@ -20,9 +20,9 @@ TEST_API_KEY = "sk-test-secret-key-1234"
 #: A key not shaped like sk-...: it must be hidden all the same.
 PLAIN_KEY = "plainAdminSecret98765"
 
-ECHO_CHAT = "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend"
+ECHO_CHAT = "wagtail_vector_index.ai_utils.backends.offline.EchoChatBackend"
 HASHING_EMBEDDING = (
-    "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend"
+    "wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend"
 )
 
 
@@ -61,7 +61,7 @@ def embedding_backend_settings(provider, model="openai/test-embed", **config):
 
 # -- the index tests -----------------------------------------------------------
 
-ECHO = "wagtail_vector_index.ai_utils.backends.echo"
+ECHO = "wagtail_vector_index.ai_utils.backends.offline"
 OFFLINE = {
     "CHAT_BACKENDS": {"default": {"CLASS": f"{ECHO}.EchoChatBackend", "CONFIG": {}}},
     "EMBEDDING_BACKENDS": {

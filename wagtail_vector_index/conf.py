@@ -34,9 +34,9 @@ LITELLM_CHAT_BACKEND = (
 LITELLM_EMBEDDING_BACKEND = (
     "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMEmbeddingBackend"
 )
-ECHO_CHAT_BACKEND = "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend"
+ECHO_CHAT_BACKEND = "wagtail_vector_index.ai_utils.backends.offline.EchoChatBackend"
 HASHING_EMBEDDING_BACKEND = (
-    "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend"
+    "wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend"
 )
 
 

@@ -154,12 +154,12 @@ _LITELLM_EMBEDDING = (
     "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMEmbeddingBackend"
 )
 _ECHO_CHAT = {
-    "CLASS": "wagtail_vector_index.ai_utils.backends.echo.EchoChatBackend",
+    "CLASS": "wagtail_vector_index.ai_utils.backends.offline.EchoChatBackend",
     # A short pause between streamed words, so streaming can be seen working.
     "CONFIG": {"MODEL_ID": "echo", "DEFAULT_PARAMETERS": {"delay": 0.05}},
 }
 _HASHING_EMBEDDING = {
-    "CLASS": "wagtail_vector_index.ai_utils.backends.echo.HashingEmbeddingBackend",
+    "CLASS": "wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend",
     "CONFIG": {"MODEL_ID": "hashing", "EMBEDDING_OUTPUT_DIMENSIONS": 384},
 }
 

@@ -19,7 +19,7 @@ pytestmark = [
 ]
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-ECHO = "wagtail_vector_index.ai_utils.backends.echo"
+ECHO = "wagtail_vector_index.ai_utils.backends.offline"
 
 
 @pytest.fixture

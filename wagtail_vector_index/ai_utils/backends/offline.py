@@ -1,0 +1,198 @@
+"""Offline backends for development, demos and tests: no network, no cost.
+
+``EchoChatBackend`` answers by quoting the last user message and streams the
+answer word by word. ``HashingEmbeddingBackend`` embeds texts by feature
+hashing of their words, so texts that share words get a higher cosine
+similarity: good enough to try search and similar-page features without a
+provider, and deterministic across processes and machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from wagtail_vector_index.ai_utils.backends.base import (
+    BaseChatBackend,
+    BaseEmbeddingBackend,
+    ModelDescription,
+)
+from wagtail_vector_index.ai_utils.types import (
+    AIResponse,
+    AIStreamingResponse,
+    ChatMessage,
+    StreamPart,
+    Usage,
+)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class EchoChatBackend(BaseChatBackend):
+    """Answers without a model: quotes the last user message back.
+
+    ``DEFAULT_PARAMETERS`` may hold ``delay`` (seconds between streamed words,
+    default 0) so the streaming user interface can be seen working.
+    """
+
+    label = "Echo (offline)"
+    offline = True
+    default_model_id = "echo"
+
+    @classmethod
+    def describe_model(cls, model_id: str) -> ModelDescription:
+        return ModelDescription(token_limit=1_000_000, supported_parameters=None)
+
+    def answer(self, messages: list[ChatMessage], parameters: dict) -> str:
+        last = next(
+            (m["content"] for m in reversed(messages) if m["role"] == "user"),
+            messages[-1]["content"],
+        )
+        settings = ", ".join(
+            f"{key}={value}"
+            for key, value in sorted(parameters.items())
+            if key != "delay"
+        )
+        suffix = f" (parameters: {settings})" if settings else ""
+        name = "" if self.config.model_id == "echo" else f" {self.config.model_id}"
+        answer = f"[offline echo{name}] You said: {last}{suffix}"
+        # Given sources to answer from (as vector index queries give them),
+        # quote the best one, so the offline answer still says something.
+        system = " ".join(m["content"] for m in messages if m["role"] == "system")
+        if "Source 1: " in system:
+            source = system.split("Source 1: ", 1)[1].split("\n\nSource 2: ", 1)[0]
+            source = " ".join(source.split())
+            if len(source) > 300:
+                source = source[:299] + "…"
+            answer += f". The best matching source says: {source}"
+        return answer
+
+    def _usage(self, messages: list[ChatMessage], answer: str) -> Usage:
+        prompt = sum(len(_WORD.findall(m["content"])) for m in messages)
+        completion = len(_WORD.findall(answer))
+        return Usage(prompt, completion, prompt + completion)
+
+    def _words(self, answer: str) -> list[str]:
+        return re.findall(r"\S+\s*", answer)
+
+    def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
+        answer = self.answer(messages, parameters)
+        return AIResponse(
+            choices=[answer],
+            usage=self._usage(messages, answer),
+            cost=0.0,
+            model_id=self.config.model_id,
+        )
+
+    async def _achat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
+        return self._chat(messages, parameters)
+
+    def _chat_stream(
+        self, messages: list[ChatMessage], parameters: dict
+    ) -> AIStreamingResponse:
+        answer = self.answer(messages, parameters)
+        delay = float(parameters.get("delay", 0) or 0)
+
+        def parts() -> Iterator[StreamPart]:
+            for word in self._words(answer):
+                if delay:
+                    time.sleep(delay)
+                yield {"index": 0, "content": word}
+            response.usage = self._usage(messages, answer)
+            response.cost = 0.0
+
+        response = AIStreamingResponse(parts=parts(), model_id=self.config.model_id)
+        return response
+
+    async def _achat_stream(
+        self, messages: list[ChatMessage], parameters: dict
+    ) -> AIStreamingResponse:
+        answer = self.answer(messages, parameters)
+        delay = float(parameters.get("delay", 0) or 0)
+
+        async def parts() -> AsyncIterator[StreamPart]:
+            for word in self._words(answer):
+                if delay:
+                    await asyncio.sleep(delay)
+                yield {"index": 0, "content": word}
+            response.usage = self._usage(messages, answer)
+            response.cost = 0.0
+
+        response = AIStreamingResponse(aparts=parts(), model_id=self.config.model_id)
+        return response
+
+
+#: Words too common to say what a text is about (English).
+STOP_WORDS = frozenset(
+    """a about after all also am an and any are as at be been before being both
+    but by can could did do does each even every few for from get gets had has
+    have he her here his how i if in into is it its just like may me more most
+    much must my no not now of off on once one only or other our out over own
+    same she should so some such than that the their them then there these
+    they this those through to too up us very was way we well were what when
+    where which while who why will with would you your""".split()
+)
+
+
+def _features(text: str) -> Iterator[tuple[str, float]]:
+    """Words (weight 1) and their 4-letter pieces (weight 0.5 in all, shared
+    by the pieces), so "grow", "grows" and "growing" come out related."""
+    for word in _WORD.findall(text.lower()):
+        if word in STOP_WORDS:
+            continue
+        yield word, 1.0
+        padded = f"<{word}>"
+        grams = [padded[i : i + 4] for i in range(max(1, len(padded) - 3))]
+        for gram in grams:
+            yield f"#{gram}", 0.25 / len(grams)
+
+
+def hashed_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector of ``text``'s features, hashed into ``dimensions``.
+
+    The features are the lower-cased words, except common English ones
+    (:data:`STOP_WORDS`), and their 4-letter pieces. Each adds its weight, with
+    a sign from its hash, to one coordinate; a real hash function rather than
+    Python's randomised ``hash()`` keeps vectors identical in every process. A
+    text without words gives the zero vector.
+    """
+    weights: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for feature, weight in _features(text):
+        weights[feature] = weight
+        counts[feature] = counts.get(feature, 0) + 1
+    vector = [0.0] * dimensions
+    for feature, count in counts.items():
+        # Sublinear counts: a word said ten times is not ten times the topic.
+        weight = weights[feature] * (1.0 + math.log(count))
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        number = int.from_bytes(digest, "little")
+        vector[number % dimensions] += weight if (number >> 63) & 1 else -weight
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / norm for value in vector] if norm else vector
+
+
+class HashingEmbeddingBackend(BaseEmbeddingBackend):
+    """Offline embeddings by feature hashing of words (see :func:`hashed_vector`)."""
+
+    label = "Hashing (offline)"
+    offline = True
+    default_model_id = "hashing"
+
+    @classmethod
+    def describe_model(cls, model_id: str) -> ModelDescription:
+        return ModelDescription(token_limit=1_000_000, embedding_output_dimensions=384)
+
+    def _embed_batch(self, batch: list[str], parameters: dict) -> list[list[float]]:
+        dimensions = self.embedding_output_dimensions
+        return [hashed_vector(text, dimensions) for text in batch]
+
+    async def _aembed_batch(
+        self, batch: list[str], parameters: dict[str, Any]
+    ) -> list[list[float]]:
+        return self._embed_batch(batch, parameters)
