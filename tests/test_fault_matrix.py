@@ -24,8 +24,11 @@ from wagtail_vector_index.redaction import LOGGERS
 
 MESSAGES = [{"role": "user", "content": "Hello?"}]
 TIMEOUT = 0.5
-#: Time allowed beyond the timeout (process scheduling on a busy machine).
-SLACK = 1.0
+#: Time allowed beyond the timeout: process scheduling on a busy 2-core
+#: machine (a first async call took 1.9 s under load). Hidden retries would
+#: take far longer (a 429's Retry-After here is 30 s), and the request count
+#: below proves there are none.
+SLACK = 2.5
 
 CONNECTION = exceptions.AIConnectionError
 INVALID = exceptions.AIInvalidResponseError
