@@ -9,7 +9,7 @@ from django.db import models
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
 from wagtail_vector_index import conf
-from wagtail_vector_index.forms import (
+from wagtail_vector_index.ai_settings_form import (
     AISettingsForm,
     AISettingsObjectList,
     ParameterOverridesPanel,
