@@ -358,3 +358,183 @@ def _check_config(
                         )
                     )
     return messages
+
+
+# -- what wagtail-vector-index 0.10.0 sites still have ------------------------
+#
+# 0.10.0's own settings are read here with django.conf.settings, not through
+# conf: nothing but these checks reads them, and they are never obeyed.
+
+OLD_STORAGE_SETTING = "WAGTAIL_VECTOR_INDEX_STORAGE_PROVIDERS"
+OLD_PROMPT_SETTING = "WAGTAIL_VECTOR_INDEX_QUERY_PROMPT"
+OLD_PGVECTOR_APP = "wagtail_vector_index.storage.pgvector"
+PGVECTOR_APP = "wagtail_vector_index.contrib.pgvector"
+UPGRADE_GUIDE = "docs/upgrading.md"
+#: The keys of ``vector_index_options`` (``ModelVectorIndex`` attributes).
+INDEX_OPTIONS = (
+    "embedding_alias",
+    "chat_alias",
+    "max_chunk_tokens",
+    "chunk_overlap",
+    "prompt",
+)
+
+
+def _old_storage_hint(providers: Any) -> str:
+    paths = [
+        str(provider.get("STORAGE_PROVIDER") or provider.get("BACKEND") or "")
+        for provider in (providers.values() if isinstance(providers, Mapping) else ())
+        if isinstance(provider, Mapping)
+    ]
+    if any("pgvector" in path.lower() for path in paths):
+        return (
+            f'Remove it. For pgvector, add "{PGVECTOR_APP}" to INSTALLED_APPS and '
+            f'set {SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}".'
+        )
+    if paths and all("numpy" in path.lower() for path in paths):
+        return (
+            "Remove it: vectors are stored in the application database and "
+            "searched with NumPy by default."
+        )
+    return (
+        "Remove it. Vectors are stored in the application database by default; "
+        f'on PostgreSQL, add "{PGVECTOR_APP}" to INSTALLED_APPS and set '
+        f'{SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}". Qdrant '
+        "and Weaviate are no longer supported."
+    )
+
+
+@checks.register("wagtail_vector_index")
+def check_0_10_settings(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Report the settings of wagtail-vector-index 0.10.0 that no longer apply."""
+    from django.apps import apps
+    from django.conf import settings
+
+    messages: list[checks.CheckMessage] = []
+    if hasattr(settings, OLD_STORAGE_SETTING):
+        messages.append(
+            checks.Warning(
+                f"{OLD_STORAGE_SETTING} is a setting of wagtail-vector-index 0.10.0 "
+                "and is no longer read.",
+                hint=_old_storage_hint(getattr(settings, OLD_STORAGE_SETTING)),
+                id=ID.format("W005"),
+            )
+        )
+    if apps.is_installed(OLD_PGVECTOR_APP):
+        messages.append(
+            checks.Warning(
+                f'"{OLD_PGVECTOR_APP}" in INSTALLED_APPS is the pgvector app of '
+                "wagtail-vector-index 0.10.0: it stores nothing any more (its "
+                "migrations drop its old table).",
+                hint=f'Replace it with "{PGVECTOR_APP}" and set '
+                f'{SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}"; '
+                "manage.py migrate drops the old table either way.",
+                id=ID.format("W006"),
+            )
+        )
+    if hasattr(settings, OLD_PROMPT_SETTING):
+        messages.append(
+            checks.Warning(
+                f"{OLD_PROMPT_SETTING} is a setting of wagtail-vector-index 0.10.0 "
+                "and is no longer read.",
+                hint='Set the prompt per index: vector_index_options = {"prompt": '
+                '"... {context}"} on the model (or prompt on a VectorIndex '
+                'subclass), where "{context}" marks the place of the matching '
+                "content.",
+                id=ID.format("W007"),
+            )
+        )
+    return messages
+
+
+def _has_name(model: Any, name: str) -> bool:
+    from django.core.exceptions import FieldDoesNotExist
+
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return hasattr(model, name)
+    return True
+
+
+def _field_names(model: Any) -> list[str]:
+    return [
+        field.name
+        for field in model._meta.get_fields()
+        if not (field.auto_created and not field.concrete)
+    ]
+
+
+@checks.register(checks.Tags.models)
+def check_indexed_models(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """The models using ``VectorIndexedMixin``: ``embedding_fields`` names that
+    do not exist (their text would silently be empty) and 0.10.0 attributes."""
+    import difflib
+
+    from django.apps import apps
+
+    from wagtail_vector_index.index.fields import EmbeddingField
+    from wagtail_vector_index.index.mixins import VectorIndexedMixin
+
+    if app_configs is None:
+        models = apps.get_models()
+    else:
+        models = [model for config in app_configs for model in config.get_models()]
+    messages: list[checks.CheckMessage] = []
+    for model in models:
+        if not issubclass(model, VectorIndexedMixin):
+            continue
+        name = model.__name__
+        for field in getattr(model, "embedding_fields", None) or ():
+            # A subclass with its own get_text() may not read the attribute.
+            if not isinstance(field, EmbeddingField) or (
+                type(field).get_text is not EmbeddingField.get_text
+            ):
+                continue
+            if _has_name(model, field.field_name):
+                continue
+            close = difflib.get_close_matches(field.field_name, _field_names(model))
+            messages.append(
+                checks.Error(
+                    f'{name}.embedding_fields names "{field.field_name}", which is '
+                    f"not a field, property or method of {name}.",
+                    hint=(f'Did you mean "{close[0]}"? ' if close else "")
+                    + "As it is, the index embeds no text for it.",
+                    obj=model,
+                    id=ID.format("E017"),
+                )
+            )
+        if getattr(model, "vector_index_class", None) is not None:
+            messages.append(
+                checks.Warning(
+                    f"{name}.vector_index_class is an attribute of "
+                    "wagtail-vector-index 0.10.0 and is ignored.",
+                    hint="Remove it. Configure the model's index with "
+                    "vector_index_options = {...} ("
+                    + ", ".join(f'"{key}"' for key in INDEX_OPTIONS)
+                    + "), or subclass wagtail_vector_index.index.VectorIndex and "
+                    f"register it with @register_index (see {UPGRADE_GUIDE}).",
+                    obj=model,
+                    id=ID.format("W008"),
+                )
+            )
+        alias = getattr(model, "embedding_backend_alias", None)
+        if alias is not None:
+            options = getattr(model, "vector_index_options", None) or {}
+            used = options.get("embedding_alias", "default")
+            messages.append(
+                checks.Warning(
+                    f"{name}.embedding_backend_alias is an attribute of "
+                    "wagtail-vector-index 0.10.0 and is ignored: the index uses "
+                    f'the "{used}" embedding backend.',
+                    hint=f'Remove it and add "embedding_alias": "{alias}" to '
+                    f"{name}.vector_index_options.",
+                    obj=model,
+                    id=ID.format("W009"),
+                )
+            )
+    return messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,39 @@ logger = get_logger(__name__)
 
 class IndexNeedsRebuildError(WagtailVectorIndexError):
     """The stored vectors were made by another model or with other dimensions."""
+
+
+def _legacy_query_arguments(
+    method: str, question: str | None, chat_kwargs: dict[str, Any]
+) -> tuple[str, str | None]:
+    """The question and chat alias of a :meth:`VectorIndex.query` call,
+    accepting 0.10.0's ``query=`` and ``chat_backend_alias=`` (deprecated;
+    removed from ``chat_kwargs``, which go to the provider)."""
+    if "query" in chat_kwargs:
+        if question is not None:
+            raise TypeError(
+                f"{method}() got the question twice: as question and as query= "
+                "(0.10.0's name for it). Pass it once, as the first argument."
+            )
+        question = chat_kwargs.pop("query")
+        warnings.warn(
+            f"{method}(query=...) is deprecated: pass the question as the first "
+            f"argument, {method}(question).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if question is None:
+        raise TypeError(f"{method}() missing 1 required argument: 'question'")
+    alias = chat_kwargs.pop("chat_backend_alias", None)
+    if alias is not None:
+        warnings.warn(
+            f"{method}(chat_backend_alias=...) is deprecated: set the index's chat "
+            'alias instead (vector_index_options = {"chat_alias": ...} on the '
+            "model, or chat_alias on a VectorIndex subclass).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return question, alias
 
 
 DEFAULT_PROMPT = (
@@ -181,8 +215,12 @@ class VectorIndex:
     def embedding_backend(self) -> Any:
         return ai.get_embedding_backend(self.embedding_alias)
 
-    def chat_backend(self, *, site: Any = None, request: Any = None) -> Any:
-        return ai.get_chat_backend(self.chat_alias, site=site, request=request)
+    def chat_backend(
+        self, *, site: Any = None, request: Any = None, alias: str | None = None
+    ) -> Any:
+        """The chat backend answering :meth:`query` (``alias`` overrides the
+        index's ``chat_alias``)."""
+        return ai.get_chat_backend(alias or self.chat_alias, site=site, request=request)
 
     # -- chunking -----------------------------------------------------------
 
@@ -333,7 +371,7 @@ class VectorIndex:
 
     def query(
         self,
-        question: str,
+        question: str | None = None,
         sources_limit: int = 5,
         *,
         stream: bool = False,
@@ -347,9 +385,13 @@ class VectorIndex:
         parameters when ``site`` or ``request`` is given); the answer comes
         back with the source objects. ``stream=True`` returns the answer as a
         stream.
+
+        0.10.0's ``query=`` (the question) and ``chat_backend_alias=`` still
+        work for one release, with a ``DeprecationWarning``.
         """
+        question, alias = _legacy_query_arguments("query", question, chat_kwargs)
         results = self.search_results(question, limit=sources_limit)
-        backend = self.chat_backend(site=site, request=request)
+        backend = self.chat_backend(site=site, request=request, alias=alias)
         messages = self._messages(question, results)
         sources = [r.object for r in results]
         if stream:
@@ -361,7 +403,7 @@ class VectorIndex:
 
     async def aquery(
         self,
-        question: str,
+        question: str | None = None,
         sources_limit: int = 5,
         *,
         stream: bool = False,
@@ -371,8 +413,9 @@ class VectorIndex:
         """Asynchronous :meth:`query` (the search runs in a thread)."""
         from asgiref.sync import sync_to_async
 
+        question, alias = _legacy_query_arguments("aquery", question, chat_kwargs)
         results = await sync_to_async(self.search_results)(question, sources_limit)
-        backend = await sync_to_async(self.chat_backend)(site=site)
+        backend = await sync_to_async(self.chat_backend)(site=site, alias=alias)
         messages = self._messages(question, results)
         sources = [r.object for r in results]
         if stream:
@@ -554,6 +597,16 @@ class VectorIndex:
             )
             self._pending().filter(pk__in=covered).delete()
         return report
+
+    def rebuild_index(self) -> UpdateReport:
+        """0.10.0's name for :meth:`update` (deprecated)."""
+        warnings.warn(
+            "VectorIndex.rebuild_index() is deprecated: call update() instead, or "
+            "run manage.py update_vector_indexes.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.update()
 
     def update_object(self, obj: Any) -> None:
         """Re-index one object (or remove it if it is no longer indexable).
