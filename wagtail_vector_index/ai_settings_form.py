@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import ObjectList, Panel
 
@@ -28,6 +30,27 @@ from wagtail_vector_index.parameters import (
 
 KIND_FIELDS = {conf.CHAT: "chat_overrides", conf.EMBEDDING: "embedding_overrides"}
 KIND_NAMES = {conf.CHAT: "chat", conf.EMBEDDING: "embedding"}
+
+#: The headings and descriptions of the groups, one sentence per kind so that
+#: translators never assemble "chat backend" from parts.
+GROUP_TEXTS = {
+    conf.CHAT: {
+        "all": _("All chat backends"),
+        "all_description": _(
+            "Used by every chat backend unless the backend's own group below "
+            "sets the parameter."
+        ),
+        "alias": _("Chat backend “%(alias)s”"),
+    },
+    conf.EMBEDDING: {
+        "all": _("All embedding backends"),
+        "all_description": _(
+            "Used by every embedding backend unless the backend's own group "
+            "below sets the parameter."
+        ),
+        "alias": _("Embedding backend “%(alias)s”"),
+    },
+}
 
 
 @dataclass
@@ -89,19 +112,28 @@ def _limit_texts(
     maximum, message = spec.maximum_for(limit)
     if maximum is None:
         return "", {}
+    values = {"maximum": f"{maximum:,}"}
     if limit is None or message is None:
-        return f" At most {maximum:,}.", {}
+        return " " + gettext("At most %(maximum)s.") % values, {}
+    values["model"] = limit.model_id
     if shared:
-        also = (
-            " This value is sent to every chat backend; set a larger one in a "
+        also = gettext(
+            "This value is sent to every chat backend; set a larger one in a "
             "backend's own group."
         )
         return (
-            f" At most {maximum:,}, the longest answer of {limit.model_id} (the "
-            "smallest limit among the chat backends).",
-            {"max_value": message + also},
+            " "
+            + gettext(
+                "At most %(maximum)s, the longest answer of %(model)s (the "
+                "smallest limit among the chat backends)."
+            )
+            % values,
+            {"max_value": f"{message} {also}"},
         )
-    return f" At most {maximum:,}, the longest answer of {limit.model_id}.", {}
+    return (
+        " " + gettext("At most %(maximum)s, the longest answer of %(model)s.") % values,
+        {},
+    )
 
 
 def field_name(kind: str, scope: str, parameter: str) -> str:
@@ -122,20 +154,16 @@ class AISettingsForm(WagtailAdminModelForm):
     def _add_kind(self, kind: str) -> None:
         stored = self.instance.overrides(kind)
         configured = _configured_aliases(kind)
-        names = [alias for alias, _ in configured]
-        label = KIND_NAMES[kind]
+        names = [alias for alias, _model in configured]
+        texts = GROUP_TEXTS[kind]
         scopes = [
             OverrideGroup(
-                kind,
-                ALL_ALIASES,
-                f"All {label} backends",
-                f"Used by every {label} backend unless the backend's own group "
-                "below sets the parameter.",
+                kind, ALL_ALIASES, str(texts["all"]), str(texts["all_description"])
             )
         ]
         scopes += [
             OverrideGroup(
-                kind, alias, f"{label.capitalize()} backend “{alias}”", model_id=model
+                kind, alias, texts["alias"] % {"alias": alias}, model_id=model
             )
             for alias, model in configured
         ]
@@ -143,9 +171,12 @@ class AISettingsForm(WagtailAdminModelForm):
             OverrideGroup(
                 kind,
                 scope,
-                f"{label.capitalize()} backend “{scope}”",
-                "This alias is no longer in WAGTAIL_VECTOR_INDEX: these values are "
-                "ignored. They are kept in case the alias comes back.",
+                texts["alias"] % {"alias": scope},
+                gettext(
+                    "This alias is no longer in WAGTAIL_VECTOR_INDEX: these "
+                    "values are ignored. They are kept in case the alias comes "
+                    "back."
+                ),
                 removed=True,
             )
             for scope in stored
@@ -156,7 +187,7 @@ class AISettingsForm(WagtailAdminModelForm):
             targets = names if group.scope == ALL_ALIASES else [group.scope]
             for parameter, spec in allowed_for(kind).items():
                 name = field_name(kind, group.scope, parameter)
-                help_text = spec.help_text
+                help_text = str(spec.help_text)
                 limit, errors = None, {}
                 if spec.output_tokens and not group.removed:
                     limit = _output_limit(kind, targets)
@@ -167,11 +198,16 @@ class AISettingsForm(WagtailAdminModelForm):
                 if not group.removed:
                     unsupported = _unsupported(kind, targets, parameter)
                     if unsupported:
-                        help_text = (
-                            f"Warning: {', '.join(unsupported)} does not support "
-                            f"{spec.label.lower()}; it is not sent to that model. "
-                            + help_text
-                        )
+                        # Translators: %(models)s lists model ids, %(parameter)s
+                        # is a parameter's label in lower case ("top p").
+                        warning = gettext(
+                            "Warning: %(models)s does not support %(parameter)s; "
+                            "it is not sent to that model."
+                        ) % {
+                            "models": ", ".join(unsupported),
+                            "parameter": str(spec.label).lower(),
+                        }
+                        help_text = f"{warning} {help_text}"
                 self.fields[name] = spec.form_field(
                     initial=values.get(parameter),
                     help_text=help_text,

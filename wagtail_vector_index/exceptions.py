@@ -4,11 +4,16 @@ Provider failures are raised as subclasses of :class:`AIProviderError`. Each
 carries the backend ``alias`` and ``model_id``, is chained (``__cause__``) to the
 LiteLLM exception it replaces, and has a message written for an editor: it
 never contains the provider's raw reply, a URL with credentials or an API key.
+
+Messages are translated (Django's gettext) in the language active when the
+error is raised: an admin page's, under the editor's preferred language.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class WagtailVectorIndexError(Exception):
@@ -20,7 +25,24 @@ class InvalidAIBackendError(ImproperlyConfigured, WagtailVectorIndexError):
 
     def __init__(self, alias: str, message: str) -> None:
         self.alias = alias
-        super().__init__(f'AI backend "{alias}": {message}')
+        super().__init__(
+            # Translators: %(message)s is a sentence saying what is wrong.
+            gettext('AI backend "%(alias)s": %(message)s')
+            % {"alias": alias, "message": message}
+        )
+
+
+#: One sentence per kind of backend ("chat", "embedding"), so that
+#: translators never assemble "chat backend" from parts.
+_UNKNOWN_ALIAS = {
+    "chat": _("no chat backend with this alias is configured (configured: %(known)s)."),
+    "embedding": _(
+        "no embedding backend with this alias is configured (configured: %(known)s)."
+    ),
+    None: _(
+        "no %(kind)s backend with this alias is configured (configured: %(known)s)."
+    ),
+}
 
 
 class UnknownBackendAliasError(InvalidAIBackendError):
@@ -29,12 +51,9 @@ class UnknownBackendAliasError(InvalidAIBackendError):
     def __init__(self, alias: str, kind: str, known: list[str]) -> None:
         self.kind = kind
         self.known = known
-        known_text = ", ".join(f'"{name}"' for name in known) or "none"
-        super().__init__(
-            alias,
-            f"no {kind} backend with this alias is configured "
-            f"(configured: {known_text}).",
-        )
+        known_text = ", ".join(f'"{name}"' for name in known) or gettext("none")
+        template = _UNKNOWN_ALIAS.get(kind, _UNKNOWN_ALIAS[None])
+        super().__init__(alias, template % {"kind": kind, "known": known_text})
 
 
 class AIProviderError(WagtailVectorIndexError):
@@ -44,8 +63,9 @@ class AIProviderError(WagtailVectorIndexError):
     original exception for logs.
     """
 
-    #: What went wrong, in words for an editor; subclasses override it.
-    reason = "The AI provider could not complete the request."
+    #: What went wrong, in words for an editor; subclasses override it (with
+    #: ``gettext_lazy``, so that it is translated when the error is raised).
+    reason = _("The AI provider could not complete the request.")
     #: Whether trying again later may succeed.
     retryable = False
     #: Seconds the provider asked to wait before trying again (its
@@ -56,47 +76,54 @@ class AIProviderError(WagtailVectorIndexError):
         self.alias = alias
         self.model_id = model_id
         self.detail = detail
-        message = f'{self.reason} (backend "{alias}", model "{model_id}")'
+        values = {"reason": self.reason, "alias": alias, "model": model_id}
         if detail:
-            message = f"{message}: {detail}"
-        super().__init__(message)
+            values["detail"] = detail
+            # Translators: %(reason)s is one of the sentences below (the
+            # provider rejected the credentials...), %(detail)s more about it.
+            message = gettext(
+                '%(reason)s (backend "%(alias)s", model "%(model)s"): %(detail)s'
+            )
+        else:
+            message = gettext('%(reason)s (backend "%(alias)s", model "%(model)s")')
+        super().__init__(message % values)
 
 
 class AIAuthenticationError(AIProviderError):
-    reason = (
+    reason = _(
         "The AI provider rejected the credentials. Check the API key configured "
         "for this backend."
     )
 
 
 class AIRateLimitError(AIProviderError):
-    reason = "The AI provider is rate limiting requests. Try again shortly."
+    reason = _("The AI provider is rate limiting requests. Try again shortly.")
     retryable = True
 
 
 class AITimeoutError(AIProviderError):
-    reason = "The AI provider did not answer in time."
+    reason = _("The AI provider did not answer in time.")
     retryable = True
 
 
 class AIConnectionError(AIProviderError):
-    reason = "The AI provider could not be reached."
+    reason = _("The AI provider could not be reached.")
     retryable = True
 
 
 class AIServiceUnavailableError(AIProviderError):
-    reason = "The AI provider reported an internal error or is unavailable."
+    reason = _("The AI provider reported an internal error or is unavailable.")
     retryable = True
 
 
 class AIBadRequestError(AIProviderError):
-    reason = "The AI provider refused the request as invalid."
+    reason = _("The AI provider refused the request as invalid.")
 
 
 class AIContextWindowExceededError(AIBadRequestError):
-    reason = "The input is too long for the model's context window."
+    reason = _("The input is too long for the model's context window.")
 
 
 class AIInvalidResponseError(AIProviderError):
-    reason = "The AI provider sent a reply that could not be understood."
+    reason = _("The AI provider sent a reply that could not be understood.")
     retryable = True

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
 from wagtail_vector_index import conf
@@ -40,9 +41,9 @@ class AISettings(BaseSiteSetting):
     edit_handler = AISettingsObjectList([ParameterOverridesPanel()])
 
     class Meta:
-        verbose_name = "AI settings"
-        verbose_name_plural = "AI settings"
-        permissions = [("use_ai_test_pages", "Can use the AI test pages")]
+        verbose_name = _("AI settings")
+        verbose_name_plural = _("AI settings")
+        permissions = [("use_ai_test_pages", _("Can use the AI test pages"))]
 
     def __str__(self) -> str:
         return f"AI settings for {self.site}"
@@ -91,7 +92,7 @@ class IndexState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "vector index state"
+        verbose_name = _("vector index state")
 
     def __str__(self) -> str:
         return f"{self.index_name} ({self.model_id}, {self.dimensions} dimensions)"
@@ -112,7 +113,7 @@ class EmbeddingChunk(models.Model):
     vector = models.BinaryField()
 
     class Meta:
-        verbose_name = "embedding chunk"
+        verbose_name = _("embedding chunk")
         indexes = [
             models.Index(fields=["index_name", "build"], name="wvi_chunk_build"),
             models.Index(
@@ -148,7 +149,7 @@ class IndexUpdateLease(models.Model):
     last_build = models.PositiveIntegerField(default=0)
 
     class Meta:
-        verbose_name = "vector index update lease"
+        verbose_name = _("vector index update lease")
 
     def __str__(self) -> str:
         return f"{self.index_name}: {self.holder or 'free'}"
@@ -169,7 +170,7 @@ class PendingIndexUpdate(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "pending vector index update"
+        verbose_name = _("pending vector index update")
         indexes = [models.Index(fields=["index_name", "id"], name="wvi_pending")]
 
     def __str__(self) -> str:

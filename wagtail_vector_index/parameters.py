@@ -21,6 +21,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from wagtail_vector_index import conf
 
@@ -38,10 +40,10 @@ SOURCE_CALL = "call"
 MAX_OUTPUT_TOKENS = 1_000_000
 
 SOURCE_LABELS = {
-    SOURCE_SETTINGS: "Django settings (DEFAULT_PARAMETERS)",
-    SOURCE_SITE: "Site settings, all backends",
-    SOURCE_SITE_ALIAS: "Site settings, this backend",
-    SOURCE_CALL: "This call",
+    SOURCE_SETTINGS: _("Django settings (DEFAULT_PARAMETERS)"),
+    SOURCE_SITE: _("Site settings, all backends"),
+    SOURCE_SITE_ALIAS: _("Site settings, this backend"),
+    SOURCE_CALL: _("This call"),
 }
 
 
@@ -54,10 +56,14 @@ class OutputLimit:
     model_id: str
 
     def message(self, label: str) -> str:
-        return (
-            f"{label} can be at most {self.tokens:,}: model {self.model_id} "
-            f"writes at most {self.tokens:,} tokens in one answer."
-        )
+        # Translators: %(label)s is a parameter's label ("Max tokens").
+        return ngettext(
+            "%(label)s can be at most %(tokens)s: model %(model)s writes at "
+            "most %(tokens)s token in one answer.",
+            "%(label)s can be at most %(tokens)s: model %(model)s writes at "
+            "most %(tokens)s tokens in one answer.",
+            self.tokens,
+        ) % {"label": label, "tokens": f"{self.tokens:,}", "model": self.model_id}
 
 
 def output_limit(backends: Iterable[Any]) -> OutputLimit | None:
@@ -136,19 +142,29 @@ class ParameterSpec:
         """
         if self.type == "stop":
             return clean_stop_sequences(value)
+        label = {"label": self.label}
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError(f"{self.label} must be a number.")
+            raise ValidationError(gettext("%(label)s must be a number.") % label)
         if self.type == "int":
             if isinstance(value, float) and not value.is_integer():
-                raise ValidationError(f"{self.label} must be a whole number.")
+                raise ValidationError(
+                    gettext("%(label)s must be a whole number.") % label
+                )
             value = int(value)
         elif not math.isfinite(value):
-            raise ValidationError(f"{self.label} must be a finite number.")
+            raise ValidationError(gettext("%(label)s must be a finite number.") % label)
         if self.minimum is not None and value < self.minimum:
-            raise ValidationError(f"{self.label} must be at least {self.minimum}.")
+            raise ValidationError(
+                gettext("%(label)s must be at least %(minimum)s.")
+                % {**label, "minimum": self.minimum}
+            )
         maximum, message = self.maximum_for(output_limit)
         if maximum is not None and value > maximum:
-            raise ValidationError(message or f"{self.label} must be at most {maximum}.")
+            raise ValidationError(
+                message
+                or gettext("%(label)s must be at most %(maximum)s.")
+                % {**label, "maximum": maximum}
+            )
         return value
 
 
@@ -162,79 +178,80 @@ ALLOWED_PARAMETERS: dict[str, ParameterSpec] = {
     for spec in (
         ParameterSpec(
             "temperature",
-            "Temperature",
+            _("Temperature"),
             "float",
             CHAT_ONLY,
             0,
             2,
-            "0 to 2. Lower is more focused, higher more varied.",
+            _("0 to 2. Lower is more focused, higher more varied."),
         ),
         ParameterSpec(
             "max_tokens",
-            "Max tokens",
+            _("Max tokens"),
             "int",
             CHAT_ONLY,
             1,
             MAX_OUTPUT_TOKENS,
-            "The longest answer, in tokens.",
+            _("The longest answer, in tokens."),
             output_tokens=True,
         ),
         ParameterSpec(
             "top_p",
-            "Top p",
+            _("Top p"),
             "float",
             CHAT_ONLY,
             0,
             1,
-            "0 to 1. Nucleus sampling; change this or temperature, not both.",
+            _("0 to 1. Nucleus sampling; change this or temperature, not both."),
         ),
         ParameterSpec(
             "presence_penalty",
-            "Presence penalty",
+            _("Presence penalty"),
             "float",
             CHAT_ONLY,
             -2,
             2,
-            "-2 to 2. Positive values favour new topics.",
+            _("-2 to 2. Positive values favour new topics."),
         ),
         ParameterSpec(
             "frequency_penalty",
-            "Frequency penalty",
+            _("Frequency penalty"),
             "float",
             CHAT_ONLY,
             -2,
             2,
-            "-2 to 2. Positive values discourage repetition.",
+            _("-2 to 2. Positive values discourage repetition."),
         ),
         ParameterSpec(
             "seed",
-            "Seed",
+            _("Seed"),
             "int",
             CHAT_ONLY,
             0,
             2**63 - 1,
-            "For repeatable answers where the model supports it.",
+            _("For repeatable answers where the model supports it."),
         ),
         ParameterSpec(
             "stop",
-            "Stop sequences",
+            _("Stop sequences"),
             "stop",
             CHAT_ONLY,
-            help_text="Up to 4, one per line. The answer ends before any of them.",
+            help_text=_("Up to 4, one per line. The answer ends before any of them."),
         ),
         ParameterSpec(
             "timeout",
-            "Timeout (seconds)",
+            _("Timeout (seconds)"),
             "float",
             BOTH,
             1,
             600,
-            "1 to 600. How long to wait for the provider.",
+            _("1 to 600. How long to wait for the provider."),
         ),
     )
 }
 
 MAX_STOP_SEQUENCES = 4
+MAX_STOP_SEQUENCE_LENGTH = 100
 
 
 def clean_stop_sequences(value: Any) -> list[str]:
@@ -243,12 +260,22 @@ def clean_stop_sequences(value: Any) -> list[str]:
     if not isinstance(value, list | tuple) or not all(
         isinstance(item, str) for item in value
     ):
-        raise ValidationError("Stop sequences must be a list of strings.")
+        raise ValidationError(gettext("Stop sequences must be a list of strings."))
     sequences = [item for item in value if item.strip()]
     if len(sequences) > MAX_STOP_SEQUENCES:
-        raise ValidationError(f"At most {MAX_STOP_SEQUENCES} stop sequences.")
-    if any(len(item) > 100 for item in sequences):
-        raise ValidationError("A stop sequence can be at most 100 characters.")
+        raise ValidationError(
+            ngettext(
+                "At most %(count)s stop sequence.",
+                "At most %(count)s stop sequences.",
+                MAX_STOP_SEQUENCES,
+            )
+            % {"count": MAX_STOP_SEQUENCES}
+        )
+    if any(len(item) > MAX_STOP_SEQUENCE_LENGTH for item in sequences):
+        raise ValidationError(
+            gettext("A stop sequence can be at most %(count)s characters.")
+            % {"count": MAX_STOP_SEQUENCE_LENGTH}
+        )
     return sequences
 
 
@@ -289,7 +316,7 @@ def clean_overrides(
     """
     if not isinstance(values, Mapping):
         if strict:
-            raise ValidationError("Overrides must be a mapping of parameters.")
+            raise ValidationError(gettext("Overrides must be a mapping of parameters."))
         return {}
     allowed = allowed_for(kind)
     cleaned: dict[str, Any] = {}
@@ -301,7 +328,10 @@ def clean_overrides(
         if spec is None:
             if strict:
                 errors.append(
-                    ValidationError(f'"{name}" cannot be set from the admin.')
+                    ValidationError(
+                        gettext('"%(name)s" cannot be set from the admin.')
+                        % {"name": name}
+                    )
                 )
             continue
         try:
@@ -335,7 +365,8 @@ class EffectiveParameter:
 
     @property
     def source_label(self) -> str:
-        return SOURCE_LABELS[self.source]
+        """Where the value comes from, in words (in the active language)."""
+        return str(SOURCE_LABELS[self.source])
 
 
 #: The layers, lowest first: later ones win.

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import include, path, reverse
+from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 
@@ -51,21 +52,21 @@ def register_admin_menu_item() -> MenuItem:
     menu = Menu(
         items=[
             AIPageMenuItem(
-                "Chat test",
+                _("Chat test"),
                 reverse("wagtail_vector_index:chat"),
                 name="wvi-chat-test",
                 icon_name="comment",
                 order=100,
             ),
             AIPageMenuItem(
-                "Embeddings test",
+                _("Embeddings test"),
                 reverse("wagtail_vector_index:embeddings"),
                 name="wvi-embeddings-test",
                 icon_name="grid",
                 order=200,
             ),
             AIPageMenuItem(
-                "Vector indexes",
+                _("Vector indexes"),
                 reverse("wagtail_vector_index:indexes"),
                 name="wvi-vector-indexes",
                 icon_name="table",
@@ -73,4 +74,6 @@ def register_admin_menu_item() -> MenuItem:
             ),
         ]
     )
-    return SubmenuMenuItem("AI", menu, name="wvi-ai", icon_name="cogs", order=850)
+    # Translators: the admin menu of the AI test pages (Artificial
+    # Intelligence).
+    return SubmenuMenuItem(_("AI"), menu, name="wvi-ai", icon_name="cogs", order=850)

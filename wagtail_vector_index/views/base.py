@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import get_resolver, get_urlconf
+from django.utils.translation import gettext
 from django.views.generic import TemplateView
 from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 from wagtail.models import Site
@@ -48,7 +49,9 @@ class AIPageView(AIPagePermissionMixin, WagtailAdminTemplateMixin, TemplateView)
     def get_breadcrumbs_items(self) -> list[dict[str, Any]]:
         return [
             *self.breadcrumbs_items,
-            {"url": None, "label": "AI"},
+            # Translators: the admin menu of the AI test pages (Artificial
+            # Intelligence).
+            {"url": None, "label": gettext("AI")},
             {"url": None, "label": self.get_page_title()},
         ]
 

@@ -31,6 +31,8 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 from wagtail.admin import messages
 from wagtail.log_actions import log
@@ -65,7 +67,7 @@ NDJSON = "application/x-ndjson"
 
 #: Errors whose message is written for editors.
 SAFE_ERRORS = (AIProviderError, InvalidAIBackendError)
-UNEXPECTED_ERROR = (
+UNEXPECTED_ERROR = _(
     "Something unexpected went wrong while calling the AI provider. "
     "The details are in the server's logs."
 )
@@ -84,7 +86,8 @@ def ndjson_line(payload: dict[str, Any]) -> bytes:
 
 
 def error_payload(message: str) -> dict[str, Any]:
-    return {"type": "error", "message": message}
+    # str(): a lazy translation is translated now, in the request's language.
+    return {"type": "error", "message": str(message)}
 
 
 def error_response(message: str, status: int, **extra: Any) -> HttpResponse:
@@ -167,7 +170,7 @@ class ChatTestView(AIPageView):
     """The chat test page (GET; query parameters choose site and aliases)."""
 
     template_name = "wagtail_vector_index/admin/chat.html"
-    page_title = "Chat test"
+    page_title = _("Chat test")
     header_icon = "comment"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -222,8 +225,40 @@ class ChatTestView(AIPageView):
             ),
             has_backends=bool(ai.configured_aliases(conf.CHAT)),
             rate_limit=conf.get_test_pages_rate_limit(),
+            js_strings=json.dumps(js_strings()),
         )
         return context
+
+
+def js_strings() -> dict[str, str]:
+    """What the ``wvi-chat`` controller writes on the page, translated.
+
+    Passed to it as its ``strings`` value (no JavaScript catalogue is
+    needed); ``%(name)s`` placeholders are filled in by the controller.
+    """
+    return {
+        "refused": gettext(
+            "The server refused the request (HTTP %(status)s). Reload the page "
+            "and try again."
+        ),
+        "endedUnexpectedly": gettext("The answer ended unexpectedly."),
+        "stopped": gettext("Stopped."),
+        # Translators: %(message)s is the browser's description of the error.
+        "requestFailed": gettext("The request failed: %(message)s"),
+        "status": gettext("Status"),
+        "backend": gettext("Backend"),
+        "timeToFirstToken": gettext("Time to first token"),
+        "totalTime": gettext("Total time"),
+        # Translators: a duration, e.g. "1.25 s".
+        "seconds": gettext("%(seconds)s s"),
+        "tokens": gettext("Tokens"),
+        "tokenCounts": gettext(
+            "%(prompt)s prompt + %(completion)s completion = %(total)s"
+        ),
+        "cost": gettext("Cost"),
+        "unknown": gettext("Unknown"),
+        "parameters": gettext("Parameters"),
+    }
 
 
 def form_errors_message(*forms_: Any) -> str:
@@ -231,9 +266,13 @@ def form_errors_message(*forms_: Any) -> str:
     for form in forms_:
         for name, errors in form.errors.items():
             field = form.fields.get(name)
-            label = str(field.label or pretty_name(name)) if field else "Form"
-            problems.append(f"{label}: {' '.join(errors)}")
-    return "Check the form. " + " ".join(problems)
+            label = str(field.label or pretty_name(name)) if field else gettext("Form")
+            # Translators: a form field's label and what is wrong with its value.
+            problems.append(
+                gettext("%(label)s: %(errors)s")
+                % {"label": label, "errors": " ".join(errors)}
+            )
+    return gettext("Check the form. %(problems)s") % {"problems": " ".join(problems)}
 
 
 class ChatStreamView(AIPagePermissionMixin, View):
@@ -414,14 +453,20 @@ class ChatSaveOverridesView(ChatTestView):
         valid = request_form.is_valid()
         valid = saved.form.is_valid() and valid
         if valid and request_form.cleaned_data["site"] is None:
-            request_form.add_error("site", "Choose the site to save the overrides for.")
+            request_form.add_error(
+                "site", gettext("Choose the site to save the overrides for.")
+            )
             valid = False
         if valid and saved.backend is None:
-            messages.error(request, saved.error or "This backend cannot be used.")
+            messages.error(
+                request, saved.error or gettext("This backend cannot be used.")
+            )
             valid = False
         if not valid:
             if request_form.errors or saved.form.errors:
-                messages.error(request, "The overrides could not be saved: see below.")
+                messages.error(
+                    request, gettext("The overrides could not be saved: see below.")
+                )
             return self.render_to_response(
                 self.get_context_data(
                     request_form=request_form,
@@ -452,7 +497,7 @@ class ChatSaveOverridesView(ChatTestView):
             messages.success(
                 request,
                 saved_message(alias, site, values),
-                buttons=[messages.button(edit_url, "Edit AI settings")],
+                buttons=[messages.button(edit_url, gettext("Edit AI settings"))],
             )
         return redirect(
             chat_page_url(
@@ -467,9 +512,13 @@ class ChatSaveOverridesView(ChatTestView):
 
 def saved_message(alias: str, site: Site, values: dict[str, Any]) -> str:
     if not values:
-        return (
-            f"Site “{site}” has no overrides for chat backend “{alias}” any more: "
-            "every value matches its settings."
-        )
+        return gettext(
+            "Site “%(site)s” has no overrides for chat backend “%(alias)s” any "
+            "more: every value matches its settings."
+        ) % {"site": site, "alias": alias}
     listed = ", ".join(f"{name} = {value}" for name, value in values.items())
-    return f"Saved the overrides of chat backend “{alias}” for site “{site}”: {listed}."
+    # Translators: %(values)s lists the parameters, "temperature = 0.2, seed = 1".
+    return gettext(
+        "Saved the overrides of chat backend “%(alias)s” for site “%(site)s”: "
+        "%(values)s."
+    ) % {"alias": alias, "site": site, "values": listed}

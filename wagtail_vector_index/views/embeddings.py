@@ -16,6 +16,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from wagtail_vector_index import ai, conf
 from wagtail_vector_index.ai_utils.backends.base import BaseEmbeddingBackend
@@ -80,8 +82,10 @@ def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
 def duration(seconds: float) -> str:
     """``12.3 ms`` or ``1.25 s``."""
     if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.2f} s"
+        # Translators: a duration in milliseconds, e.g. "12.3 ms".
+        return gettext("%(milliseconds).1f ms") % {"milliseconds": seconds * 1000}
+    # Translators: a duration in seconds, e.g. "1.25 s".
+    return gettext("%(seconds).2f s") % {"seconds": seconds}
 
 
 def level(value: float) -> int:
@@ -193,7 +197,7 @@ class EmbeddingsTestView(AIPageView):
     """
 
     template_name = "wagtail_vector_index/admin/embeddings.html"
-    page_title = "Embeddings test"
+    page_title = _("Embeddings test")
     header_icon = "grid"
     #: The tab shown first (``texts`` or ``index-search``).
     active_tab = "texts"

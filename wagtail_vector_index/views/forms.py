@@ -14,6 +14,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from wagtail.models import Site
 
 from wagtail_vector_index import ai, conf
@@ -38,7 +40,8 @@ DEFAULT_SEARCH_RESULTS = 5
 #: used in compare mode).
 SIDES = ("a", "b")
 
-UNUSABLE = "{alias}: cannot be used (run manage.py check)"
+#: The label of a backend that cannot be built from its settings.
+UNUSABLE = _("%(alias)s: cannot be used (run manage.py check)")
 
 
 def backend_choices(kind: str) -> list[tuple[str, str]]:
@@ -50,7 +53,7 @@ def backend_choices(kind: str) -> list[tuple[str, str]]:
     choices = []
     for alias in ai.configured_aliases(kind):
         backend = ai.get_configured_backend(kind, alias)
-        label = backend.display_name if backend else UNUSABLE.format(alias=alias)
+        label = backend.display_name if backend else UNUSABLE % {"alias": alias}
         choices.append((alias, label))
     return choices
 
@@ -68,10 +71,11 @@ class SiteChoiceField(forms.ModelChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("queryset", Site.objects.order_by("hostname", "port"))
         kwargs.setdefault("required", False)
-        kwargs.setdefault("empty_label", "No site: Django settings only")
+        kwargs.setdefault("label", _("Site"))
+        kwargs.setdefault("empty_label", _("No site: Django settings only"))
         kwargs.setdefault(
             "help_text",
-            "The site's AI settings are merged over the backend's settings.",
+            _("The site's AI settings are merged over the backend's settings."),
         )
         super().__init__(**kwargs)
 
@@ -88,21 +92,24 @@ class ChatRequestForm(forms.Form):
 
     site = SiteChoiceField(widget=reload_select())
     system_prompt = forms.CharField(
-        label="System prompt",
+        label=_("System prompt"),
         required=False,
         max_length=MAX_SYSTEM_PROMPT_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Optional instructions sent before the message.",
+        help_text=_("Optional instructions sent before the message."),
     )
     message = forms.CharField(
+        label=_("Message"),
         max_length=MAX_MESSAGE_LENGTH,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     compare = forms.BooleanField(
-        label="Compare two parameter sets",
+        label=_("Compare two parameter sets"),
         required=False,
-        help_text="Send the message twice, with a second backend or parameters, "
-        "and see both answers side by side.",
+        help_text=_(
+            "Send the message twice, with a second backend or parameters, "
+            "and see both answers side by side."
+        ),
         widget=forms.CheckboxInput(
             attrs={"data-action": "change->wvi-chat#toggleCompare"}
         ),
@@ -127,16 +134,25 @@ def parameter_help(
 ) -> str:
     """Help text saying where a prefilled value comes from."""
     if parameter is None:
-        where = "Not set: the model's default applies."
+        where = gettext("Not set: the model's default applies.")
     elif not settable:
-        where = (
-            f"The backend uses a value from {parameter.source_label} that cannot "
-            "be entered here; leave the field empty to keep it."
-        )
+        # Translators: %(source)s is where the value is set, e.g. "Site
+        # settings, this backend".
+        where = gettext(
+            "The backend uses a value from %(source)s that cannot be entered "
+            "here; leave the field empty to keep it."
+        ) % {"source": parameter.source_label}
     else:
-        where = f"Current value from {parameter.source_label}."
-    warning = "" if supported else " Warning: the model does not support it."
-    return f"{where}{warning} {spec_help}".strip()
+        # Translators: %(source)s is where the value is set, e.g. "Site
+        # settings, this backend".
+        where = gettext("Current value from %(source)s.") % {
+            "source": parameter.source_label
+        }
+    sentences = [where]
+    if not supported:
+        sentences.append(gettext("Warning: the model does not support it."))
+    sentences.append(str(spec_help))
+    return " ".join(sentence for sentence in sentences if sentence)
 
 
 def settable(spec: Any, value: Any, limit: OutputLimit | None = None) -> bool:
@@ -157,7 +173,7 @@ class ParameterSetForm(forms.Form):
     backend's model has a known output limit, ``max_tokens`` is bounded by it.
     """
 
-    alias = forms.ChoiceField(label="Backend", widget=reload_select())
+    alias = forms.ChoiceField(label=_("Backend"), widget=reload_select())
 
     def __init__(
         self,
@@ -239,17 +255,17 @@ class EmbeddingsTestForm(forms.Form):
     """Texts to embed and compare, and an optional query to rank them by."""
 
     site = SiteChoiceField()
-    alias = forms.ChoiceField(label="Backend")
+    alias = forms.ChoiceField(label=_("Backend"))
     texts = forms.CharField(
+        label=_("Texts"),
         max_length=MAX_TEXTS_LENGTH,
         widget=forms.Textarea(attrs={"rows": 8}),
-        help_text=f"One text per line, up to {MAX_TEXTS} texts and "
-        f"{MAX_TEXTS_LENGTH:,} characters in all.",
     )
     query = forms.CharField(
+        label=_("Query"),
         required=False,
         max_length=MAX_QUERY_LENGTH,
-        help_text="Optional: rank the texts by their similarity to this query.",
+        help_text=_("Optional: rank the texts by their similarity to this query."),
     )
 
     def __init__(
@@ -259,14 +275,20 @@ class EmbeddingsTestForm(forms.Form):
         self.fields["alias"].choices = (
             choices if choices is not None else backend_choices(conf.EMBEDDING)
         )
+        # Set here: a lazy translation cannot be %-formatted at import time.
+        self.fields["texts"].help_text = gettext(
+            "One text per line, up to %(texts)s texts and %(characters)s "
+            "characters in all."
+        ) % {"texts": MAX_TEXTS, "characters": f"{MAX_TEXTS_LENGTH:,}"}
 
     def clean_texts(self) -> list[str]:
         texts = split_texts(self.cleaned_data["texts"])
         if not texts:
-            raise ValidationError("Enter at least one text.")
+            raise ValidationError(gettext("Enter at least one text."))
         if len(texts) > MAX_TEXTS:
             raise ValidationError(
-                f"Enter at most {MAX_TEXTS} texts (you entered {len(texts)})."
+                gettext("Enter at most %(limit)s texts (you entered %(count)s).")
+                % {"limit": MAX_TEXTS, "count": len(texts)}
             )
         return texts
 
@@ -301,29 +323,31 @@ class IndexSearchForm(forms.Form):
     prefix = "search"
 
     index = forms.ChoiceField(
-        label="Vector index",
-        help_text="The project's vector indexes; the Vector indexes page shows "
-        "their size and state.",
+        label=_("Vector index"),
+        help_text=_(
+            "The project's vector indexes; the Vector indexes page shows "
+            "their size and state."
+        ),
     )
     query = forms.CharField(
+        label=_("Query"),
         max_length=MAX_QUERY_LENGTH,
-        help_text="Embedded with the index's embedding backend (one provider call).",
+        help_text=_("Embedded with the index's embedding backend (one provider call)."),
     )
     limit = forms.IntegerField(
-        label="Results",
+        label=_("Results"),
         min_value=1,
         max_value=MAX_SEARCH_RESULTS,
         initial=DEFAULT_SEARCH_RESULTS,
-        help_text=f"Objects to show, up to {MAX_SEARCH_RESULTS}.",
     )
     similarity_threshold = forms.FloatField(
-        label="Minimum similarity",
+        label=_("Minimum similarity"),
         required=False,
         min_value=-1.0,
         max_value=1.0,
         initial=0.0,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
-        help_text="From −1 to 1; empty for 0, the default.",
+        help_text=_("From −1 to 1; empty for 0, the default."),
     )
 
     def __init__(
@@ -331,6 +355,10 @@ class IndexSearchForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["index"].choices = choices or []
+        # Set here: a lazy translation cannot be %-formatted at import time.
+        self.fields["limit"].help_text = gettext(
+            "Objects to show, up to %(limit)s."
+        ) % {"limit": MAX_SEARCH_RESULTS}
 
     def clean_similarity_threshold(self) -> float:
         value = self.cleaned_data["similarity_threshold"]

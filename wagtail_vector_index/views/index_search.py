@@ -16,6 +16,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.admin_url_finder import AdminURLFinder
 from wagtail.models import Page
 
@@ -31,7 +32,7 @@ from wagtail_vector_index.views.forms import IndexSearchForm, index_choices
 logger = get_logger(__name__)
 
 #: Shown when the index cannot be read (its storage fails, say).
-UNREADABLE_INDEX = (
+UNREADABLE_INDEX = _(
     "The vector index could not be read. The details are in the server's logs."
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
@@ -40,7 +41,7 @@ def index_rows() -> list[IndexRow]:
             storage=type(storage).__name__,
         )
         if state is None:
-            row.problem = "Not built yet: run manage.py update_vector_indexes."
+            row.problem = gettext("Not built yet: run manage.py update_vector_indexes.")
         else:
             try:
                 backend = index.embedding_backend
@@ -51,11 +52,16 @@ def index_rows() -> list[IndexRow]:
                     backend.config.model_id != state.model_id
                     or backend.embedding_output_dimensions != state.dimensions
                 ):
-                    row.problem = (
-                        f"Built with {state.model_id} ({state.dimensions} dimensions), "
-                        f"but the backend is now {backend.config.model_id} "
-                        f"({backend.embedding_output_dimensions}): rebuild it."
-                    )
+                    row.problem = gettext(
+                        "Built with %(built_model)s (%(built_dimensions)s "
+                        "dimensions), but the backend is now %(model)s "
+                        "(%(dimensions)s): rebuild it."
+                    ) % {
+                        "built_model": state.model_id,
+                        "built_dimensions": state.dimensions,
+                        "model": backend.config.model_id,
+                        "dimensions": backend.embedding_output_dimensions,
+                    }
         rows.append(row)
     return rows
 

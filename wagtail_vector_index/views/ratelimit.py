@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from django.core.cache import cache
+from django.utils.translation import ngettext
 
 from wagtail_vector_index import conf
 
@@ -68,8 +69,10 @@ def take(user: Any) -> bool:
 def message() -> str:
     """What an editor reads when the limit is reached."""
     limit = conf.get_test_pages_rate_limit()
-    calls = "call" if limit == 1 else "calls"
-    return (
-        f"You have reached the limit of {limit} {calls} a minute to the AI "
-        "providers from the test pages. Wait a minute and try again."
-    )
+    return ngettext(
+        "You have reached the limit of %(limit)s call a minute to the AI "
+        "providers from the test pages. Wait a minute and try again.",
+        "You have reached the limit of %(limit)s calls a minute to the AI "
+        "providers from the test pages. Wait a minute and try again.",
+        limit,
+    ) % {"limit": limit}

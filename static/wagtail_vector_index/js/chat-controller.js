@@ -9,14 +9,17 @@
  * nodes, so it is always shown as text, never parsed as HTML.
  *
  * No build step: the controller is registered on Wagtail's own Stimulus
- * application.
+ * application. The texts it writes come translated from the page (its
+ * `strings` value, made by `js_strings()` in views/chat.py), with
+ * `%(name)s` placeholders it fills in: no JavaScript catalogue is needed.
  *
  * @example
  * <form method="post" action="/admin/ai/chat/stream/"
  *   data-controller="wvi-chat"
  *   data-action="submit->wvi-chat#send"
  *   data-wvi-chat-reload-url-value="/admin/ai/chat/"
- *   data-wvi-chat-stream-url-value="/admin/ai/chat/stream/">
+ *   data-wvi-chat-stream-url-value="/admin/ai/chat/stream/"
+ *   data-wvi-chat-strings-value='{"stopped": "Stopped.", ...}'>
  *   ...
  *   <div data-wvi-chat-target="output" data-side="a" aria-live="polite"></div>
  * </form>
@@ -37,7 +40,19 @@ window.wagtail.app.register(
     static values = {
       reloadUrl: String,
       streamUrl: String,
+      strings: Object,
     };
+
+    /**
+     * The translated text `key`, its `%(name)s` placeholders replaced by
+     * `values` (the key itself if the page did not provide the text).
+     */
+    text(key, values = {}) {
+      const template = this.stringsValue[key] || key;
+      return template.replace(/%\((\w+)\)s/g, (placeholder, name) =>
+        name in values ? String(values[name]) : placeholder,
+      );
+    }
 
     connect() {
       this.requests = new Set();
@@ -145,20 +160,17 @@ window.wagtail.app.register(
         });
         const type = response.headers.get('Content-Type') || '';
         if (!type.startsWith('application/x-ndjson') || !response.body) {
-          this.showError(
-            side,
-            `The server refused the request (HTTP ${response.status}). Reload the page and try again.`,
-          );
+          this.showError(side, this.text('refused', { status: response.status }));
           return;
         }
         finished = await this.read(side, response.body.getReader());
-        if (!finished) this.showError(side, 'The answer ended unexpectedly.');
+        if (!finished) this.showError(side, this.text('endedUnexpectedly'));
       } catch (error) {
         if (this.current[side] !== request) return;
         if (error.name === 'AbortError') {
-          this.showNote(side, 'Stopped.');
+          this.showNote(side, this.text('stopped'));
         } else {
-          this.showError(side, `The request failed: ${error.message}`);
+          this.showError(side, this.text('requestFailed', { message: error.message }));
         }
       } finally {
         this.requests.delete(request);
@@ -228,7 +240,7 @@ window.wagtail.app.register(
     }
 
     showNote(side, message) {
-      this.addStat(side, 'Status', message);
+      this.addStat(side, this.text('status'), message);
     }
 
     addStat(side, term, description) {
@@ -245,29 +257,41 @@ window.wagtail.app.register(
 
     showStats(side, line) {
       const seconds = (value) =>
-        value === null || value === undefined ? '–' : `${value.toFixed(2)} s`;
+        value === null || value === undefined
+          ? '–'
+          : this.text('seconds', { seconds: value.toFixed(2) });
       const usage = line.usage || {};
       const count = (value) => (value === null || value === undefined ? '?' : value);
-      this.addStat(side, 'Backend', line.backend || line.model);
-      this.addStat(side, 'Time to first token', seconds(line.time_to_first_token));
-      this.addStat(side, 'Total time', seconds(line.total_time));
+      this.addStat(side, this.text('backend'), line.backend || line.model);
       this.addStat(
         side,
-        'Tokens',
-        `${count(usage.prompt_tokens)} prompt + ${count(usage.completion_tokens)} completion = ${count(usage.total_tokens)}`,
+        this.text('timeToFirstToken'),
+        seconds(line.time_to_first_token),
+      );
+      this.addStat(side, this.text('totalTime'), seconds(line.total_time));
+      this.addStat(
+        side,
+        this.text('tokens'),
+        this.text('tokenCounts', {
+          prompt: count(usage.prompt_tokens),
+          completion: count(usage.completion_tokens),
+          total: count(usage.total_tokens),
+        }),
       );
       this.addStat(
         side,
-        'Cost',
+        this.text('cost'),
         line.cost === null || line.cost === undefined
-          ? 'Unknown'
+          ? this.text('unknown')
           : `$${Number(line.cost).toFixed(6)}`,
       );
       const parameters = Object.entries(line.parameters || {}).map(
         ([name, parameter]) =>
           `${name} = ${JSON.stringify(parameter.value)} (${parameter.source})`,
       );
-      if (parameters.length) this.addStat(side, 'Parameters', parameters.join('; '));
+      if (parameters.length) {
+        this.addStat(side, this.text('parameters'), parameters.join('; '));
+      }
     }
   },
 );
