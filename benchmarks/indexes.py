@@ -36,7 +36,18 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench_common import add_pages, percentile, print_rebuilds
+from bench_common import (
+    add_pages,
+    child_environment,
+    last_lines,
+    load_providers,
+    parse_result,
+    percentile,
+    pip,
+    pip_error,
+    prepare_old,
+    print_rebuilds,
+)
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS.parent
@@ -150,7 +161,6 @@ def bench_rebuild(pages: int) -> dict:
     from django.db import connection
     from django.test.utils import override_settings
     from wagtail.models import Page
-    from worker import load_providers
 
     from tests.conftest import embedding_backend_settings
     from tests.testapp.models import ArticlePage
@@ -241,19 +251,17 @@ OLD_STORAGES = {"numpy": "database", "pgvector": "pgvector"}  # Compared with.
 
 def old_python(venv: Path) -> tuple[Path | None, str]:
     """The older release's venv (run.py's), with what its pgvector storage needs."""
-    import run
-
-    old = run.prepare_old(venv)
+    old = prepare_old(venv)
     if old.python is None:
         return None, old.reason
     constraints = venv / "constraints.txt"
     probe = subprocess.run(
         [str(old.python), "-c", "import pgvector.django, psycopg"],
         capture_output=True,
-        cwd=run.BENCHMARKS,
+        cwd=BENCHMARKS,
     )
     if probe.returncode:
-        code, output = run.pip(
+        code, output = pip(
             old.python,
             ["install", "-c", str(constraints), "pgvector", "psycopg[binary]"],
             venv / "install.log",
@@ -262,7 +270,7 @@ def old_python(venv: Path) -> tuple[Path | None, str]:
         if code:
             return (
                 None,
-                f"pgvector and psycopg failed to install: {run.pip_error(output)}",
+                f"pgvector and psycopg failed to install: {pip_error(output)}",
             )
     return old.python, old.reason
 
@@ -289,15 +297,13 @@ def old_database() -> dict:
 
 def run_old(venv: Path, quick: bool, skip_rebuild: bool, skip_search: bool) -> dict:
     """Each storage of 0.10.0 in a process of its own: {storage: result}."""
-    import run
-
     python, how = old_python(venv)
     if python is None:
         return {"error": how}
     results: dict = {"how": how}
     for storage in OLD_STORAGES:
         print(f"0.10.0 {storage}...", file=sys.stderr, flush=True)
-        env = run.child_environment()
+        env = child_environment()
         if storage == "pgvector":
             env["WVI_OLD_DATABASE"] = json.dumps(old_database())
         command = [
@@ -313,9 +319,9 @@ def run_old(venv: Path, quick: bool, skip_rebuild: bool, skip_search: bool) -> d
         finished = subprocess.run(
             command, capture_output=True, text=True, cwd=BENCHMARKS, env=env
         )
-        result = run.parse_result(finished.stdout)
+        result = parse_result(finished.stdout)
         if result is None:
-            result = {"error": run.last_lines(finished.stderr) or "no result"}
+            result = {"error": last_lines(finished.stderr) or "no result"}
         results[storage] = result
     return results
 

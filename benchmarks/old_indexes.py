@@ -262,9 +262,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1_000, help="0: no rebuild")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
-    # worker.py's loader: the loopback provider with Nagle's algorithm off
+    # The shared loader: the loopback provider with Nagle's algorithm off
     # (else each reply may wait ~40 ms for a delayed ACK).
-    from worker import load_providers
+    from bench_common import load_providers
 
     server = load_providers().ProviderServer().start()
     server.state.dimensions = DIMENSIONS

@@ -1,0 +1,333 @@
+"""Embedding throughput benchmark: 5,000 inputs, 50 ms per request.
+
+    python benchmarks/throughput.py [--quick] [--with-old] [--markdown]
+                                    [--json FILE]
+
+The loopback server (``tests/providers.py``, 127.0.0.1) answers each request
+after 50 ms: batched ``aembed``, the same batches sent by hand with
+``litellm.aembedding``, one request per input, the floor, sync ``embed``.
+From the repository root, with the package installed in the running Python;
+``run.py`` runs this with the other benchmarks.
+
+The embeddings are timed in a child process, ``throughput.py measure --impl
+current|old``, run with this Python or with the venv of wagtail-vector-index
+0.10.0 (``--with-old``: ``benchmarks/.venv-old`` unless ``--old-venv``, created
+on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from bench_common import (
+    CURRENT,
+    LABELS,
+    OLD,
+    Benchmark,
+    OldEnvironment,
+    Table,
+    add_old_note,
+    columns,
+    error_text,
+    failed,
+    load_providers,
+    progress,
+    ratio,
+    run_workers,
+    script,
+    target,
+    unmeasured,
+    where,
+)
+
+EMBEDDING_BACKEND = (
+    "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMEmbeddingBackend"
+)
+EMBEDDING_MODEL = "openai/bench-embed"
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """None: the sizes are fixed, so the figures stay comparable."""
+
+
+def settle(args: argparse.Namespace) -> None:
+    args.inputs = 5000
+    args.per_input_cap = 200 if args.quick else 500
+    args.batch_size, args.concurrency, args.latency = 100, 4, 0.05
+
+
+# -- in the child process (this checkout's or the older release's Python) ----
+
+
+def embedding_backend(server: Any, *, batch_size: int, concurrency: int) -> Any:
+    from wagtail_vector_index.ai_utils.backends import get_embedding_backend
+
+    return get_embedding_backend(
+        backend_dict={
+            "CLASS": EMBEDDING_BACKEND,
+            "CONFIG": {
+                "MODEL_ID": EMBEDDING_MODEL,
+                "TOKEN_LIMIT": 8191,
+                "EMBEDDING_OUTPUT_DIMENSIONS": server.state.dimensions,
+                "BATCH_SIZE": batch_size,
+                "MAX_CONCURRENCY": concurrency,
+                "DEFAULT_PARAMETERS": {"api_base": server.openai_base},
+            },
+        },
+        backend_id="default",
+    )
+
+
+def reset_counters(server: Any) -> None:
+    with server.state.lock:
+        server.state.requests.clear()
+        server.state.max_in_flight = 0
+
+
+async def timed(server: Any, call: Any, count: int) -> dict[str, Any]:
+    reset_counters(server)
+    started = time.perf_counter()
+    try:
+        vectors = await call()
+    except Exception as error:  # Reported in the table.
+        return {"error": error_text(error), "where": where(error)}
+    seconds = time.perf_counter() - started
+    vectors = list(vectors)
+    result = {
+        "seconds": seconds,
+        "inputs": count,
+        "vectors": len(vectors),
+        "requests": len(server.requests_to("/v1/embeddings")),
+        "max_in_flight": server.state.max_in_flight,
+    }
+    if len(vectors) != count:
+        result["error"] = f"returned {len(vectors)} vectors for {count} inputs"
+    return result
+
+
+async def embed_all(args: argparse.Namespace) -> dict[str, Any]:
+    providers = load_providers()
+    server = providers.ProviderServer().start()
+    inputs = [
+        f"Short input {i}: a paragraph of a Wagtail page." for i in range(args.inputs)
+    ]
+    subset = inputs[: args.per_input_cap]
+    batched = embedding_backend(
+        server, batch_size=args.batch_size, concurrency=args.concurrency
+    )
+    per_input = embedding_backend(server, batch_size=1, concurrency=args.concurrency)
+    current = hasattr(batched, "batches")  # The older release has no batching.
+    base = {"api_base": server.openai_base}
+    # The older release ignores DEFAULT_PARAMETERS for embeddings: pass them.
+    kwargs = {} if current else base
+
+    # Warm-up without latency: clients, the event loop, LiteLLM's caches.
+    with contextlib.suppress(Exception):  # Measured (and reported) below.
+        await batched.aembed(inputs[:8], **kwargs)
+    list(batched.embed(inputs[:8], **kwargs))
+
+    server.state.latency = args.latency
+    results: dict[str, Any] = {}
+    results["aembed"] = await timed(
+        server, lambda: batched.aembed(inputs, **kwargs), len(inputs)
+    )
+    if current:
+        results["per_input"] = await timed(
+            server, lambda: per_input.aembed(subset), len(subset)
+        )
+    else:
+        results["per_input"] = {
+            "error": "no batch size or concurrency setting: embed() and aembed() "
+            "send all inputs in one request"
+        }
+
+    async def raw_aembed() -> list[list[float]]:
+        # The same batches and bound on concurrency, written by hand around
+        # LiteLLM: what the package's batching costs on top of LiteLLM.
+        import litellm
+
+        semaphore = asyncio.Semaphore(args.concurrency)
+        size = args.batch_size
+
+        async def one(batch: list[str]) -> list[list[float]]:
+            async with semaphore:
+                response = await litellm.aembedding(
+                    model=EMBEDDING_MODEL, input=batch, **base
+                )
+                return [item["embedding"] for item in response.data]
+
+        batches = [inputs[i : i + size] for i in range(0, len(inputs), size)]
+        results = await asyncio.gather(*(one(batch) for batch in batches))
+        return [vector for batch in results for vector in batch]
+
+    results["raw_aembed"] = await timed(server, raw_aembed, len(inputs))
+
+    async def sync_embed() -> list[list[float]]:
+        return list(batched.embed(inputs, **kwargs))
+
+    results["embed"] = await timed(server, sync_embed, len(inputs))
+    server.stop()
+    return {
+        "rows": results,
+        "inputs": len(inputs),
+        "per_input_inputs": len(subset),
+        "batch_size": args.batch_size if current else None,
+        "concurrency": args.concurrency if current else None,
+        "latency": args.latency,
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(embed_all(args))
+
+
+# -- the table ---------------------------------------------------------------
+
+
+def floor_seconds(
+    inputs: int, batch_size: int, concurrency: int, latency: float
+) -> float:
+    """The floor as specified: ceil(N / batch) / concurrency x latency."""
+    return -(-inputs // batch_size) / concurrency * latency
+
+
+def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
+    options = [
+        "--inputs",
+        str(args.inputs),
+        "--per-input-cap",
+        str(args.per_input_cap),
+        "--batch-size",
+        str(args.batch_size),
+        "--concurrency",
+        str(args.concurrency),
+        "--latency",
+        str(args.latency),
+    ]
+    progress(f"Embedding throughput: {args.inputs} inputs, {args.latency:.3f} s...")
+    results = run_workers("throughput.py", options, old, "Embedding throughput")
+    n, batch, concurrency = args.inputs, args.batch_size, args.concurrency
+    floor = floor_seconds(n, batch, concurrency, args.latency)
+    impls = columns(old)
+    headers = [""]
+    for impl in impls:
+        headers += [f"{LABELS[impl]}: s", "x floor", "requests", "max in flight"]
+    table = Table(
+        f"Embedding throughput: {n:,} inputs, {args.latency * 1000:.0f} ms per request",
+        headers,
+    )
+    rows = [
+        (
+            "aembed",
+            f"(a) await aembed(), BATCH_SIZE {batch}, MAX_CONCURRENCY {concurrency}",
+        ),
+        (
+            "raw_aembed",
+            f"(a, raw) litellm.aembedding(), same batches, {concurrency} at a time",
+        ),
+        (
+            "per_input",
+            f"(b) one request per input (BATCH_SIZE 1), "
+            f"{args.per_input_cap} inputs x {n // max(1, args.per_input_cap)}",
+        ),
+        ("embed", "sync embed(), same settings"),
+    ]
+    for key, label in rows:
+        cells = [label]
+        for impl in impls:
+            result = results.get(impl, {})
+            if missing := unmeasured(old, impl, result):
+                cells += missing
+                continue
+            row = result["rows"].get(key, {})
+            if "seconds" not in row:
+                cells += [failed(row), "", "", ""]
+                continue
+            seconds = row["seconds"] * n / row["inputs"]
+            text = f"{seconds:.3f}"
+            if row["inputs"] != n:
+                text += " (extrapolated)"
+            if "error" in row:
+                text = f"{row['seconds']:.3f}, wrong: {row['error']}"
+            cells += [
+                text,
+                ratio(seconds / floor) if "error" not in row else "—",
+                str(row["requests"]),
+                str(row["max_in_flight"]),
+            ]
+        table.rows.append(cells)
+    table.rows.append(
+        [
+            f"(c) floor: ceil({n:,} / {batch}) / {concurrency} x "
+            f"{args.latency * 1000:.0f} ms",
+            f"{floor:.3f}",
+            "1.000x",
+            str(-(-n // batch)),
+            str(concurrency),
+        ]
+        + ["", "", "", ""] * (len(impls) - 1)
+    )
+    table.notes.append(
+        "x floor = time / floor (c). One request per input runs on the first "
+        f"{args.per_input_cap} inputs; its time is scaled linearly to {n:,} "
+        "(its requests are those actually sent). The provider server runs in "
+        "the same process (threads), so its JSON work shares the GIL with the "
+        "client's."
+    )
+    embed = results.get(OLD, {}).get("rows", {}).get("embed", {})
+    if embed.get("requests") == 1 and n > 1:
+        table.notes.append(
+            f"{LABELS[OLD]} has no batching: embed() sends all {n:,} inputs in "
+            "one request, which the loopback server accepts but real providers "
+            "refuse (OpenAI takes at most 2,048 inputs per request)."
+        )
+    add_old_note(table, old)
+    table.data = results
+    return table
+
+
+def targets(data: dict[str, Any]) -> list[list[str]]:
+    result = data.get(CURRENT, {})
+    row = result.get("rows", {}).get("aembed", {})
+    if "seconds" in row and "error" not in row:
+        floor = floor_seconds(
+            result["inputs"],
+            result["batch_size"],
+            result["concurrency"],
+            result["latency"],
+        )
+        return [
+            target(
+                "throughput: batched aembed() within 2x of the floor",
+                f"{row['seconds'] / floor:.2f}x ({row['seconds']:.3f} s vs "
+                f"{floor:.3f} s), max in flight {row['max_in_flight']}",
+                row["seconds"] <= 2 * floor,
+            )
+        ]
+    return [target("throughput: batched aembed()", failed(row or result), False)]
+
+
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inputs", type=int, default=5000)
+    parser.add_argument("--per-input-cap", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--latency", type=float, default=0.05)
+
+
+BENCHMARK = Benchmark(
+    "throughput",
+    add_options,
+    settle,
+    bench_throughput,
+    targets,
+    add_measure_options,
+    measure,
+)
+
+if __name__ == "__main__":
+    script(__doc__, BENCHMARK)
