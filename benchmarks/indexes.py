@@ -162,8 +162,8 @@ def bench_rebuild(pages: int) -> dict:
     from django.test.utils import override_settings
     from wagtail.models import Page
 
-    from tests.conftest import embedding_backend_settings
     from tests.testapp.models import ArticlePage
+    from tests.utils import embedding_backend_settings
 
     server = load_providers().ProviderServer().start()
     server.state.latency = 0.05

@@ -19,7 +19,7 @@ import pytest
 from django.test import override_settings
 
 from tests.browser.test_admin_pages import editor, log_in, sites  # noqa: F401
-from tests.conftest import chat_backend_settings
+from tests.utils import chat_backend_settings
 
 pytestmark = [
     pytest.mark.browser,
