@@ -34,7 +34,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
     ("ai", (f"{PACKAGE}.ai",)),
-    ("settings form", (f"{PACKAGE}.ai_settings_form",)),
+    (
+        "settings form, page helpers",
+        (f"{PACKAGE}.ai_settings_form", f"{PACKAGE}.pages"),
+    ),
     (
         "models",
         (
@@ -181,3 +184,18 @@ def test_the_check_sees_function_level_imports():
     """The reader must catch imports inside functions (the cycles this test
     guards against were hidden there)."""
     assert f"{PACKAGE}.ai" in GRAPH[f"{PACKAGE}.ai_settings_form"]  # Inside functions.
+
+
+def test_moved_names_keep_their_documented_import_paths():
+    """Code moved to its own layer stays importable where users (and their
+    migrations) import it from."""
+    from wagtail_vector_index import index, pages, site_overrides
+    from wagtail_vector_index.ai_utils.backends import echo, offline
+    from wagtail_vector_index.index import mixins
+    from wagtail_vector_index.models import CACHE_KEY, get_site_overrides
+
+    assert index.AIBackendsMixin is mixins.AIBackendsMixin is pages.AIBackendsMixin
+    assert echo.EchoChatBackend is offline.EchoChatBackend
+    assert echo.HashingEmbeddingBackend is offline.HashingEmbeddingBackend
+    assert get_site_overrides is site_overrides.get_site_overrides
+    assert CACHE_KEY == site_overrides.CACHE_KEY

@@ -9,11 +9,8 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
-from wagtail_vector_index.index import (
-    AIBackendsMixin,
-    EmbeddingField,
-    VectorIndexedMixin,
-)
+from wagtail_vector_index.index import EmbeddingField, VectorIndexedMixin
+from wagtail_vector_index.pages import AIBackendsMixin
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,18 @@
-"""Mixins for models: a vector index of their own, and site-aware backends."""
+"""The mixin that gives a model a vector index of its own.
+
+``AIBackendsMixin`` (site-aware backends for a page) lives in
+:mod:`wagtail_vector_index.pages`; it stays importable from here, where
+migrations of models using it refer to it.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wagtail_vector_index import ai
 from wagtail_vector_index.index.fields import EmbeddingField
+from wagtail_vector_index.pages import AIBackendsMixin
+
+__all__ = ["AIBackendsMixin", "VectorIndexedMixin"]
 
 
 class _IndexDescriptor:
@@ -40,23 +47,3 @@ class VectorIndexedMixin:
     embedding_fields: ClassVar[list[EmbeddingField]] = []
     vector_index_options: ClassVar[dict[str, Any]] = {}
     vector_index = _IndexDescriptor()
-
-
-class AIBackendsMixin:
-    """Site-aware backends for a page: ``self.get_chat_backend(alias)``.
-
-    The page's own site decides which per-site parameter overrides apply, so
-    a page on site B is answered with site B's temperature::
-
-        summary = self.get_chat_backend().chat(messages=[...]).text
-    """
-
-    def _site_for_backends(self) -> Any:
-        get_site = getattr(self, "get_site", None)
-        return get_site() if get_site is not None else None
-
-    def get_chat_backend(self, alias: str = "default") -> Any:
-        return ai.get_chat_backend(alias, site=self._site_for_backends())
-
-    def get_embedding_backend(self, alias: str = "default") -> Any:
-        return ai.get_embedding_backend(alias, site=self._site_for_backends())
