@@ -7,7 +7,6 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 BASE_DIR = Path(__file__).resolve().parent
-REPOSITORY = BASE_DIR.parent
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -52,9 +51,8 @@ ROOT_URLCONF = "tests.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # In a checkout the package folder has no templates/: the top-level
-        # folder is added here (the wheel ships it inside the package).
-        "DIRS": [REPOSITORY / "templates"],
+        # No DIRS: the package's templates must be found by APP_DIRS alone, as
+        # in a user's project (wagtail_vector_index/templates links to them).
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -76,7 +74,6 @@ DATABASES = {
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "static-collected"
-STATICFILES_DIRS = [REPOSITORY / "static"]
 MEDIA_ROOT = BASE_DIR / "media"
 MEDIA_URL = "/media/"
 

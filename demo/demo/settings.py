@@ -100,9 +100,6 @@ WSGI_APPLICATION = "demo.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # In a checkout the package folder has no templates/: the top-level
-        # folder is added here (the wheel ships it inside the package).
-        "DIRS": [REPOSITORY / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -131,8 +128,6 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DEMO_DIR / "static_collected"
-# Same reason as TEMPLATES["DIRS"]: the package's static files live at the top.
-STATICFILES_DIRS = [REPOSITORY / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DEMO_DIR / "media"
 
