@@ -31,6 +31,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -322,10 +323,16 @@ class ChatStreamView(AIPagePermissionMixin, View):
             return error_response(ratelimit.message(), status=429)
 
         conversation = request_form.messages()
+        # The answer is streamed after this view has returned, outside
+        # Wagtail's override of the editor's language: each line is made in
+        # the language of this request, error messages included.
+        language = translation.get_language()
         if isinstance(request, ASGIRequest):
-            content: Any = astream_answer(backend, conversation, call)
+            content: Any = ain_language(
+                astream_answer(backend, conversation, call), language
+            )
         else:
-            content = stream_answer(backend, conversation, call)
+            content = in_language(stream_answer(backend, conversation, call), language)
         response = StreamingHttpResponse(content, content_type=NDJSON)
         response["Cache-Control"] = "no-store"
         # Proxies such as nginx must pass each line on as it comes.
@@ -361,6 +368,35 @@ def done_payload(response: Any, backend: Any, call: dict[str, Any]) -> dict[str,
             if name in allowed
         },
     }
+
+
+def in_language(lines: Iterator[bytes], language: str | None) -> Iterator[bytes]:
+    """``lines``, each one made with ``language`` active (the language is not
+    left active between lines). Closing this generator closes ``lines``."""
+    try:
+        while True:
+            with translation.override(language):
+                line = next(lines, None)
+            if line is None:
+                return
+            yield line
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+
+
+async def ain_language(
+    lines: AsyncIterator[bytes], language: str | None
+) -> AsyncIterator[bytes]:
+    """:func:`in_language` for an async generator."""
+    try:
+        while True:
+            with translation.override(language):
+                line = await anext(lines, None)
+            if line is None:
+                return
+            yield line
+    finally:
+        await lines.aclose()  # type: ignore[attr-defined]
 
 
 def part_payload(part: dict[str, Any]) -> dict[str, Any]:
