@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test lint install chromium bench clean
+.PHONY: demo test lint install chromium gettext bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,19 @@ chromium:
 			echo "Chromium is not installed (sudo apt-get install chromium): browser tests will be skipped."; \
 		fi; }
 
+# The translation tests run makemessages and msgfmt (GNU gettext). Installed
+# when missing and we may use apt-get; otherwise those tests fail saying so.
+gettext:
+	@command -v xgettext >/dev/null 2>&1 && command -v msgfmt >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq gettext >/dev/null; \
+		else \
+			echo "GNU gettext is not installed (sudo apt-get install gettext): the translation tests will fail."; \
+		fi; }
+
 ## Run the whole test suite: unit and HTTP tests, then the browser tests in
 ## their own pytest process (Playwright's sync API and pytest-asyncio clash).
-test: install chromium
+test: install chromium gettext
 	$(BIN)/python -m pytest -m "not browser" -p no:playwright
 	$(BIN)/python -m pytest --ds=tests.settings_postgres -p no:playwright \
 		tests/test_vector_index.py tests/test_index_signals.py tests/test_pgvector.py \
