@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from wagtail_vector_index.ai_utils.backends.base import (
     BaseBackend,
@@ -37,17 +38,21 @@ _BASES: dict[str, type[BaseBackend]] = {
 def import_backend_class(path: Any, *, kind: str, alias: str) -> type[BaseBackend]:
     """Import the ``CLASS`` of a backend and check it is of the right kind."""
     if not isinstance(path, str) or not path:
-        raise InvalidAIBackendError(alias, '"CLASS" must be a dotted import path.')
+        raise InvalidAIBackendError(alias, _('"CLASS" must be a dotted import path.'))
     try:
         backend_class = import_string(path)
     except ImportError as error:
         raise InvalidAIBackendError(
-            alias, f'"CLASS" {path!r} cannot be imported ({error}).'
+            alias,
+            _('"CLASS" %(path)s cannot be imported (%(error)s).')
+            % {"path": repr(path), "error": error},
         ) from error
     base = _BASES[kind]
     if not isinstance(backend_class, type) or not issubclass(backend_class, base):
         raise InvalidAIBackendError(
-            alias, f'"CLASS" {path!r} is not a subclass of {base.__name__}.'
+            alias,
+            _('"CLASS" %(path)s is not a subclass of %(base)s.')
+            % {"path": repr(path), "base": base.__name__},
         )
     return backend_class
 
@@ -55,13 +60,15 @@ def import_backend_class(path: Any, *, kind: str, alias: str) -> type[BaseBacken
 def get_backend(*, backend_dict: Mapping[str, Any], backend_id: str, kind: str) -> Any:
     """Build the backend described by ``backend_dict`` (``{"CLASS", "CONFIG"}``)."""
     if not isinstance(backend_dict, Mapping):
-        raise InvalidAIBackendError(backend_id, "the backend settings must be a dict.")
+        raise InvalidAIBackendError(
+            backend_id, _("the backend settings must be a dict.")
+        )
     backend_class = import_backend_class(
         backend_dict.get("CLASS"), kind=kind, alias=backend_id
     )
     config = backend_dict.get("CONFIG", {})
     if not isinstance(config, Mapping):
-        raise InvalidAIBackendError(backend_id, '"CONFIG" must be a dict.')
+        raise InvalidAIBackendError(backend_id, _('"CONFIG" must be a dict.'))
     return backend_class.from_settings(backend_id, config)
 
 

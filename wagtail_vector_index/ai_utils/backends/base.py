@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext as _
+
 from wagtail_vector_index.ai_utils.types import (
     AIResponse,
     AIStreamingResponse,
@@ -147,8 +149,11 @@ class BaseBackend:
     @property
     def display_name(self) -> str:
         """What an editor sees: the model, flagged when it is offline."""
-        name = f"{self.config.alias}: {self.config.model_id}"
-        return f"{name} (offline)" if self.offline else name
+        values = {"alias": self.config.alias, "model": self.config.model_id}
+        if self.offline:
+            # Translators: a backend in a list of choices; it calls no provider.
+            return _("%(alias)s: %(model)s (offline)") % values
+        return f"{self.config.alias}: {self.config.model_id}"
 
     @classmethod
     def describe_model(cls, model_id: str) -> ModelDescription | None:
@@ -164,14 +169,17 @@ class BaseBackend:
     def build_config(cls, alias: str, config: Mapping[str, Any]) -> BackendConfig:
         model_id = config.get("MODEL_ID") or cls.default_model_id
         if not isinstance(model_id, str) or not model_id:
-            raise InvalidAIBackendError(alias, 'CONFIG["MODEL_ID"] is required.')
+            raise InvalidAIBackendError(alias, _('CONFIG["MODEL_ID"] is required.'))
         description = cls.describe_model(model_id) or ModelDescription()
         token_limit = config.get("TOKEN_LIMIT") or description.token_limit
         if not token_limit:
             raise InvalidAIBackendError(
                 alias,
-                f'the token limit of model "{model_id}" is unknown; set '
-                'CONFIG["TOKEN_LIMIT"].',
+                _(
+                    'the token limit of model "%(model)s" is unknown; set '
+                    'CONFIG["TOKEN_LIMIT"].'
+                )
+                % {"model": model_id},
             )
         dimensions = (
             config.get("EMBEDDING_OUTPUT_DIMENSIONS")
@@ -180,8 +188,11 @@ class BaseBackend:
         if cls.kind == "embedding" and not dimensions:
             raise InvalidAIBackendError(
                 alias,
-                f'the output dimensions of model "{model_id}" are unknown; set '
-                'CONFIG["EMBEDDING_OUTPUT_DIMENSIONS"].',
+                _(
+                    'the output dimensions of model "%(model)s" are unknown; set '
+                    'CONFIG["EMBEDDING_OUTPUT_DIMENSIONS"].'
+                )
+                % {"model": model_id},
             )
         return BackendConfig(
             alias=alias,
@@ -372,25 +383,37 @@ class BaseEmbeddingBackend(BaseBackend):
 
         if not isinstance(vectors, Sequence) or len(vectors) != expected:
             count = len(vectors) if isinstance(vectors, Sequence) else "none"
-            raise self.invalid_response(f"expected {expected} vectors, got {count}")
+            raise self.invalid_response(
+                _("expected %(expected)s vectors, got %(count)s")
+                % {"expected": expected, "count": count}
+            )
         dimensions = self.embedding_output_dimensions
         for position, vector in enumerate(vectors):
             if isinstance(vector, np.ndarray):
                 vector = vector.tolist() if vector.ndim == 1 else None
             if not isinstance(vector, Sequence) or isinstance(vector, (str, bytes)):
-                raise self.invalid_response(f"vector {position} is missing")
-            if len(vector) != dimensions:
                 raise self.invalid_response(
-                    f"vector {position} has {len(vector)} dimensions instead of "
-                    f"{dimensions}"
+                    _("vector %(position)s is missing") % {"position": position}
+                )
+            if len(vector) != dimensions:
+                message = _(
+                    "vector %(position)s: %(length)s dimensions, not %(dimensions)s"
+                )
+                raise self.invalid_response(
+                    message
+                    % {
+                        "position": position,
+                        "length": len(vector),
+                        "dimensions": dimensions,
+                    }
                 )
         # One conversion checks the types of all values at C speed: None or a
         # string makes an object or text array, never a float one.
         values = np.asarray(vectors)
         if values.dtype.kind not in "fiu" or values.dtype == np.bool_:
-            raise self.invalid_response("a vector holds values that are not numbers")
+            raise self.invalid_response(_("a vector holds values that are not numbers"))
         if not np.isfinite(values).all():
-            raise self.invalid_response("a vector holds NaN or infinite values")
+            raise self.invalid_response(_("a vector holds NaN or infinite values"))
         return list(vectors)
 
     def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:

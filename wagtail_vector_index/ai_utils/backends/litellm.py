@@ -15,6 +15,8 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from wagtail_vector_index import exceptions
 from wagtail_vector_index.ai_utils.backends.base import (
     BaseChatBackend,
@@ -341,12 +343,14 @@ def translate_error(
         # that are not JSON, or an error event in place of the next part.
         named = _error_event(chain)
         if named:
-            return _by_event(named)(**kwargs, detail=f"error event: {named}")
+            return _by_event(named)(
+                **kwargs, detail=_("error event: %(name)s") % {"name": named}
+            )
         return exceptions.AIInvalidResponseError(
             **kwargs,
-            detail="the answer stream held lines that are not JSON"
+            detail=_("the answer stream held lines that are not JSON")
             if any(isinstance(e, json.JSONDecodeError) for e in chain)
-            else "the answer stream was cut off",
+            else _("the answer stream was cut off"),
         )
     if response is not None:
         status = response.status_code
@@ -364,7 +368,9 @@ def translate_error(
         return exceptions.AIInvalidResponseError(**kwargs)
     named = _error_event(chain)
     if named:
-        return _by_event(named)(**kwargs, detail=f"error reply: {named}")
+        return _by_event(named)(
+            **kwargs, detail=_("error reply: %(name)s") % {"name": named}
+        )
     # No HTTP status, connection failure or unreadable reply behind it: what
     # LiteLLM says, for providers it reaches without the OpenAI SDK.
     if isinstance(error, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
@@ -506,7 +512,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
     def _response(self, response: Any) -> AIResponse:
         choices = getattr(response, "choices", None)
         if not choices:
-            raise self.invalid_response("the reply contained no answer")
+            raise self.invalid_response(_("the reply contained no answer"))
         texts = []
         answered = False
         for choice in choices:
@@ -516,7 +522,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             # A reply calling tools (parameter "tools") carries no text.
             answered = answered or bool(text) or _calls_tools(message)
         if not answered:
-            raise self.invalid_response("the reply contained no answer")
+            raise self.invalid_response(_("the reply contained no answer"))
         usage = _usage(getattr(response, "usage", None))
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
@@ -552,7 +558,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
         """A stream that ended without a word of answer (only ``[DONE]``, an
         HTML page, lines LiteLLM skipped) is a failure, not an empty answer."""
         if not response.answered:
-            raise self.invalid_response("the answer stream ended without an answer")
+            raise self.invalid_response(_("the answer stream ended without an answer"))
 
     def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
         with self.provider_errors(parameters):
@@ -647,8 +653,11 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != expected:
             raise self.invalid_response(
-                f"expected {expected} vectors, got "
-                f"{len(data) if isinstance(data, list) else 'none'}"
+                _("expected %(expected)s vectors, got %(count)s")
+                % {
+                    "expected": expected,
+                    "count": len(data) if isinstance(data, list) else _("none"),
+                }
             )
 
         def get(item: Any, key: str) -> Any:
@@ -662,7 +671,7 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
                 range(expected)
             ):
                 raise self.invalid_response(
-                    "the vectors' positions (index) do not match the inputs"
+                    _("the vectors' positions (index) do not match the inputs")
                 )
             data = sorted(data, key=lambda item: get(item, "index"))
         return [get(item, "embedding") for item in data]
