@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext as _
 
 from wagtail_vector_index import ai
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
@@ -248,10 +249,19 @@ class VectorIndex:
             or state.dimensions != backend.embedding_output_dimensions
         ):
             raise IndexNeedsRebuildError(
-                f'The vector index "{self.name}" was built with {state.model_id} '
-                f"({state.dimensions} dimensions) but the embedding backend is now "
-                f"{backend.config.model_id} ({backend.embedding_output_dimensions} "
-                "dimensions). Rebuild it: manage.py update_vector_indexes"
+                _(
+                    'The vector index "%(index)s" was built with %(old_model)s '
+                    "(%(old_dimensions)s dimensions) but the embedding backend is "
+                    "now %(model)s (%(dimensions)s dimensions). Rebuild it: "
+                    "manage.py update_vector_indexes"
+                )
+                % {
+                    "index": self.name,
+                    "old_model": state.model_id,
+                    "old_dimensions": state.dimensions,
+                    "model": backend.config.model_id,
+                    "dimensions": backend.embedding_output_dimensions,
+                }
             )
         return state
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.models import IndexState, new_revision
@@ -44,12 +45,24 @@ class InvalidVectorError(WagtailVectorIndexError, ValueError):
         where: str,
         problem: str,
         *,
-        outcome: str = "It was not stored; the index as it was keeps answering.",
+        outcome: str | None = None,
     ) -> None:
         self.index_name = index_name
         self.problem = problem
+        if outcome is None:
+            outcome = _("It was not stored; the index as it was keeps answering.")
         super().__init__(
-            f'Vector index "{index_name}": the vector of {where} {problem}. {outcome}'
+            # Translators: %(where)s names a chunk or the query, %(problem)s
+            # says what is wrong with its vector, %(outcome)s what happened.
+            _(
+                'Vector index "%(index)s": the vector of %(where)s %(problem)s. %(outcome)s'  # noqa: E501
+            )
+            % {
+                "index": index_name,
+                "where": where,
+                "problem": problem,
+                "outcome": outcome,
+            }
         )
 
 
@@ -58,16 +71,21 @@ def vector_problem(data: bytes, dimensions: int) -> str | None:
     ``None`` when it fits (pure Python; storages may do it faster)."""
     size = len(data)
     if size % 4:
-        return f"is {size} bytes long, not a whole number of float32 values"
+        return _("is %(size)s bytes long, not a whole number of float32 values") % {
+            "size": size
+        }
     if size == 0:
-        return "has no values"
+        return _("has no values")
     if size != 4 * dimensions:
-        return f"has {size // 4} dimensions; the index has {dimensions}"
+        return _("has %(length)s dimensions; the index has %(dimensions)s") % {
+            "length": size // 4,
+            "dimensions": dimensions,
+        }
     values = array("f")
     values.frombytes(data)
     # NaN and infinities survive a sum (float32 values cannot overflow it).
     if not math.isfinite(sum(values)):
-        return "holds NaN or infinite values"
+        return _("holds NaN or infinite values")
     return None
 
 
@@ -137,7 +155,10 @@ class ChunkTableStorage:
         problem = self.vector_problem(data, dimensions)
         if problem:
             raise InvalidVectorError(
-                self.index_name, "the query", problem, outcome="Nothing was searched."
+                self.index_name,
+                _("the query"),
+                problem,
+                outcome=_("Nothing was searched."),
             )
         return data
 
@@ -152,10 +173,13 @@ class ChunkTableStorage:
                 dimensions = len(data) // 4
             problem = self.vector_problem(data, dimensions or 0)
             if problem:
-                where = (
-                    f"chunk {row.position} of object {row.content_type_id}/"
-                    f"{row.object_id} (build {build})"
-                )
+                where = _(
+                    "chunk %(position)s of object %(object)s (build %(build)s)"
+                ) % {
+                    "position": row.position,
+                    "object": f"{row.content_type_id}/{row.object_id}",
+                    "build": build,
+                }
                 raise InvalidVectorError(self.index_name, where, problem)
             yield dataclasses.replace(row, vector=data)
 
@@ -168,10 +192,16 @@ class ChunkTableStorage:
             content_type_id, object_id, position = found
             raise InvalidVectorError(
                 self.index_name,
-                f"chunk {position} of object {content_type_id}/{object_id} "
-                f"(build {build})",
-                f"does not have the {dimensions} dimensions the build is "
-                "activated with",
+                _("chunk %(position)s of object %(object)s (build %(build)s)")
+                % {
+                    "position": position,
+                    "object": f"{content_type_id}/{object_id}",
+                    "build": build,
+                },
+                _(
+                    "does not have the %(dimensions)s dimensions the build is activated with"  # noqa: E501
+                )
+                % {"dimensions": dimensions},
             )
 
     # -- state -------------------------------------------------------------

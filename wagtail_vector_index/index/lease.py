@@ -37,6 +37,7 @@ from django.db import IntegrityError, OperationalError, connections, router, tra
 from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.models import IndexUpdateLease
@@ -72,17 +73,27 @@ class IndexUpdateInProgressError(WagtailVectorIndexError):
         self.holder = holder or {}
         self.waited = waited
         if message is None:
-            who = self.holder.get("holder") or "another process"
-            message = (
-                f'The vector index "{index_name}" is being updated by another '
-                f"process ({who}, since {_time(self.holder.get('acquired_at'))})"
-            )
+            values = {
+                "index": index_name,
+                "holder": self.holder.get("holder") or _("another process"),
+                "since": _time(self.holder.get("acquired_at")),
+                "waited": f"{waited:g}" if waited else "",
+                "free_at": _time(self.holder.get("expires_at")),
+            }
             if waited:
-                message += f"; waited {waited:g} seconds for it"
-            message += (
-                ". If that process was killed, the index is free again at "
-                f"{_time(self.holder.get('expires_at'))} at the latest."
-            )
+                message = _(
+                    'The vector index "%(index)s" is being updated by another '
+                    "process (%(holder)s, since %(since)s); waited %(waited)s "
+                    "seconds for it. If that process was killed, the index is "
+                    "free again at %(free_at)s at the latest."
+                )
+            else:
+                message = _(
+                    'The vector index "%(index)s" is being updated by another '
+                    "process (%(holder)s, since %(since)s). If that process was "
+                    "killed, the index is free again at %(free_at)s at the latest."
+                )
+            message = message % values
         super().__init__(message)
 
 
@@ -94,12 +105,13 @@ class IndexLeaseLostError(IndexUpdateInProgressError):
         super().__init__(
             index_name,
             holder=holder,
-            message=(
-                f'The update of the vector index "{index_name}" stopped: its '
+            message=_(
+                'The update of the vector index "%(index)s" stopped: its '
                 "lease expired and another process took over the index. "
                 "Nothing of this update was activated; the index answers as "
                 "the other update leaves it."
-            ),
+            )
+            % {"index": index_name},
         )
 
 
