@@ -6,6 +6,12 @@ running 0.10.0 has it), given 0.10.0 rows, and migrated forward as ``manage.py
 migrate`` would after ``pip install -U``. Runs on SQLite and on PostgreSQL
 (``--ds=tests.settings_postgres``), where dropping a table that another points
 at needs ``CASCADE``.
+
+SQLite changes a schema only outside a transaction, and a transactional test
+(``django_db(transaction=True)``) would flush the database afterwards, taking
+Wagtail's root page from the transactional tests that follow. So these tests
+use the test database in autocommit through ``django_db_blocker`` and put back
+by hand what they change: the schema, the migration records and their rows.
 """
 
 from contextlib import contextmanager
@@ -18,8 +24,6 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from tests.testapp.models import Book
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = "wagtail_vector_index"
 OLD = (APP, "0001_initial")  # 0.10.0's.
@@ -62,14 +66,31 @@ def execute(sql, params=()):
 
 
 @pytest.fixture(autouse=True)
-def back_to_the_latest_migration():
-    """Whatever a test does, the next one finds the current schema."""
-    yield
-    recorder().migration_qs.filter(app="pgvector").delete()
-    recorder().record_unapplied(*DEVELOPMENT_0002)
-    if "stand_in" in tables():
-        execute("DROP TABLE stand_in")
-    migrate(BRIDGE)
+def database(django_db_setup, django_db_blocker):
+    """The test database, in autocommit; whatever a test does, the tests that
+    follow find the current schema and no rows of these tests."""
+    from wagtail_vector_index.models import (
+        EmbeddingChunk,
+        IndexState,
+        IndexUpdateLease,
+        PendingIndexUpdate,
+    )
+
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            recorder().migration_qs.filter(app="pgvector").delete()
+            recorder().record_unapplied(*DEVELOPMENT_0002)
+            migrate(BRIDGE)
+            for model in (
+                Book,
+                EmbeddingChunk,
+                IndexState,
+                IndexUpdateLease,
+                PendingIndexUpdate,
+            ):
+                model.objects.all().delete()
 
 
 @contextmanager
