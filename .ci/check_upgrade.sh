@@ -8,10 +8,10 @@
 # extra (pgvector, psycopg), as benchmarks/run.py does); a small Wagtail site
 # using it (0.10.0's pgvector app in INSTALLED_APPS, on SQLite, as its docs
 # show) is migrated and its index built by 0.10.0's own
-# update_vector_indexes. Then this checkout is
-# installed over it with `pip install -U`, as a site upgrades, and:
-#   1. `migrate` runs with 0.10.0's settings still in place (reported by
-#      `check` as warnings W005-W007, so they do not stop it);
+# update_vector_indexes. Then this checkout is installed over it with
+# `pip install -U`, as a site upgrades, and:
+#   1. `migrate` runs with 0.10.0's settings still in place (its system
+#      checks report them as warnings W005-W007, which do not stop it);
 #   2. with the settings docs/upgrading.md gives, `check` passes with no
 #      warning, the site's own migrations are unchanged, update_vector_indexes
 #      builds the index (offline hashing backend) and a search finds the page.
