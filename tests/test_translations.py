@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -194,6 +195,19 @@ class Catalogue:
             f"{sorted(values)}): is it assembled from untranslated text?"
         )
 
+    def assert_matches(self, text: str, path: str) -> None:
+        """``text`` is one of ``path``'s messages, whatever its placeholders
+        hold (for many texts at once, such as every system check's)."""
+        for message in self.messages_from(path):
+            parts = re.split(r"%\(\w+\)[sd]", message)
+            pattern = "(.+)".join(re.escape(part) for part in parts)
+            if re.fullmatch(pattern, text, re.DOTALL):
+                return
+        raise AssertionError(
+            f"{text!r} matches no message of {path}: is it an untranslated "
+            "literal or assembled from untranslated text?"
+        )
+
 
 @pytest.fixture(scope="module")
 def catalogue_entries(tmp_path_factory) -> list[Entry]:
@@ -327,10 +341,169 @@ def test_the_catalogue_holds_the_chat_page_scripts_texts(catalogue, untranslated
         catalogue.assert_from(text, "views/chat.py")
 
 
+#: Settings with a mistake for most of the system checks of ``checks.py``,
+#: offline backends only (the LiteLLM ones would look their models up).
+WRONG_SETTINGS = {
+    "CHAT_BACKENDS": {
+        "writer": {
+            "CLASS": ECHO_CHAT,
+            "CONFIG": {
+                "MODEL_ID": "",
+                "COLOUR": "blue",
+                "DEFAULT_PARAMETERS": {"model": "x", "messages": []},
+                "TOKEN_LIMIT": -1,
+            },
+            "EXTRA": 1,
+        },
+        "embedder": {"CLASS": HASHING_EMBEDDING},
+        "missing": {"CLASS": "no.such.Backend"},
+        "bare": 3,
+        "listed": {"CLASS": ECHO_CHAT, "CONFIG": []},
+    },
+    "EMBEDDING_BACKENDS": [],
+    "STORAGE": "",
+    "TEST_PAGES_RATE_LIMIT": -1,
+    "SITE_SETTINGS_CACHE_TIMEOUT": "soon",
+    "AUTO_UPDATE": "yes",
+    "COLOUR": "blue",
+}
+
+
+def test_the_catalogue_holds_the_system_checks(catalogue, untranslated):
+    from wagtail_vector_index.checks import check_0_10_settings, check_settings
+
+    with override_settings(WAGTAIL_VECTOR_INDEX=["not", "a", "dict"]):
+        (error,) = check_settings()
+    assert error.id == "wagtail_vector_index.E001"
+    catalogue.assert_made_from(
+        error.msg, "checks.py", {"setting": "WAGTAIL_VECTOR_INDEX", "type": "list"}
+    )
+    catalogue.assert_matches(error.hint, "checks.py")
+
+    with override_settings(WAGTAIL_VECTOR_INDEX=WRONG_SETTINGS):
+        messages = check_settings()
+    ids = {message.id.rsplit(".", 1)[1] for message in messages}
+    assert ids >= {
+        *("E002", "E003", "E004", "E005", "E006", "E007", "E009", "E012"),
+        *("E013", "E014", "E015", "E016", "W001", "W003"),
+    }, ids
+    for message in messages:
+        catalogue.assert_matches(message.msg, "checks.py")
+        catalogue.assert_matches(message.hint, "checks.py")
+    (w001,) = [message for message in messages if message.id.endswith("W001")]
+    catalogue.assert_made_from(
+        w001.hint,
+        "checks.py",
+        {"configured": "bare, embedder, listed, missing, writer"},
+    )
+
+    old_settings = {
+        "WAGTAIL_VECTOR_INDEX_STORAGE_PROVIDERS": {
+            "default": {"STORAGE_PROVIDER": "wagtail_vector_index.storage.pgvector.X"}
+        },
+        "WAGTAIL_VECTOR_INDEX_QUERY_PROMPT": "Answer from {context}",
+    }
+    with override_settings(**old_settings):
+        messages = check_0_10_settings()
+    assert {message.id.rsplit(".", 1)[1] for message in messages} == {"W005", "W007"}
+    for message in messages:
+        catalogue.assert_matches(message.msg, "checks.py")
+        catalogue.assert_matches(message.hint, "checks.py")
+
+
+@pytest.mark.parametrize(
+    "path", [f"{PACKAGE}/checks.py", f"{PACKAGE}/contrib/pgvector/checks.py"]
+)
+def test_no_system_check_is_written_as_a_literal(path):
+    # Every check, including those the test above cannot easily trigger (the
+    # models' checks, pgvector's database check): no message or hint given as
+    # a string literal, an f-string or a sum with one.
+    def literal(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant | ast.JoinedStr):
+            return isinstance(node, ast.JoinedStr) or isinstance(node.value, str)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return literal(node.left) or literal(node.right)
+        if isinstance(node, ast.IfExp):
+            return literal(node.body) or literal(node.orelse)
+        return False
+
+    tree = ast.parse((REPOSITORY / path).read_text(encoding="utf-8"))
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("Error", "Warning")
+    ]
+    assert calls
+    for call in calls:
+        texts = [*call.args[:1], *(k.value for k in call.keywords if k.arg == "hint")]
+        for text in texts:
+            assert not literal(text), (
+                f"{path}:{text.lineno}: a system check's text is a literal; "
+                "wrap it in gettext"
+            )
+
+
+def test_the_catalogue_holds_the_backend_and_index_messages(catalogue, untranslated):
+    from wagtail_vector_index import ai
+    from wagtail_vector_index.index import IndexNeedsRebuildError, VectorIndex
+
+    with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
+        backend = ai.get_embedding_backend("default")
+        assert backend.offline
+        catalogue.assert_made_from(
+            backend.display_name,
+            "ai_utils/backends/base.py",
+            {"alias": "default", "model": backend.config.model_id},
+        )
+
+        class Built(VectorIndex):
+            # Built with another model than the backend has now.
+            name = "built-elsewhere"
+            storage = type("Storage", (), {"state": staticmethod(lambda: old)})()
+
+        old = type("State", (), {"model_id": "old-model", "dimensions": 3})()
+        with pytest.raises(IndexNeedsRebuildError) as caught:
+            Built().check_state()
+    catalogue.assert_made_from(
+        str(caught.value),
+        "index/base.py",
+        {
+            "index": "built-elsewhere",
+            "old_model": "old-model",
+            "old_dimensions": 3,
+            "model": backend.config.model_id,
+            "dimensions": backend.embedding_output_dimensions,
+        },
+    )
+
+
+def test_the_catalogue_holds_the_0_10_import_messages(catalogue, untranslated):
+    with pytest.raises(ImportError) as caught:
+        from wagtail_vector_index.storage.models import Embedding  # noqa: F401
+    catalogue.assert_made_from(
+        str(caught.value),
+        "storage/models.py",
+        {
+            "name": "wagtail_vector_index.storage.models.Embedding",
+            "guide": "docs/upgrading.md",
+        },
+    )
+    with pytest.warns(DeprecationWarning) as warned:
+        from wagtail_vector_index.storage.models import EmbeddingField  # noqa: F401
+    catalogue.assert_matches(str(warned[0].message), "storage/models.py")
+    with pytest.raises(ImportError) as caught:
+        from wagtail_vector_index.storage import registry  # noqa: F401
+    catalogue.assert_matches(str(caught.value), "storage/__init__.py")
+
+
 def test_the_catalogue_fails_on_a_literal(catalogue):
     # The check itself: a text no gettext call holds is reported.
     with pytest.raises(AssertionError, match="untranslated literal"):
         catalogue.assert_from("Chat test", "exceptions.py")
+    with pytest.raises(AssertionError, match="untranslated literal"):
+        catalogue.assert_matches("WAGTAIL_VECTOR_INDEX is not right.", "checks.py")
 
 
 # -- a made-up language, end to end --------------------------------------------------
@@ -347,6 +520,22 @@ def fake_language(catalogue_entries, tmp_path, editor):
     profile.save()
     with override_settings(LOCALE_PATHS=[str(tmp_path)]):
         yield editor
+
+
+def test_a_system_check_in_another_language(catalogue_entries, tmp_path):
+    # Made when the checks run, in the active language.
+    from wagtail_vector_index.checks import check_settings
+
+    require_gettext("msgfmt")
+    write_fake_catalogue(catalogue_entries, tmp_path)
+    with (
+        override_settings(LOCALE_PATHS=[str(tmp_path)]),
+        translation.override(FAKE_LANGUAGE),
+        override_settings(WAGTAIL_VECTOR_INDEX=["not", "a", "dict"]),
+    ):
+        (error,) = check_settings()
+    assert error.msg == f"{MARK}WAGTAIL_VECTOR_INDEX must be a dict, not list."
+    assert error.hint.startswith(f"{MARK}Set WAGTAIL_VECTOR_INDEX = {{")
 
 
 @pytest.mark.django_db

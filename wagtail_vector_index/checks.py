@@ -3,6 +3,10 @@
 Every mistake gets a stable id, a message naming the alias and key, and a hint
 with the fix. The ids are part of the public API: projects silence them with
 ``SILENCED_SYSTEM_CHECKS``.
+
+Messages and hints go through ``gettext`` when the checks run, each a whole
+sentence with named placeholders. What a developer types (setting names and
+paths, keys, dotted paths, values) is filled in, never translated.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from django.core import checks
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from wagtail_vector_index import conf
 from wagtail_vector_index.ai_utils.backends import import_backend_class
@@ -65,9 +70,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(user, Mapping):
         return [
             checks.Error(
-                f"{SETTING} must be a dict, not {type(user).__name__}.",
-                hint=f'Set {SETTING} = {{"CHAT_BACKENDS": {{...}}, '
-                '"EMBEDDING_BACKENDS": {...}}, or remove it to use the defaults.',
+                # Translators: %(setting)s is the name of a Django setting,
+                # %(type)s a Python type (list, str).
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {"setting": SETTING, "type": type(user).__name__},
+                hint=_(
+                    # Translators: %(setting)s is the name of a Django setting,
+                    # %(example)s Python code to copy as it is.
+                    "Set %(setting)s = %(example)s, or remove it to use the defaults."
+                )
+                % {
+                    "setting": SETTING,
+                    "example": '{"CHAT_BACKENDS": {...}, "EMBEDDING_BACKENDS": {...}}',
+                },
                 id=ID.format("E001"),
             )
         ]
@@ -82,10 +97,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for key in sorted(set(user) - known):
         messages.append(
             checks.Warning(
-                f'{SETTING} has an unknown key "{key}".',
-                hint="The known keys are "
-                + ", ".join(f'"{k}"' for k in sorted(known))
-                + "; check the spelling.",
+                # Translators: %(setting)s is where in the settings (a setting's
+                # name, or a path such as WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]),
+                # %(key)s a key of it as written there.
+                _('%(setting)s has an unknown key "%(key)s".')
+                % {"setting": SETTING, "key": key},
+                # Translators: %(keys)s is a list of setting keys, such as
+                # "CHAT_BACKENDS", "EMBEDDING_BACKENDS".
+                hint=_("The known keys are %(keys)s; check the spelling.")
+                % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
                 id=ID.format("W003"),
             )
         )
@@ -93,10 +113,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not conf.is_count(limit):
         messages.append(
             checks.Error(
-                f'{SETTING}["{conf.TEST_PAGES_RATE_LIMIT_KEY}"] must be a whole number '
-                f"of calls per user per minute, not {limit!r}.",
-                hint=f"Use a number such as {conf.DEFAULT_TEST_PAGES_RATE_LIMIT}, "
-                "or 0 for no limit.",
+                _(
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX["TEST_PAGES_RATE_LIMIT"]; %(value)s the
+                    # value found there, as Python writes it.
+                    "%(setting)s must be a whole number of calls per user per "
+                    "minute, not %(value)s."
+                )
+                % {
+                    "setting": f'{SETTING}["{conf.TEST_PAGES_RATE_LIMIT_KEY}"]',
+                    "value": repr(limit),
+                },
+                hint=_("Use a number such as %(example)s, or 0 for no limit.")
+                % {"example": conf.DEFAULT_TEST_PAGES_RATE_LIMIT},
                 id=ID.format("E013"),
             )
         )
@@ -104,11 +133,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not conf.is_count(timeout):
         messages.append(
             checks.Error(
-                f'{SETTING}["{conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY}"] must be a whole '
-                f"number of seconds, not {timeout!r}.",
-                hint="Use a number such as "
-                f"{conf.DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT} (the default), or 0 to "
-                "read the site's AI settings from the database on every request.",
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["SITE_SETTINGS_CACHE_TIMEOUT"]; %(value)s
+                # the value found there, as Python writes it.
+                _("%(setting)s must be a whole number of seconds, not %(value)s.")
+                % {
+                    "setting": f'{SETTING}["{conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY}"]',
+                    "value": repr(timeout),
+                },
+                hint=_(
+                    "Use a number such as %(default)s (the default), or 0 to read "
+                    "the site's AI settings from the database on every request."
+                )
+                % {"default": conf.DEFAULT_SITE_SETTINGS_CACHE_TIMEOUT},
                 id=ID.format("E016"),
             )
         )
@@ -116,10 +153,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(auto_update, bool):
         messages.append(
             checks.Error(
-                f'{SETTING}["{conf.AUTO_UPDATE_KEY}"] must be True or False, '
-                f"not {auto_update!r}.",
-                hint="Set it to True to update vector indexes when content is "
-                "published, unpublished or deleted.",
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["AUTO_UPDATE"]; %(value)s the value found
+                # there, as Python writes it. True and False are Python's.
+                _("%(setting)s must be True or False, not %(value)s.")
+                % {
+                    "setting": f'{SETTING}["{conf.AUTO_UPDATE_KEY}"]',
+                    "value": repr(auto_update),
+                },
+                hint=_(
+                    "Set it to True to update vector indexes when content is "
+                    "published, unpublished or deleted."
+                ),
                 id=ID.format("E014"),
             )
         )
@@ -132,14 +177,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 def _check_storage(path: Any) -> list[checks.CheckMessage]:
     where = f'{SETTING}["{conf.STORAGE_KEY}"]'
-    hint = (
-        f'Use "{conf.DATABASE_STORAGE}" (the default) or "{conf.PGVECTOR_STORAGE}" '
-        "(PostgreSQL with the pgvector extension)."
-    )
+    hint = _(
+        # Translators: %(default)s and %(pgvector)s are dotted paths of Python
+        # classes.
+        'Use "%(default)s" (the default) or "%(pgvector)s" (PostgreSQL with the '
+        "pgvector extension)."
+    ) % {"default": conf.DATABASE_STORAGE, "pgvector": conf.PGVECTOR_STORAGE}
     if not isinstance(path, str) or not path:
         return [
             checks.Error(
-                f"{where} must be a dotted path.", hint=hint, id=ID.format("E015")
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["STORAGE"].
+                _("%(setting)s must be a dotted path.") % {"setting": where},
+                hint=hint,
+                id=ID.format("E015"),
             )
         ]
     try:
@@ -147,7 +198,11 @@ def _check_storage(path: Any) -> list[checks.CheckMessage]:
     except ImportError as error:
         return [
             checks.Error(
-                f"{where} {path!r} cannot be imported ({error}).",
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["STORAGE"]; %(path)s the dotted path
+                # found there, %(error)s Python's reason (in English).
+                _("%(setting)s %(path)s cannot be imported (%(error)s).")
+                % {"setting": where, "path": repr(path), "error": error},
                 hint=hint,
                 id=ID.format("E015"),
             )
@@ -159,21 +214,46 @@ def _check_kind(kind: str, kind_key: str, backends: Any) -> list[checks.CheckMes
     if not isinstance(backends, Mapping):
         return [
             checks.Error(
-                f'{SETTING}["{kind_key}"] must be a dict of backends by alias, '
-                f"not {type(backends).__name__}.",
-                hint=f'Use {{"default": {{"CLASS": "...", "CONFIG": '
-                f'{{"MODEL_ID": "..."}}}}}} or remove "{kind_key}" to use the default.',
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]; %(type)s a Python type
+                # (list, str).
+                _("%(setting)s must be a dict of backends by alias, not %(type)s.")
+                % {
+                    "setting": f'{SETTING}["{kind_key}"]',
+                    "type": type(backends).__name__,
+                },
+                # Translators: %(example)s is Python code to copy as it is,
+                # %(key)s a setting's key (CHAT_BACKENDS, EMBEDDING_BACKENDS).
+                hint=_('Use %(example)s or remove "%(key)s" to use the default.')
+                % {
+                    "example": '{"default": {"CLASS": "...", "CONFIG": '
+                    '{"MODEL_ID": "..."}}}',
+                    "key": kind_key,
+                },
                 id=ID.format("E002"),
             )
         ]
     messages: list[checks.CheckMessage] = []
     if "default" not in backends:
-        configured = ", ".join(sorted(map(str, backends))) or "none"
+        if backends:
+            hint = _(
+                # Translators: %(configured)s is a list of backend aliases.
+                'Calls that name no alias use "default"; add one or always pass '
+                "an alias (configured: %(configured)s)."
+            ) % {"configured": ", ".join(sorted(map(str, backends)))}
+        else:
+            hint = _(
+                'Calls that name no alias use "default"; add one or always pass '
+                "an alias (configured: none)."
+            )
         messages.append(
             checks.Warning(
-                f'{SETTING}["{kind_key}"] has no "default" alias.',
-                hint=f'Calls that name no alias use "default"; add one or always '
-                f"pass an alias (configured: {configured}).",
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]; "default" is the name
+                # of an alias, as written there.
+                _('%(setting)s has no "default" alias.')
+                % {"setting": f'{SETTING}["{kind_key}"]'},
+                hint=hint,
                 id=ID.format("W001"),
             )
         )
@@ -189,50 +269,45 @@ def _check_backend(
     if not isinstance(backend, Mapping) or "CLASS" not in backend:
         return [
             checks.Error(
-                f'{where} must be a dict with a "CLASS" key.',
-                hint='Give the backend as {"CLASS": "dotted.path.To.Backend", '
-                '"CONFIG": {"MODEL_ID": "..."}}.',
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"].
+                _('%(setting)s must be a dict with a "CLASS" key.')
+                % {"setting": where},
+                # Translators: %(example)s is Python code to copy as it is.
+                hint=_("Give the backend as %(example)s.")
+                % {
+                    "example": '{"CLASS": "dotted.path.To.Backend", '
+                    '"CONFIG": {"MODEL_ID": "..."}}'
+                },
                 id=ID.format("E003"),
             )
         ]
     messages: list[checks.CheckMessage] = [
         checks.Warning(
-            f'{where} has an unknown key "{key}".',
-            hint='A backend takes "CLASS" and "CONFIG"; check the spelling.',
+            _('%(setting)s has an unknown key "%(key)s".')
+            % {"setting": where, "key": key},
+            hint=_('A backend takes "CLASS" and "CONFIG"; check the spelling.'),
             id=ID.format("W003"),
         )
         for key in sorted(set(backend) - BACKEND_KEYS)
     ]
     try:
         backend_class = import_backend_class(backend["CLASS"], kind=kind, alias=alias)
-    except InvalidAIBackendError as error:
-        wrong_kind = "is not a subclass" in str(error)
-        base = "BaseChatBackend" if kind == "chat" else "BaseEmbeddingBackend"
-        messages.append(
-            checks.Error(
-                f'{where}["CLASS"] {backend["CLASS"]!r} '
-                + (
-                    f"is not {'an' if kind == 'embedding' else 'a'} {kind} backend."
-                    if wrong_kind
-                    else "cannot be imported."
-                ),
-                hint=(
-                    f"Use a subclass of {base}, such as "
-                    f'"{conf.DEFAULTS[kind]["default"]["CLASS"]}".'
-                    if wrong_kind
-                    else "Check the dotted path; for LiteLLM use "
-                    f'"{conf.DEFAULTS[kind]["default"]["CLASS"]}".'
-                ),
-                id=ID.format("E005" if wrong_kind else "E004"),
-            )
-        )
+    except InvalidAIBackendError:
+        messages.append(_class_error(kind, where, backend["CLASS"]))
         backend_class = None
     config = backend.get("CONFIG", {})
     if not isinstance(config, Mapping):
         messages.append(
             checks.Error(
-                f'{where}["CONFIG"] must be a dict, not {type(config).__name__}.',
-                hint='Give the configuration as {"MODEL_ID": "...", ...}.',
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"];
+                # %(type)s a Python type (list, str).
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {"setting": f'{where}["CONFIG"]', "type": type(config).__name__},
+                # Translators: %(example)s is Python code to copy as it is.
+                hint=_("Give the configuration as %(example)s.")
+                % {"example": '{"MODEL_ID": "...", ...}'},
                 id=ID.format("E006"),
             )
         )
@@ -241,15 +316,67 @@ def _check_backend(
     return messages
 
 
+def _imports(path: Any) -> bool:
+    """Whether ``path`` is a dotted path that imports (what it names aside)."""
+    if not isinstance(path, str) or not path:
+        return False
+    try:
+        import_string(path)
+    except ImportError:
+        return False
+    return True
+
+
+def _class_error(kind: str, where: str, path: Any) -> checks.CheckMessage:
+    """E004 (``CLASS`` does not import) or E005 (not a backend of ``kind``).
+
+    Told apart by importing the path again, not by the wording of the
+    backend's error, which is translated.
+    """
+    values = {
+        "setting": f'{where}["CLASS"]',
+        "path": repr(path),
+        "default": conf.DEFAULTS[kind]["default"]["CLASS"],
+    }
+    if not _imports(path):
+        return checks.Error(
+            # Translators: %(setting)s is where in the settings, such as
+            # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CLASS"];
+            # %(path)s the dotted path found there.
+            _("%(setting)s %(path)s cannot be imported.") % values,
+            # Translators: %(default)s is the dotted path of a Python class.
+            hint=_('Check the dotted path; for LiteLLM use "%(default)s".') % values,
+            id=ID.format("E004"),
+        )
+    if kind == "chat":
+        # Translators: %(setting)s is where in the settings, such as
+        # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CLASS"]; %(path)s
+        # the dotted path found there.
+        message = _("%(setting)s %(path)s is not a chat backend.") % values
+        # Translators: %(default)s is the dotted path of a Python class.
+        hint = _('Use a subclass of BaseChatBackend, such as "%(default)s".') % values
+    else:
+        # Translators: %(setting)s is where in the settings, such as
+        # WAGTAIL_VECTOR_INDEX["EMBEDDING_BACKENDS"]["default"]["CLASS"];
+        # %(path)s the dotted path found there.
+        message = _("%(setting)s %(path)s is not an embedding backend.") % values
+        hint = (
+            # Translators: %(default)s is the dotted path of a Python class.
+            _('Use a subclass of BaseEmbeddingBackend, such as "%(default)s".') % values
+        )
+    return checks.Error(message, hint=hint, id=ID.format("E005"))
+
+
 def _check_config(
     kind: str, where: str, config: Mapping[str, Any], backend_class: Any
 ) -> list[checks.CheckMessage]:
     where = f'{where}["CONFIG"]'
     messages: list[checks.CheckMessage] = [
         checks.Warning(
-            f'{where} has an unknown key "{key}".',
-            hint=f"The known keys are {', '.join(sorted(CONFIG_KEYS))}; "
-            "check the spelling.",
+            _('%(setting)s has an unknown key "%(key)s".')
+            % {"setting": where, "key": key},
+            hint=_("The known keys are %(keys)s; check the spelling.")
+            % {"keys": ", ".join(sorted(CONFIG_KEYS))},
             id=ID.format("W003"),
         )
         for key in sorted(set(config) - CONFIG_KEYS)
@@ -263,9 +390,14 @@ def _check_config(
         if model_id is not None or backend_class is not None:
             messages.append(
                 checks.Error(
-                    f'{where}["MODEL_ID"] is missing or not a non-empty string.',
-                    hint='Name the model as LiteLLM knows it, e.g. "gpt-4o", '
-                    '"ollama/llama3" or "text-embedding-3-small".',
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX[...]["default"]["CONFIG"]["MODEL_ID"].
+                    _("%(setting)s is missing or not a non-empty string.")
+                    % {"setting": f'{where}["MODEL_ID"]'},
+                    hint=_(
+                        'Name the model as LiteLLM knows it, e.g. "gpt-4o", '
+                        '"ollama/llama3" or "text-embedding-3-small".'
+                    ),
                     id=ID.format("E007"),
                 )
             )
@@ -274,9 +406,14 @@ def _check_config(
     if not isinstance(parameters, Mapping):
         messages.append(
             checks.Error(
-                f'{where}["DEFAULT_PARAMETERS"] must be a dict, '
-                f"not {type(parameters).__name__}.",
-                hint='Give parameters as {"temperature": 0.7, ...}.',
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {
+                    "setting": f'{where}["DEFAULT_PARAMETERS"]',
+                    "type": type(parameters).__name__,
+                },
+                # Translators: %(example)s is Python code to copy as it is.
+                hint=_("Give parameters as %(example)s.")
+                % {"example": '{"temperature": 0.7, ...}'},
                 id=ID.format("E008"),
             )
         )
@@ -284,10 +421,19 @@ def _check_config(
     for key in sorted(RESERVED_PARAMETERS.intersection(parameters)):
         messages.append(
             checks.Error(
-                f'{where}["DEFAULT_PARAMETERS"] sets "{key}", which the backend '
-                "sets itself.",
-                hint=f'Remove "{key}"'
-                + (' and set the model with "MODEL_ID".' if key == "model" else "."),
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX[...]["default"]["CONFIG"]["DEFAULT_PARAMETERS"];
+                # %(key)s the name of a model parameter.
+                _('%(setting)s sets "%(key)s", which the backend sets itself.')
+                % {"setting": f'{where}["DEFAULT_PARAMETERS"]', "key": key},
+                hint=(
+                    # Translators: "model" is a parameter's name, MODEL_ID a
+                    # setting's key.
+                    _('Remove "model" and set the model with "MODEL_ID".')
+                    if key == "model"
+                    # Translators: %(key)s is the name of a model parameter.
+                    else _('Remove "%(key)s".') % {"key": key}
+                ),
                 id=ID.format("E012"),
             )
         )
@@ -295,10 +441,17 @@ def _check_config(
         if key in config and not _is_positive_int(config[key]):
             messages.append(
                 checks.Error(
-                    f'{where}["{key}"] must be a positive integer, '
-                    f"not {config[key]!r}.",
-                    hint=f'Set "{key}" to a whole number such as {example}, '
-                    "or remove it.",
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX[...]["default"]["CONFIG"]["TOKEN_LIMIT"];
+                    # %(value)s the value found there, as Python writes it.
+                    _("%(setting)s must be a positive integer, not %(value)s.")
+                    % {"setting": f'{where}["{key}"]', "value": repr(config[key])},
+                    hint=_(
+                        # Translators: %(key)s is a setting's key (TOKEN_LIMIT).
+                        'Set "%(key)s" to a whole number such as %(example)s, or '
+                        "remove it."
+                    )
+                    % {"key": key, "example": example},
                     id=ID.format("E009"),
                 )
             )
@@ -308,10 +461,17 @@ def _check_config(
     if "TOKEN_LIMIT" not in config and not (description and description.token_limit):
         messages.append(
             checks.Error(
-                f"{where}: LiteLLM does not know the token limit of model "
-                f'"{model_id}".',
-                hint='Set "TOKEN_LIMIT" to the number of input tokens the model '
-                "accepts (see the provider's documentation).",
+                _(
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"];
+                    # %(model)s the name of an AI model.
+                    '%(setting)s: LiteLLM does not know the token limit of model "%(model)s".'  # noqa: E501
+                )
+                % {"setting": where, "model": model_id},
+                hint=_(
+                    'Set "TOKEN_LIMIT" to the number of input tokens the model '
+                    "accepts (see the provider's documentation)."
+                ),
                 id=ID.format("E010"),
             )
         )
@@ -322,10 +482,17 @@ def _check_config(
     ):
         messages.append(
             checks.Error(
-                f"{where}: LiteLLM does not know the output dimensions of model "
-                f'"{model_id}".',
-                hint='Set "EMBEDDING_OUTPUT_DIMENSIONS" to the length of the vectors '
-                "the model returns.",
+                _(
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX["EMBEDDING_BACKENDS"]["default"]["CONFIG"];
+                    # %(model)s the name of an AI model.
+                    '%(setting)s: LiteLLM does not know the output dimensions of model "%(model)s".'  # noqa: E501
+                )
+                % {"setting": where, "model": model_id},
+                hint=_(
+                    'Set "EMBEDDING_OUTPUT_DIMENSIONS" to the length of the vectors '
+                    "the model returns."
+                ),
                 id=ID.format("E011"),
             )
         )
@@ -334,10 +501,25 @@ def _check_config(
         for key in sorted(MODEL_PARAMETERS.intersection(parameters) - supported):
             messages.append(
                 checks.Warning(
-                    f'{where}["DEFAULT_PARAMETERS"]["{key}"]: model "{model_id}" does '
-                    f'not support "{key}".',
-                    hint=f'Remove "{key}"; the provider would reject the call. '
-                    f"Supported: {', '.join(sorted(MODEL_PARAMETERS & supported))}.",
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX[...]["CONFIG"]["DEFAULT_PARAMETERS"]["seed"];
+                    # %(model)s the name of an AI model, %(key)s of a parameter.
+                    _('%(setting)s: model "%(model)s" does not support "%(key)s".')
+                    % {
+                        "setting": f'{where}["DEFAULT_PARAMETERS"]["{key}"]',
+                        "model": model_id,
+                        "key": key,
+                    },
+                    hint=_(
+                        # Translators: %(key)s is the name of a model parameter,
+                        # %(supported)s a list of them.
+                        'Remove "%(key)s"; the provider would reject the call. '
+                        "Supported: %(supported)s."
+                    )
+                    % {
+                        "key": key,
+                        "supported": ", ".join(sorted(MODEL_PARAMETERS & supported)),
+                    },
                     id=ID.format("W002"),
                 )
             )
@@ -347,13 +529,32 @@ def _check_config(
             value = parameters.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if value > limit:
+                    values = {
+                        "setting": f'{where}["DEFAULT_PARAMETERS"]["{key}"]',
+                        "key": key,
+                        "value": f"{value:,}",
+                        "model": model_id,
+                        "limit": f"{limit:,}",
+                    }
                     messages.append(
                         checks.Warning(
-                            f'{where}["DEFAULT_PARAMETERS"]["{key}"] is {value:,}, '
-                            f'more than model "{model_id}" writes in one answer '
-                            f"({limit:,} tokens).",
-                            hint=f'Lower "{key}" to {limit:,} or less; the provider '
-                            "may reject the call.",
+                            _(
+                                # Translators: %(setting)s is where in the settings,
+                                # such as WAGTAIL_VECTOR_INDEX[...]["CONFIG"]
+                                # ["DEFAULT_PARAMETERS"]["max_tokens"];
+                                # %(value)s and %(limit)s are numbers of tokens,
+                                # %(model)s the name of an AI model.
+                                '%(setting)s is %(value)s, more than model "%(model)s" '
+                                "writes in one answer (%(limit)s tokens)."
+                            )
+                            % values,
+                            hint=_(
+                                # Translators: %(key)s is the name of a model
+                                # parameter, %(limit)s a number of tokens.
+                                'Lower "%(key)s" to %(limit)s or less; the provider '
+                                "may reject the call."
+                            )
+                            % values,
                             id=ID.format("W004"),
                         )
                     )
@@ -386,21 +587,37 @@ def _old_storage_hint(providers: Any) -> str:
         for provider in (providers.values() if isinstance(providers, Mapping) else ())
         if isinstance(provider, Mapping)
     ]
+    values = {
+        "app": PGVECTOR_APP,
+        "setting": f'{SETTING}["{conf.STORAGE_KEY}"]',
+        "storage": conf.PGVECTOR_STORAGE,
+    }
     if any("pgvector" in path.lower() for path in paths):
         return (
-            f'Remove it. For pgvector, add "{PGVECTOR_APP}" to INSTALLED_APPS and '
-            f'set {SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}".'
+            _(
+                # Translators: %(app)s is the name of a Django app, %(setting)s
+                # where in the settings (WAGTAIL_VECTOR_INDEX["STORAGE"]),
+                # %(storage)s the dotted path of a Python class.
+                'Remove it. For pgvector, add "%(app)s" to INSTALLED_APPS and set '
+                '%(setting)s = "%(storage)s".'
+            )
+            % values
         )
     if paths and all("numpy" in path.lower() for path in paths):
-        return (
+        return _(
             "Remove it: vectors are stored in the application database and "
             "searched with NumPy by default."
         )
     return (
-        "Remove it. Vectors are stored in the application database by default; "
-        f'on PostgreSQL, add "{PGVECTOR_APP}" to INSTALLED_APPS and set '
-        f'{SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}". Qdrant '
-        "and Weaviate are no longer supported."
+        _(
+            # Translators: %(app)s is the name of a Django app, %(setting)s where
+            # in the settings (WAGTAIL_VECTOR_INDEX["STORAGE"]), %(storage)s the
+            # dotted path of a Python class.
+            "Remove it. Vectors are stored in the application database by default; "
+            'on PostgreSQL, add "%(app)s" to INSTALLED_APPS and set %(setting)s = '
+            '"%(storage)s". Qdrant and Weaviate are no longer supported.'
+        )
+        % values
     )
 
 
@@ -416,8 +633,12 @@ def check_0_10_settings(
     if hasattr(settings, OLD_STORAGE_SETTING):
         messages.append(
             checks.Warning(
-                f"{OLD_STORAGE_SETTING} is a setting of wagtail-vector-index 0.10.0 "
-                "and is no longer read.",
+                _(
+                    # Translators: %(setting)s is the name of a Django setting.
+                    "%(setting)s is a setting of wagtail-vector-index 0.10.0 and "
+                    "is no longer read."
+                )
+                % {"setting": OLD_STORAGE_SETTING},
                 hint=_old_storage_hint(getattr(settings, OLD_STORAGE_SETTING)),
                 id=ID.format("W005"),
             )
@@ -425,24 +646,48 @@ def check_0_10_settings(
     if apps.is_installed(OLD_PGVECTOR_APP):
         messages.append(
             checks.Warning(
-                f'"{OLD_PGVECTOR_APP}" in INSTALLED_APPS is the pgvector app of '
-                "wagtail-vector-index 0.10.0: it stores nothing any more (its "
-                "migrations drop its old table).",
-                hint=f'Replace it with "{PGVECTOR_APP}" and set '
-                f'{SETTING}["{conf.STORAGE_KEY}"] = "{conf.PGVECTOR_STORAGE}"; '
-                "manage.py migrate drops the old table either way.",
+                _(
+                    # Translators: %(app)s is the name of a Django app.
+                    '"%(app)s" in INSTALLED_APPS is the pgvector app of '
+                    "wagtail-vector-index 0.10.0: it stores nothing any more (its "
+                    "migrations drop its old table)."
+                )
+                % {"app": OLD_PGVECTOR_APP},
+                hint=_(
+                    # Translators: %(app)s is the name of a Django app, %(setting)s
+                    # where in the settings (WAGTAIL_VECTOR_INDEX["STORAGE"]),
+                    # %(storage)s the dotted path of a Python class.
+                    'Replace it with "%(app)s" and set %(setting)s = "%(storage)s"; '
+                    "manage.py migrate drops the old table either way."
+                )
+                % {
+                    "app": PGVECTOR_APP,
+                    "setting": f'{SETTING}["{conf.STORAGE_KEY}"]',
+                    "storage": conf.PGVECTOR_STORAGE,
+                },
                 id=ID.format("W006"),
             )
         )
     if hasattr(settings, OLD_PROMPT_SETTING):
         messages.append(
             checks.Warning(
-                f"{OLD_PROMPT_SETTING} is a setting of wagtail-vector-index 0.10.0 "
-                "and is no longer read.",
-                hint='Set the prompt per index: vector_index_options = {"prompt": '
-                '"... {context}"} on the model (or prompt on a VectorIndex '
-                'subclass), where "{context}" marks the place of the matching '
-                "content.",
+                _(
+                    "%(setting)s is a setting of wagtail-vector-index 0.10.0 and "
+                    "is no longer read."
+                )
+                % {"setting": OLD_PROMPT_SETTING},
+                hint=_(
+                    # Translators: %(example)s is Python code to copy as it is;
+                    # "prompt" is an attribute's name; %(placeholder)s is written in
+                    # a prompt where the content goes ("{context}").
+                    "Set the prompt per index: %(example)s on the model (or prompt "
+                    'on a VectorIndex subclass), where "%(placeholder)s" marks the '
+                    "place of the matching content."
+                )
+                % {
+                    "example": 'vector_index_options = {"prompt": "... {context}"}',
+                    "placeholder": "{context}",
+                },
                 id=ID.format("W007"),
             )
         )
@@ -498,12 +743,24 @@ def check_indexed_models(
             if _has_name(model, field.field_name):
                 continue
             close = difflib.get_close_matches(field.field_name, _field_names(model))
+            if close:
+                hint = _(
+                    # Translators: %(name)s is the name of a model's field.
+                    'Did you mean "%(name)s"? As it is, the index embeds no text '
+                    "for it."
+                ) % {"name": close[0]}
+            else:
+                hint = _("As it is, the index embeds no text for it.")
             messages.append(
                 checks.Error(
-                    f'{name}.embedding_fields names "{field.field_name}", which is '
-                    f"not a field, property or method of {name}.",
-                    hint=(f'Did you mean "{close[0]}"? ' if close else "")
-                    + "As it is, the index embeds no text for it.",
+                    _(
+                        # Translators: %(model)s is the name of a model (a Python
+                        # class), %(field)s the name in its embedding_fields.
+                        '%(model)s.embedding_fields names "%(field)s", which is not '
+                        "a field, property or method of %(model)s."
+                    )
+                    % {"model": name, "field": field.field_name},
+                    hint=hint,
                     obj=model,
                     id=ID.format("E017"),
                 )
@@ -511,13 +768,26 @@ def check_indexed_models(
         if getattr(model, "vector_index_class", None) is not None:
             messages.append(
                 checks.Warning(
-                    f"{name}.vector_index_class is an attribute of "
-                    "wagtail-vector-index 0.10.0 and is ignored.",
-                    hint="Remove it. Configure the model's index with "
-                    "vector_index_options = {...} ("
-                    + ", ".join(f'"{key}"' for key in INDEX_OPTIONS)
-                    + "), or subclass wagtail_vector_index.index.VectorIndex and "
-                    f"register it with @register_index (see {UPGRADE_GUIDE}).",
+                    _(
+                        # Translators: %(model)s is the name of a model (a Python
+                        # class).
+                        "%(model)s.vector_index_class is an attribute of "
+                        "wagtail-vector-index 0.10.0 and is ignored."
+                    )
+                    % {"model": name},
+                    hint=_(
+                        # Translators: %(options)s is a list of the keys of
+                        # vector_index_options, %(guide)s the file of the upgrade
+                        # guide.
+                        "Remove it. Configure the model's index with "
+                        "vector_index_options = {...} (%(options)s), or subclass "
+                        "wagtail_vector_index.index.VectorIndex and register it "
+                        "with @register_index (see %(guide)s)."
+                    )
+                    % {
+                        "options": ", ".join(f'"{key}"' for key in INDEX_OPTIONS),
+                        "guide": UPGRADE_GUIDE,
+                    },
                     obj=model,
                     id=ID.format("W008"),
                 )
@@ -528,11 +798,21 @@ def check_indexed_models(
             used = options.get("embedding_alias", "default")
             messages.append(
                 checks.Warning(
-                    f"{name}.embedding_backend_alias is an attribute of "
-                    "wagtail-vector-index 0.10.0 and is ignored: the index uses "
-                    f'the "{used}" embedding backend.',
-                    hint=f'Remove it and add "embedding_alias": "{alias}" to '
-                    f"{name}.vector_index_options.",
+                    _(
+                        # Translators: %(model)s is the name of a model (a Python
+                        # class), %(alias)s the alias of an embedding backend.
+                        "%(model)s.embedding_backend_alias is an attribute of "
+                        "wagtail-vector-index 0.10.0 and is ignored: the index "
+                        'uses the "%(alias)s" embedding backend.'
+                    )
+                    % {"model": name, "alias": used},
+                    hint=_(
+                        # Translators: %(model)s is the name of a model (a Python
+                        # class), %(alias)s the alias of an embedding backend.
+                        'Remove it and add "embedding_alias": "%(alias)s" to '
+                        "%(model)s.vector_index_options."
+                    )
+                    % {"model": name, "alias": alias},
                     obj=model,
                     id=ID.format("W009"),
                 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core import checks
 from django.db import connections, router
+from django.utils.translation import gettext as _
 
 ID = "wagtail_vector_index.pgvector.{}"
 
@@ -21,12 +22,26 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
         return []
     return [
         checks.Error(
-            f'"wagtail_vector_index.contrib.pgvector" is installed but the database '
-            f'"{alias}" is {connections[alias].display_name}, not PostgreSQL.',
-            hint="The pgvector storage needs PostgreSQL with the pgvector extension. "
-            "Remove the app from INSTALLED_APPS (and the pgvector STORAGE from "
-            "WAGTAIL_VECTOR_INDEX) to keep vectors in this database, or move the "
-            "site to PostgreSQL.",
+            _(
+                # Translators: %(app)s is the name of a Django app, %(alias)s the
+                # alias of a database in DATABASES, %(vendor)s the name of a
+                # database engine (SQLite, MySQL).
+                '"%(app)s" is installed but the database "%(alias)s" is '
+                "%(vendor)s, not PostgreSQL."
+            )
+            % {
+                "app": "wagtail_vector_index.contrib.pgvector",
+                "alias": alias,
+                "vendor": connections[alias].display_name,
+            },
+            hint=_(
+                # Translators: STORAGE and WAGTAIL_VECTOR_INDEX are names in the
+                # settings.
+                "The pgvector storage needs PostgreSQL with the pgvector extension. "
+                "Remove the app from INSTALLED_APPS (and the pgvector STORAGE from "
+                "WAGTAIL_VECTOR_INDEX) to keep vectors in this database, or move "
+                "the site to PostgreSQL."
+            ),
             id=ID.format("E001"),
         )
     ]
