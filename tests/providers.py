@@ -9,6 +9,7 @@ fail the next requests in the ways real providers fail.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import numpy as np
 
 DEFAULT_REPLY = "Hello from the loopback provider, streamed in parts."
 
@@ -63,6 +66,10 @@ FAILURE_MODES = {
     "emb-extra": "one vector more than inputs",
     "emb-dup-index": "two items with the same index",
     "emb-bad-index": "an index out of range",
+    # Base64 replies that are wrong (sent as base64 whatever was asked).
+    "emb-base64-short": "base64 of a vector one float32 short",
+    "emb-base64-ragged": "base64 of a length that is not whole float32 values",
+    "emb-base64-invalid": "a string that is not base64",
 }
 
 HTML_PAGE = (
@@ -71,15 +78,29 @@ HTML_PAGE = (
 )
 
 
+def fake_array(text: str, dimensions: int = 8) -> np.ndarray:
+    """:func:`fake_vector` as a float32 array."""
+    blocks = -(-dimensions // 32)
+    digest = b"".join(
+        hashlib.sha256(f"{block}:{text}".encode()).digest() for block in range(blocks)
+    )
+    values = np.frombuffer(digest, dtype=np.uint8)[:dimensions] / 255
+    return np.round(values, 6).astype(np.float32)
+
+
 def fake_vector(text: str, dimensions: int = 8) -> list[float]:
-    """The vector the server returns for ``text`` (tests recompute it)."""
-    values: list[float] = []
-    block = 0
-    while len(values) < dimensions:
-        digest = hashlib.sha256(f"{block}:{text}".encode()).digest()
-        values.extend(round(byte / 255, 6) for byte in digest)
-        block += 1
-    return values[:dimensions]
+    """The vector the server returns for ``text`` (tests recompute it).
+
+    Its values are float32 numbers, as a real provider's are, so the JSON
+    numbers and the base64 bytes of a reply carry exactly the same vector.
+    """
+    return fake_array(text, dimensions).tolist()
+
+
+def base64_vector(values: Any) -> str:
+    """``values`` as OpenAI sends them for ``encoding_format: "base64"``:
+    little-endian float32 bytes, base64-encoded."""
+    return base64.b64encode(np.asarray(values, dtype="<f4").tobytes()).decode()
 
 
 @dataclass
@@ -104,6 +125,9 @@ class ServerState:
     slow_seconds: float = 3.0
     #: Return embedding items in reverse order (with their "index").
     shuffle_embeddings: bool = False
+    #: Answer ``encoding_format: "base64"`` with base64, as OpenAI does;
+    #: False: JSON numbers whatever was asked (a server ignoring it).
+    base64_when_asked: bool = True
     #: Seconds between streamed chunks (to watch an answer arrive in parts).
     chunk_delay: float = 0.0
     #: ``time.time()`` when the first content chunk of each stream was sent.
@@ -485,6 +509,16 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if data and mode:
             data = self._wrong_embeddings(data, mode)
+        if body.get("encoding_format") == "base64" and state.base64_when_asked:
+            for item in data:
+                vector = item.get("embedding")
+                # A null or string value has no float32 form: sent as JSON.
+                if isinstance(vector, list) and all(
+                    isinstance(v, float) for v in vector
+                ):
+                    item["embedding"] = base64_vector(vector)
+        if data and mode and mode.startswith("emb-base64-"):
+            data[-1]["embedding"] = self._wrong_base64(data[-1]["embedding"], mode)
         if state.shuffle_embeddings:
             data.reverse()
         tokens = sum(len(t.split()) for t in inputs)
@@ -497,6 +531,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             },
         )
+
+    @staticmethod
+    def _wrong_base64(vector: Any, mode: str) -> str:
+        """The base64 form of ``vector`` spoilt the way ``mode`` says."""
+        encoded = vector if isinstance(vector, str) else base64_vector(vector)
+        raw = base64.b64decode(encoded)
+        if mode == "emb-base64-short":
+            return base64.b64encode(raw[:-4]).decode()
+        if mode == "emb-base64-ragged":
+            return base64.b64encode(raw[:-2]).decode()
+        return "not base64: " + encoded[:8]
 
     @staticmethod
     def _wrong_embeddings(data: list[dict[str, Any]], mode: str) -> list[dict]:

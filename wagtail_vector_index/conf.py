@@ -50,6 +50,8 @@ class BackendConfigSettings(TypedDict):
     BATCH_SIZE: NotRequired[int]
     BATCH_TOKEN_LIMIT: NotRequired[int]
     MAX_CONCURRENCY: NotRequired[int]
+    #: Ask for base64 float32 vectors: True / False; absent: by provider.
+    EMBEDDING_BASE64: NotRequired[bool]
 
 
 class BackendSettings(TypedDict):

@@ -325,7 +325,7 @@ class VectorIndex:
         state = self._check_state(backend)
         if state is None or not query.strip():
             return []
-        (vector,) = backend.embed([query])
+        (vector,) = backend.embed_matrix([query])
         return self._results(state, vector, limit, similarity_threshold)
 
     def search(
@@ -358,7 +358,7 @@ class VectorIndex:
         vectors = self.storage.object_vectors(state, *key)
         if not vectors and embed_missing:
             texts = [chunk.text for chunk in self.chunks_for(obj, backend)]
-            vectors = [np.asarray(v) for v in backend.embed(texts)] if texts else []
+            vectors = list(backend.embed_matrix(texts)) if texts else []
         if not vectors:
             return []
         mean = np.mean(np.vstack(vectors), axis=0)
@@ -573,7 +573,7 @@ class VectorIndex:
             pending = list(plan.pending.items())
             for start in range(0, len(pending), batch_size):
                 batch = pending[start : start + batch_size]
-                vectors = backend.embed([text for _, text in batch])
+                vectors = backend.embed_matrix([text for _, text in batch])
                 for (digest, _), vector in zip(batch, vectors, strict=True):
                     plan.vectors[digest] = to_bytes(vector)
                 report.embedded += len(batch)
@@ -764,7 +764,7 @@ class VectorIndex:
         missing = [c for c in chunks if c.content_hash not in known]
         if missing:
             for chunk, vector in zip(
-                missing, backend.embed([c.text for c in missing]), strict=True
+                missing, backend.embed_matrix([c.text for c in missing]), strict=True
             ):
                 known[chunk.content_hash] = to_bytes(vector)
         rows = [

@@ -6,7 +6,7 @@ import asyncio
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.translation import gettext as _
 
@@ -20,6 +20,9 @@ from wagtail_vector_index.exceptions import (
     InvalidAIBackendError,
 )
 from wagtail_vector_index.parameters import EffectiveParameter, ParameterLayers
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _TOKEN = re.compile(r"\s*\S+\s*")
 
@@ -76,6 +79,9 @@ class BackendConfig:
     batch_size: int = 2048
     batch_token_limit: int = 300_000
     max_concurrency: int = 4
+    #: Ask the provider for base64-encoded float32 vectors (``True``), for
+    #: JSON numbers (``False``), or decide by the provider (``None``).
+    embedding_base64: bool | None = None
 
 
 class BaseBackend:
@@ -206,6 +212,7 @@ class BaseBackend:
             ),
             max_concurrency=config.get("MAX_CONCURRENCY")
             or cls.default_max_concurrency,
+            embedding_base64=_optional_bool(config.get("EMBEDDING_BASE64")),
         )
 
     def invalid_response(self, detail: str) -> AIInvalidResponseError:
@@ -224,6 +231,11 @@ class BaseBackend:
                 "the backend sets it."
             )
         return self.parameters.values(kwargs)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    """``None`` for an absent setting, else its truth value."""
+    return None if value is None else bool(value)
 
 
 def validate_messages(messages: Any) -> list[ChatMessage]:
@@ -371,50 +383,98 @@ class BaseEmbeddingBackend(BaseBackend):
             batches.append(current)
         return batches
 
-    def check_vectors(self, vectors: Any, expected: int) -> list[list[float]]:
-        """``vectors`` if they are ``expected`` vectors of the backend's
-        dimensions holding finite numbers; else :class:`AIInvalidResponseError`.
-
-        Every reply passes through here before anything uses or stores it:
-        one short vector, a NaN or a string would otherwise end up in an
-        index and break it.
-        """
+    def _checked_values(self, vectors: Any, expected: int) -> np.ndarray:
+        """``vectors`` as one float32 array of shape ``(expected, dimensions)``
+        if they are ``expected`` vectors of the backend's dimensions holding
+        finite numbers; else :class:`AIInvalidResponseError`."""
         import numpy as np
 
-        if not isinstance(vectors, Sequence) or len(vectors) != expected:
-            count = len(vectors) if isinstance(vectors, Sequence) else "none"
-            raise self.invalid_response(
-                _("expected %(expected)s vectors, got %(count)s")
-                % {"expected": expected, "count": count}
-            )
         dimensions = self.embedding_output_dimensions
-        for position, vector in enumerate(vectors):
-            if isinstance(vector, np.ndarray):
-                vector = vector.tolist() if vector.ndim == 1 else None
-            if not isinstance(vector, Sequence) or isinstance(vector, (str, bytes)):
+        if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+            # A decoded matrix (base64 replies): its shape says it all.
+            count, length = vectors.shape
+            if count != expected:
                 raise self.invalid_response(
-                    _("vector %(position)s is missing") % {"position": position}
+                    _("expected %(expected)s vectors, got %(count)s")
+                    % {"expected": expected, "count": count}
                 )
-            if len(vector) != dimensions:
+            if count and length != dimensions:
                 message = _(
                     "vector %(position)s: %(length)s dimensions, not %(dimensions)s"
                 )
                 raise self.invalid_response(
                     message
-                    % {
-                        "position": position,
-                        "length": len(vector),
-                        "dimensions": dimensions,
-                    }
+                    % {"position": 0, "length": length, "dimensions": dimensions}
                 )
-        # One conversion checks the types of all values at C speed: None or a
-        # string makes an object or text array, never a float one.
-        values = np.asarray(vectors)
-        if values.dtype.kind not in "fiu" or values.dtype == np.bool_:
+            values = vectors
+        else:
+            if not isinstance(vectors, Sequence) or len(vectors) != expected:
+                count = len(vectors) if isinstance(vectors, Sequence) else "none"
+                raise self.invalid_response(
+                    _("expected %(expected)s vectors, got %(count)s")
+                    % {"expected": expected, "count": count}
+                )
+            for position, vector in enumerate(vectors):
+                if isinstance(vector, np.ndarray) and vector.ndim != 1:
+                    vector = None
+                if not isinstance(vector, (Sequence, np.ndarray)) or isinstance(
+                    vector, (str, bytes)
+                ):
+                    raise self.invalid_response(
+                        _("vector %(position)s is missing") % {"position": position}
+                    )
+                if len(vector) != dimensions:
+                    message = _(
+                        "vector %(position)s: %(length)s dimensions, not %(dimensions)s"
+                    )
+                    raise self.invalid_response(
+                        message
+                        % {
+                            "position": position,
+                            "length": len(vector),
+                            "dimensions": dimensions,
+                        }
+                    )
+            # One conversion checks the types of all values at C speed: None or
+            # a string makes an object or text array, never a float one.
+            try:
+                values = np.asarray(vectors) if vectors else np.empty((0, dimensions))
+            except (TypeError, ValueError):  # Nested lists, ragged inside.
+                values = np.asarray([], dtype=object)
+        if (
+            values.dtype.kind not in "fiu"
+            or values.dtype == np.bool_
+            or values.ndim != 2
+        ):
             raise self.invalid_response(_("a vector holds values that are not numbers"))
+        # float32 is what every storage keeps; a value beyond its range would
+        # become infinite there, so it is checked after the conversion.
+        with np.errstate(over="ignore"):
+            values = values.astype(np.float32, copy=False)
         if not np.isfinite(values).all():
             raise self.invalid_response(_("a vector holds NaN or infinite values"))
-        return list(vectors)
+        return values
+
+    def check_vectors(self, vectors: Any, expected: int) -> list[list[float]]:
+        """``vectors`` if they are ``expected`` vectors of the backend's
+        dimensions holding finite numbers; else :class:`AIInvalidResponseError`.
+
+        Every reply passes through here (or :meth:`check_matrix`) before
+        anything uses or stores it: one short vector, a NaN or a string would
+        otherwise end up in an index and break it. A decoded matrix comes back
+        as lists of its float32 values.
+        """
+        import numpy as np
+
+        values = self._checked_values(vectors, expected)
+        if isinstance(vectors, np.ndarray):
+            return values.tolist()
+        return [v.tolist() if isinstance(v, np.ndarray) else v for v in vectors]
+
+    def check_matrix(self, vectors: Any, expected: int) -> np.ndarray:
+        """:meth:`check_vectors`, returning one ``(expected, dimensions)``
+        float32 array."""
+        return self._checked_values(vectors, expected)
 
     def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:
         """Vectors for ``inputs``, in input order."""
@@ -438,27 +498,92 @@ class BaseEmbeddingBackend(BaseBackend):
         parameters = self.merged_parameters(kwargs)
         if not inputs:
             return []
+        results = await self._gather_batches(inputs, parameters, self.check_vectors)
+        return [vector for batch in results for vector in batch]
+
+    def embed_matrix(self, inputs: Sequence[str], **kwargs: Any) -> np.ndarray:
+        """Vectors for ``inputs`` as one ``(len(inputs), dimensions)`` float32
+        array, rows in input order: :meth:`embed` without Python lists.
+
+        Batched and checked as :meth:`embed` is. A backend class that
+        overrides :meth:`embed` itself (rather than ``_embed_batch``) gets
+        its vectors from that method, converted.
+        """
+        if _overrides(self, "embed"):
+            return self._as_matrix(list(self.embed(inputs, **kwargs)))
+        inputs = validate_inputs(inputs)
+        parameters = self.merged_parameters(kwargs)
+        matrices = [
+            self.check_matrix(self._embed_batch(batch, parameters), len(batch))
+            for batch in (self.batches(inputs) if inputs else [])
+        ]
+        return self._joined(matrices)
+
+    async def aembed_matrix(self, inputs: Sequence[str], **kwargs: Any) -> np.ndarray:
+        """Asynchronous :meth:`embed_matrix`; batches sent concurrently as
+        :meth:`aembed` sends them."""
+        if _overrides(self, "aembed"):
+            return self._as_matrix(await self.aembed(inputs, **kwargs))
+        inputs = validate_inputs(inputs)
+        parameters = self.merged_parameters(kwargs)
+        if not inputs:
+            return self._joined([])
+        return self._joined(
+            await self._gather_batches(inputs, parameters, self.check_matrix)
+        )
+
+    async def _gather_batches(
+        self, inputs: list[str], parameters: dict, check: Any
+    ) -> list[Any]:
+        """``check(vectors, len(batch))`` of every batch, sent concurrently
+        (at most ``config.max_concurrency`` at once), in input order."""
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
 
-        async def run(batch: list[str]) -> list[list[float]]:
+        async def run(batch: list[str]) -> Any:
             async with semaphore:
                 vectors = await self._aembed_batch(batch, parameters)
-            return self.check_vectors(vectors, len(batch))
+            return check(vectors, len(batch))
 
         tasks = [asyncio.ensure_future(run(b)) for b in self.batches(inputs)]
         try:
-            results = await asyncio.gather(*tasks)
+            return await asyncio.gather(*tasks)
         except BaseException:
             # One failed batch fails the call: stop paying for the others.
             for task in tasks:
                 task.cancel()
             raise
-        return [vector for batch in results for vector in batch]
 
-    def _embed_batch(self, batch: list[str], parameters: dict) -> list[list[float]]:
+    def _joined(self, matrices: list[np.ndarray]) -> np.ndarray:
+        import numpy as np
+
+        if not matrices:
+            return np.empty((0, self.embedding_output_dimensions), dtype=np.float32)
+        if len(matrices) == 1:
+            return matrices[0]
+        return np.concatenate(matrices)
+
+    def _as_matrix(self, vectors: list[Any]) -> np.ndarray:
+        """Vectors from an overridden :meth:`embed` as a float32 matrix (what
+        they hold is that method's business, and the storages check it)."""
+        import numpy as np
+
+        if not vectors:
+            return self._joined([])
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _embed_batch(
+        self, batch: list[str], parameters: dict
+    ) -> list[list[float]] | np.ndarray:
+        """The provider's vectors for ``batch``: lists of numbers, or a 2-D
+        array; :meth:`check_vectors` / :meth:`check_matrix` check them."""
         raise NotImplementedError
 
     async def _aembed_batch(
         self, batch: list[str], parameters: dict
-    ) -> list[list[float]]:
+    ) -> list[list[float]] | np.ndarray:
         raise NotImplementedError
+
+
+def _overrides(backend: BaseEmbeddingBackend, name: str) -> bool:
+    """Whether ``backend``'s class replaces the base class's method ``name``."""
+    return getattr(type(backend), name) is not getattr(BaseEmbeddingBackend, name)

@@ -6,12 +6,16 @@ seconds per process, and merely loading the app must not pay that.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import functools
 import json
 import os
 import re
+import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +44,8 @@ from wagtail_vector_index.redaction import (
 if TYPE_CHECKING:
     from types import ModuleType
 
+    import numpy as np
+
 # Model prefixes for which LiteLLM's get_model_info asks a server (Ollama's
 # /api/show) about models missing from its map: descriptions must stay offline.
 _LOCAL_SERVER_PREFIXES = ("ollama/", "ollama_chat/")
@@ -58,6 +64,23 @@ _QUOTED_MESSAGE_PATTERN = re.compile(
 #: failed requests on its own unless told not to (``max_retries``).
 _OPENAI_SDK_PROVIDERS = frozenset(
     {"openai", "azure", "azure_ai", "text-completion-openai", "custom_openai"}
+)
+
+
+#: LiteLLM providers whose embedding API answers ``encoding_format: "base64"``
+#: with little-endian float32 bytes: OpenAI, Azure OpenAI, and every
+#: OpenAI-compatible server reached as ``openai/<model>`` with an ``api_base``.
+_BASE64_PROVIDERS = frozenset({"openai", "azure"})
+
+#: The one warning a base64 reply causes: LiteLLM dumps the SDK's reply, whose
+#: ``embedding`` field is typed as a list of floats, and pydantic says it
+#: holds a string (one line per vector). Matched whole, so a warning about
+#: anything else in the same reply still shows.
+_SERIALIZER_WARNING = (
+    r"Pydantic serializer warnings:"
+    r"(?:\s+PydanticSerializationUnexpectedValue\(Expected `list\[float\]`"
+    r" - serialized value may not be as expected"
+    r" \[field_name='embedding', input_value='[^']*', input_type=str\]\))+\s*\Z"
 )
 
 
@@ -153,8 +176,9 @@ def _provider_message(chain: list[BaseException]) -> str:
     import openai
 
     for error in chain:
-        if isinstance(error, openai.APIError) and isinstance(error.body, Mapping):
-            body = error.body
+        # LiteLLM's UnsupportedParamsError is an APIError without a body.
+        body = getattr(error, "body", None)
+        if isinstance(error, openai.APIError) and isinstance(body, Mapping):
             inner = body.get("error")
             if isinstance(inner, Mapping):
                 body = inner
@@ -440,11 +464,60 @@ class LiteLLMBackendMixin:
 def _uses_openai_sdk(model_id: str) -> bool:
     """Whether LiteLLM reaches ``model_id``'s provider through the OpenAI SDK
     (which retries 429s, 5xx and timeouts on its own, twice by default)."""
+    return _llm_provider(model_id) in _OPENAI_SDK_PROVIDERS
+
+
+@functools.cache
+def _llm_provider(model_id: str) -> str | None:
+    """LiteLLM's provider for ``model_id`` (``None`` if it knows none)."""
     try:
         _, provider, _, _ = _litellm().get_llm_provider(model_id)
     except Exception:  # An unknown provider: LiteLLM will say so at the call.
-        return False
-    return provider in _OPENAI_SDK_PROVIDERS
+        return None
+    return provider
+
+
+_quiet_lock = threading.Lock()
+_quiet_calls = 0
+_quiet_added = False
+
+
+@contextlib.contextmanager
+def _quiet_base64_warnings() -> Iterator[None]:
+    """Hide pydantic's serializer warning about base64 ``embedding`` strings
+    (:data:`_SERIALIZER_WARNING`, nothing else) while embedding calls run.
+
+    ``warnings.catch_warnings()`` restores a snapshot of the filters when it
+    ends, which breaks when calls overlap (concurrent batches of ``aembed``,
+    threads): one call's exit would drop the filter another call still needs
+    and leave its own behind. Here the filter is added by the first call and
+    removed by the last.
+    """
+    global _quiet_calls, _quiet_added
+    with _quiet_lock:
+        if _quiet_calls == 0:
+            before = len(warnings.filters)
+            warnings.filterwarnings(
+                "ignore", message=_SERIALIZER_WARNING, category=UserWarning
+            )
+            # Someone else's identical filter is moved, not added: leave it.
+            _quiet_added = len(warnings.filters) > before
+        _quiet_calls += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_calls -= 1
+            if _quiet_calls == 0 and _quiet_added:
+                _quiet_added = False
+                for position, item in enumerate(warnings.filters):
+                    pattern = getattr(item[1], "pattern", None)
+                    if item[0] == "ignore" and pattern == _SERIALIZER_WARNING:
+                        del warnings.filters[position]
+                        break
+                mutated = getattr(warnings, "_filters_mutated", None)
+                if mutated is not None:
+                    mutated()
 
 
 def _calls_tools(message: Any) -> bool:
@@ -649,7 +722,31 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
     def decode(self, tokens: list[Any]) -> str:
         return _litellm().decode(model=self.config.model_id, tokens=list(tokens))
 
-    def _vectors(self, response: Any, expected: int) -> list[list[float]]:
+    @property
+    def asks_base64(self) -> bool:
+        """Whether requests ask for base64 vectors (``encoding_format``):
+        ``CONFIG["EMBEDDING_BASE64"]`` if set, else by LiteLLM's provider for
+        the model (OpenAI, Azure OpenAI, OpenAI-compatible servers)."""
+        if self.config.embedding_base64 is not None:
+            return self.config.embedding_base64
+        return _llm_provider(self.config.model_id) in _BASE64_PROVIDERS
+
+    def _request(self, batch: list[str], parameters: dict) -> dict:
+        """The keyword arguments of one ``litellm.embedding`` call. An
+        ``encoding_format`` in the parameters (settings, a site's overrides,
+        the call) is sent as it is."""
+        request = {
+            "model": self.config.model_id,
+            "input": batch,
+            **self.provider_parameters(parameters),
+        }
+        if "encoding_format" not in request and self.asks_base64:
+            request["encoding_format"] = "base64"
+        return request
+
+    def _vectors(self, response: Any, expected: int) -> list[Any] | np.ndarray:
+        """The reply's vectors in input order: one float32 matrix when they
+        came as base64, else what the provider sent (checked by the caller)."""
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != expected:
             raise self.invalid_response(
@@ -674,24 +771,60 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
                     _("the vectors' positions (index) do not match the inputs")
                 )
             data = sorted(data, key=lambda item: get(item, "index"))
-        return [get(item, "embedding") for item in data]
+        vectors = [get(item, "embedding") for item in data]
+        if any(isinstance(vector, (str, bytes)) for vector in vectors):
+            return self._decoded(vectors)
+        return vectors
 
-    def _embed_batch(self, batch: list[str], parameters: dict) -> list[list[float]]:
-        with self.provider_errors(parameters):
-            response = _litellm().embedding(
-                model=self.config.model_id,
-                input=batch,
-                **self.provider_parameters(parameters),
-            )
+    def _decoded(self, vectors: list[Any]) -> list[Any] | np.ndarray:
+        """Base64 vectors (little-endian float32, as OpenAI sends them)
+        decoded: one ``(n, dimensions)`` float32 matrix if every vector was
+        base64 of the right length, else a list for the checks to judge (a
+        provider may have sent numbers for some)."""
+        import numpy as np
+
+        rows: list[Any] = []
+        for position, vector in enumerate(vectors):
+            if isinstance(vector, (str, bytes)):
+                try:
+                    raw = base64.b64decode(vector, validate=True)
+                except (binascii.Error, ValueError):
+                    raise self.invalid_response(
+                        _("vector %(position)s is not valid base64")
+                        % {"position": position}
+                    ) from None
+                if len(raw) % 4:
+                    raise self.invalid_response(
+                        _(
+                            "vector %(position)s: %(length)s bytes, not a whole "
+                            "number of float32 values"
+                        )
+                        % {"position": position, "length": len(raw)}
+                    )
+                vector = np.frombuffer(raw, dtype="<f4")
+            rows.append(vector)
+        dimensions = self.embedding_output_dimensions
+        if not all(
+            isinstance(row, np.ndarray) and len(row) == dimensions for row in rows
+        ):
+            return rows
+        matrix = np.empty((len(rows), dimensions), dtype=np.float32)
+        for position, row in enumerate(rows):
+            matrix[position] = row
+        return matrix
+
+    def _embed_batch(
+        self, batch: list[str], parameters: dict
+    ) -> list[Any] | np.ndarray:
+        request = self._request(batch, parameters)
+        with self.provider_errors(parameters), _quiet_base64_warnings():
+            response = _litellm().embedding(**request)
         return self._vectors(response, len(batch))
 
     async def _aembed_batch(
         self, batch: list[str], parameters: dict
-    ) -> list[list[float]]:
-        with self.provider_errors(parameters):
-            response = await _litellm().aembedding(
-                model=self.config.model_id,
-                input=batch,
-                **self.provider_parameters(parameters),
-            )
+    ) -> list[Any] | np.ndarray:
+        request = self._request(batch, parameters)
+        with self.provider_errors(parameters), _quiet_base64_warnings():
+            response = await _litellm().aembedding(**request)
         return self._vectors(response, len(batch))
