@@ -124,6 +124,7 @@ def fill(count: int, storage: str, rng: Any) -> Any:
     import numpy as np
     from django.contrib.contenttypes.models import ContentType
     from old_index_app.models import OldChunk
+
     from wagtail_vector_index.storage.models import Embedding
 
     OldChunk.objects.all().delete()  # Embeddings too (generic relation).

@@ -1,5 +1,6 @@
 from django.db import models
 from wagtail.models import Page
+
 from wagtail_vector_index.storage.models import EmbeddingField, VectorIndexedMixin
 
 
