@@ -391,6 +391,36 @@ def test_e009_not_a_positive_integer(settings_value, kind_key, key, value, examp
         ]
 
 
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_e018_embedding_base64_is_not_a_bool(value):
+    config = {"MODEL_ID": "text-embedding-3-small", "EMBEDDING_BASE64": value}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=embedding(
+            default={"CLASS": LITELLM_EMBEDDING, "CONFIG": config}
+        )
+    ):
+        assert check_settings() == [
+            Error(
+                'WAGTAIL_VECTOR_INDEX["EMBEDDING_BACKENDS"]["default"]["CONFIG"]'
+                f'["EMBEDDING_BASE64"] must be True or False, not {value!r}.',
+                hint="True asks the provider for base64-encoded vectors, False for "
+                "JSON numbers; remove the key to decide by the provider.",
+                id="wagtail_vector_index.E018",
+            )
+        ]
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_embedding_base64_true_or_false_passes(value):
+    config = {"MODEL_ID": "text-embedding-3-small", "EMBEDDING_BASE64": value}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=embedding(
+            default={"CLASS": LITELLM_EMBEDDING, "CONFIG": config}
+        )
+    ):
+        assert check_settings() == []
+
+
 @override_settings(
     WAGTAIL_VECTOR_INDEX=chat(
         default={"CLASS": LITELLM_CHAT, "CONFIG": {"MODEL_ID": "openai/my-model"}}
@@ -612,8 +642,8 @@ def test_w003_unknown_config_key():
             'WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"] has an '
             'unknown key "DEFAULT_PARAMETER".',
             hint="The known keys are BATCH_SIZE, BATCH_TOKEN_LIMIT, "
-            "DEFAULT_PARAMETERS, EMBEDDING_OUTPUT_DIMENSIONS, MAX_CONCURRENCY, "
-            "MODEL_ID, TOKEN_LIMIT; check the spelling.",
+            "DEFAULT_PARAMETERS, EMBEDDING_BASE64, EMBEDDING_OUTPUT_DIMENSIONS, "
+            "MAX_CONCURRENCY, MODEL_ID, TOKEN_LIMIT; check the spelling.",
             id="wagtail_vector_index.W003",
         )
     ]

@@ -39,6 +39,7 @@ CONFIG_KEYS = frozenset(
         "BATCH_SIZE",
         "BATCH_TOKEN_LIMIT",
         "MAX_CONCURRENCY",
+        "EMBEDDING_BASE64",
     }
 )
 #: Parameters counting output tokens, bounded by the model's output limit (W004).
@@ -455,6 +456,25 @@ def _check_config(
                     id=ID.format("E009"),
                 )
             )
+    if "EMBEDDING_BASE64" in config and not isinstance(
+        config["EMBEDDING_BASE64"], bool
+    ):
+        messages.append(
+            checks.Error(
+                # Translators: %(setting)s is where in the settings; %(value)s
+                # the value found there, as Python writes it.
+                _("%(setting)s must be True or False, not %(value)s.")
+                % {
+                    "setting": f'{where}["EMBEDDING_BASE64"]',
+                    "value": repr(config["EMBEDDING_BASE64"]),
+                },
+                hint=_(
+                    "True asks the provider for base64-encoded vectors, False for "
+                    "JSON numbers; remove the key to decide by the provider."
+                ),
+                id=ID.format("E018"),
+            )
+        )
     if backend_class is None or model_id is None:
         return messages
     description = backend_class.describe_model(model_id)
