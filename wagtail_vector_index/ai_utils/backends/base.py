@@ -394,26 +394,14 @@ class BaseEmbeddingBackend(BaseBackend):
             # A decoded matrix (base64 replies): its shape says it all.
             count, length = vectors.shape
             if count != expected:
-                raise self.invalid_response(
-                    _("expected %(expected)s vectors, got %(count)s")
-                    % {"expected": expected, "count": count}
-                )
+                raise self._wrong_count(expected, count)
             if count and length != dimensions:
-                message = _(
-                    "vector %(position)s: %(length)s dimensions, not %(dimensions)s"
-                )
-                raise self.invalid_response(
-                    message
-                    % {"position": 0, "length": length, "dimensions": dimensions}
-                )
+                raise self._wrong_dimensions(0, length)
             values = vectors
         else:
             if not isinstance(vectors, Sequence) or len(vectors) != expected:
-                count = len(vectors) if isinstance(vectors, Sequence) else "none"
-                raise self.invalid_response(
-                    _("expected %(expected)s vectors, got %(count)s")
-                    % {"expected": expected, "count": count}
-                )
+                count = len(vectors) if isinstance(vectors, Sequence) else _("none")
+                raise self._wrong_count(expected, count)
             for position, vector in enumerate(vectors):
                 if isinstance(vector, np.ndarray) and vector.ndim != 1:
                     vector = None
@@ -424,17 +412,7 @@ class BaseEmbeddingBackend(BaseBackend):
                         _("vector %(position)s is missing") % {"position": position}
                     )
                 if len(vector) != dimensions:
-                    message = _(
-                        "vector %(position)s: %(length)s dimensions, not %(dimensions)s"
-                    )
-                    raise self.invalid_response(
-                        message
-                        % {
-                            "position": position,
-                            "length": len(vector),
-                            "dimensions": dimensions,
-                        }
-                    )
+                    raise self._wrong_dimensions(position, len(vector))
             # One conversion checks the types of all values at C speed: None or
             # a string makes an object or text array, never a float one.
             try:
@@ -454,6 +432,23 @@ class BaseEmbeddingBackend(BaseBackend):
         if not np.isfinite(values).all():
             raise self.invalid_response(_("a vector holds NaN or infinite values"))
         return values
+
+    def _wrong_count(self, expected: int, count: Any) -> AIInvalidResponseError:
+        return self.invalid_response(
+            _("expected %(expected)s vectors, got %(count)s")
+            % {"expected": expected, "count": count}
+        )
+
+    def _wrong_dimensions(self, position: int, length: int) -> AIInvalidResponseError:
+        message = _("vector %(position)s: %(length)s dimensions, not %(dimensions)s")
+        return self.invalid_response(
+            message
+            % {
+                "position": position,
+                "length": length,
+                "dimensions": self.embedding_output_dimensions,
+            }
+        )
 
     def check_vectors(self, vectors: Any, expected: int) -> list[list[float]]:
         """``vectors`` if they are ``expected`` vectors of the backend's

@@ -749,13 +749,8 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         came as base64, else what the provider sent (checked by the caller)."""
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != expected:
-            raise self.invalid_response(
-                _("expected %(expected)s vectors, got %(count)s")
-                % {
-                    "expected": expected,
-                    "count": len(data) if isinstance(data, list) else _("none"),
-                }
-            )
+            count = len(data) if isinstance(data, list) else _("none")
+            raise self._wrong_count(expected, count)
 
         def get(item: Any, key: str) -> Any:
             return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
