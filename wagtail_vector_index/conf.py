@@ -61,6 +61,22 @@ class BackendSettings(TypedDict):
     CONFIG: BackendConfigSettings
 
 
+class UsageSettings(TypedDict, total=False):
+    """``WAGTAIL_VECTOR_INDEX["USAGE"]``: the usage ledger and budgets."""
+
+    ENABLED: bool
+    RETENTION_DAYS: int
+    STORE_PROMPTS: bool
+    PROMPT_RETENTION_DAYS: int
+    MONTHLY_BUDGET_USD: float | None
+    MONTHLY_BUDGET_TOKENS: int | None
+    NO_SITE_MONTHLY_BUDGET_USD: float | None
+    NO_SITE_MONTHLY_BUDGET_TOKENS: int | None
+    USER_DAILY_BUDGET_USD: float | None
+    USER_DAILY_BUDGET_TOKENS: int | None
+    ALERT_THRESHOLD: float
+
+
 class WagtailVectorIndexSettings(TypedDict, total=False):
     """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
 
@@ -70,6 +86,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     SITE_SETTINGS_CACHE_TIMEOUT: int
     AUTO_UPDATE: bool
     STORAGE: str
+    USAGE: UsageSettings
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -171,11 +188,44 @@ def get_storage_class_path() -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+USAGE_KEY = "USAGE"
+
+#: ``WAGTAIL_VECTOR_INDEX["USAGE"]`` keys and their defaults. Budgets of
+#: ``None`` mean no limit; a site's own budget (Settings › AI settings)
+#: replaces the ``MONTHLY_*`` defaults for that site.
+USAGE_DEFAULTS: UsageSettings = {
+    "ENABLED": True,
+    "RETENTION_DAYS": 365,
+    "STORE_PROMPTS": False,
+    "PROMPT_RETENTION_DAYS": 30,
+    "MONTHLY_BUDGET_USD": None,
+    "MONTHLY_BUDGET_TOKENS": None,
+    "NO_SITE_MONTHLY_BUDGET_USD": None,
+    "NO_SITE_MONTHLY_BUDGET_TOKENS": None,
+    "USER_DAILY_BUDGET_USD": None,
+    "USER_DAILY_BUDGET_TOKENS": None,
+    "ALERT_THRESHOLD": 0.8,
+}
+
+
+@functools.cache
+def get_usage_settings() -> UsageSettings:
+    """``WAGTAIL_VECTOR_INDEX["USAGE"]`` with defaults filled in (values as
+    written; the checks report malformed ones)."""
+    user = get_user_settings()
+    usage = user.get(USAGE_KEY) if isinstance(user, Mapping) else None
+    merged: dict[str, Any] = dict(USAGE_DEFAULTS)
+    if isinstance(usage, Mapping):
+        merged.update(usage)
+    return merged  # type: ignore[return-value]
+
+
 def clear_cache() -> None:
     """Forget everything read from settings. (Modules above this one that
     build things from settings connect their own ``setting_changed``
     receivers: nothing here imports upwards.)"""
     get_backend_settings.cache_clear()
+    get_usage_settings.cache_clear()
 
 
 @receiver(setting_changed)

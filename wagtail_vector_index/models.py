@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
@@ -36,6 +38,25 @@ class AISettings(BaseSiteSetting):
 
     chat_overrides = models.JSONField(default=dict, blank=True)
     embedding_overrides = models.JSONField(default=dict, blank=True)
+    #: This site's spending limits per calendar month (UTC); empty: the
+    #: default from ``WAGTAIL_VECTOR_INDEX["USAGE"]``.
+    monthly_budget_usd = models.DecimalField(
+        _("monthly budget (USD)"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Empty: the default budget from the project's settings."),
+    )
+    monthly_budget_tokens = models.PositiveBigIntegerField(
+        _("monthly budget (tokens)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "For models whose cost is unknown. Empty: the default from the "
+            "project's settings."
+        ),
+    )
 
     base_form_class = AISettingsForm
     edit_handler = AISettingsObjectList([ParameterOverridesPanel()])
@@ -175,3 +196,119 @@ class PendingIndexUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index_name}: {self.content_type_id}/{self.object_id}"
+
+
+class AIUsageRecord(models.Model):
+    """One provider call (one attempt) made through the package.
+
+    Written by :mod:`wagtail_vector_index.usage` when the call ends (a stream:
+    when it ends, is stopped or fails). Prompts and answers are kept only
+    when ``WAGTAIL_VECTOR_INDEX["USAGE"]["STORE_PROMPTS"]`` asks for it;
+    credentials never.
+    """
+
+    class Kind(models.TextChoices):
+        CHAT = "chat", _("Chat")
+        EMBEDDING = "embedding", _("Embedding")
+
+    #: ``outcome`` of a call that succeeded; otherwise the exception's class.
+    SUCCESS = "success"
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    alias = models.CharField(_("alias"), max_length=255)
+    model_id = models.CharField(_("model"), max_length=255)
+    site = models.ForeignKey(
+        "wagtailcore.Site",
+        verbose_name=_("site"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    #: Who in the code made the call: "chat test page", "index update", ...
+    feature = models.CharField(_("feature"), max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
+    #: USD; ``None`` where LiteLLM does not know the model's price.
+    cost = models.DecimalField(
+        _("cost (USD)"), max_digits=14, decimal_places=8, null=True, blank=True
+    )
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(
+        _("time to first token (ms)"), null=True, blank=True
+    )
+    streamed = models.BooleanField(_("streamed"), default=False)
+    stopped_early = models.BooleanField(_("stopped early"), default=False)
+    #: Inputs embedded (embeddings) or messages sent (chat).
+    input_count = models.PositiveIntegerField(_("inputs"), default=0)
+    #: 1 for the first attempt; retries and fallbacks count up.
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    outcome = models.CharField(_("outcome"), max_length=100, default=SUCCESS)
+    #: The error as an editor may read it (redacted); empty on success.
+    error_message = models.TextField(_("error"), blank=True)
+    prompt = models.TextField(_("prompt"), blank=True)
+    response = models.TextField(_("response"), blank=True)
+
+    class Meta:
+        verbose_name = _("AI usage record")
+        verbose_name_plural = _("AI usage records")
+        permissions = [("view_ai_usage_report", _("Can view the AI usage report"))]
+        indexes = [
+            models.Index(fields=["created_at"], name="wvi_usage_created"),
+            models.Index(fields=["site", "created_at"], name="wvi_usage_site"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} {self.alias}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == self.SUCCESS
+
+
+class AIUsageTotal(models.Model):
+    """Running totals of :class:`AIUsageRecord` per period, kept up to date as
+    rows are written, so that budget checks never scan the ledger.
+
+    One row per (period, start, scope). ``scope`` is ``"site:<id>"`` (the
+    monthly totals behind the site budgets), ``"site:none"`` (calls made
+    without a site) or ``"user:<id>"`` (the daily totals behind the per-user
+    budgets of the test pages).
+    """
+
+    class Period(models.TextChoices):
+        MONTH = "month", _("Month")
+        DAY = "day", _("Day")
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    #: The first day of the month, or the day (UTC).
+    start = models.DateField()
+    scope = models.CharField(max_length=64)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        verbose_name = _("AI usage total")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "start", "scope"], name="wvi_usage_total_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.start} {self.scope}"
