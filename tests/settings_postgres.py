@@ -21,6 +21,8 @@ INSTALLED_APPS = [
 DATABASES = {"default": database_settings()}
 
 #: Read by tests/test_vector_index.py: the storage the index tests run against.
+#: The pgvector storage's first dotted path, kept working on purpose (checks
+#: and docs name ``wagtail_vector_index.index.storage.pgvector.PgvectorStorage``).
 WVI_TEST_STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
 
 # What a site using pgvector sets (the index tests override the whole setting

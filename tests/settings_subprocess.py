@@ -17,7 +17,9 @@ _database = os.environ["WVI_TEST_DATABASE"]
 if _database.startswith(("postgres://", "postgresql://")):
     DATABASES = {"default": settings_from_url(_database)}
     INSTALLED_APPS = ["wagtail_vector_index.contrib.pgvector", *INSTALLED_APPS]
-    _STORAGE = {"STORAGE": "wagtail_vector_index.index.pgvector.PgvectorStorage"}
+    _STORAGE = {
+        "STORAGE": "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
+    }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _database}}
     _STORAGE = {}

@@ -771,7 +771,8 @@ def test_e015_storage(value, message):
             Error(
                 message,
                 hint='Use "wagtail_vector_index.index.storage.DatabaseStorage" (the '
-                'default) or "wagtail_vector_index.index.pgvector.PgvectorStorage" '
+                'default) or "wagtail_vector_index.index.storage.pgvector.'
+                'PgvectorStorage" '
                 "(PostgreSQL with the pgvector extension).",
                 id="wagtail_vector_index.E015",
             )

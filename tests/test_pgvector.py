@@ -23,7 +23,7 @@ from wagtail_vector_index.index import InvalidVectorError
 from wagtail_vector_index.index.storage import ChunkRow, get_storage, to_bytes
 
 APP = "wagtail_vector_index.contrib.pgvector"
-STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
+STORAGE = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
 ON_POSTGRES = connection.vendor == "postgresql" and apps.is_installed(APP)
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -98,7 +98,7 @@ def test_loading_the_app_imports_neither_numpy_nor_pgvector():
     code = (
         "import sys, django; django.setup()\n"
         "import wagtail_vector_index.contrib.pgvector.models\n"
-        "import wagtail_vector_index.index.pgvector\n"
+        "import wagtail_vector_index.index.storage.pgvector\n"
         "import wagtail_vector_index.checks\n"
         "print('numpy' in sys.modules, 'pgvector' in sys.modules)\n"
     )
@@ -168,7 +168,7 @@ def test_hnsw_index_of_the_active_build(pgvector_settings):
 @postgres_only
 @pytest.mark.django_db
 def test_search_equals_a_brute_force_cosine_ranking(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((60, 24)).astype(np.float32)
@@ -193,7 +193,7 @@ def test_search_equals_a_brute_force_cosine_ranking(content_type):
 def test_indexed_search_agrees_with_brute_force_and_returns_enough_rows(
     content_type,
 ):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(11)
     # Clustered, as embeddings are (uniform random vectors are HNSW's worst case).
@@ -231,7 +231,7 @@ def test_indexed_search_agrees_with_brute_force_and_returns_enough_rows(
 @postgres_only
 @pytest.mark.django_db
 def test_indexes_with_different_dimensions_coexist(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(3)
     small_vectors = rng.standard_normal((30, 8)).astype(np.float32)
@@ -269,7 +269,7 @@ def test_indexes_with_different_dimensions_coexist(content_type):
 @postgres_only
 @pytest.mark.django_db
 def test_an_interrupted_build_keeps_the_old_one_answering(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(5)
     old = rng.standard_normal((20, 12)).astype(np.float32)
@@ -309,7 +309,7 @@ def test_an_interrupted_build_keeps_the_old_one_answering(content_type):
 @postgres_only
 @pytest.mark.django_db
 def test_explain_uses_the_hnsw_index_on_a_large_enough_build(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(13)
     storage = PgvectorStorage("pgvector.explain")
@@ -333,7 +333,7 @@ def test_explain_uses_the_hnsw_index_on_a_large_enough_build(content_type):
 def test_outside_a_transaction_indexes_are_built_and_dropped_concurrently(
     content_type,
 ):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(17)
     storage = PgvectorStorage("pgvector.concurrent")
@@ -362,7 +362,7 @@ def test_outside_a_transaction_indexes_are_built_and_dropped_concurrently(
 @postgres_only
 @pytest.mark.django_db
 def test_awkward_index_names_zero_vectors_and_huge_dimensions(content_type, caplog):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(19)
     # Quotes, a backslash and a percent sign end up in SQL literals.
@@ -393,7 +393,7 @@ def test_awkward_index_names_zero_vectors_and_huge_dimensions(content_type, capl
 @postgres_only
 @pytest.mark.django_db
 def test_replace_object_goes_into_the_indexed_build(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     rng = np.random.default_rng(23)
     vectors = rng.standard_normal((600, 16)).astype(np.float32)
@@ -437,7 +437,7 @@ def maintenance_work_mem():
 @postgres_only
 @pytest.mark.django_db
 def test_hnsw_build_memory_is_set_for_the_build_only(content_type):
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     class RoomyStorage(PgvectorStorage):
         hnsw_maintenance_work_mem = "96MB"
@@ -473,7 +473,7 @@ def test_a_refused_build_memory_setting_fails_clearly_and_changes_nothing(
 ):
     from django.db import DatabaseError
 
-    from wagtail_vector_index.index.pgvector import PgvectorStorage
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
 
     class WrongStorage(PgvectorStorage):
         hnsw_maintenance_work_mem = "plenty"

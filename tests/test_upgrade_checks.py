@@ -22,7 +22,7 @@ from wagtail_vector_index.index import EmbeddingField, VectorIndexedMixin
 PGVECTOR_HINT = (
     'add "wagtail_vector_index.contrib.pgvector" to INSTALLED_APPS and set '
     'WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-    '"wagtail_vector_index.index.pgvector.PgvectorStorage".'
+    '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage".'
 )
 
 
@@ -61,7 +61,7 @@ def test_the_test_project_passes():
             "Remove it. Vectors are stored in the application database by "
             'default; on PostgreSQL, add "wagtail_vector_index.contrib.pgvector" '
             'to INSTALLED_APPS and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-            '"wagtail_vector_index.index.pgvector.PgvectorStorage". Qdrant and '
+            '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage". Qdrant and '
             "Weaviate are no longer supported.",
         ),
         (
@@ -69,7 +69,7 @@ def test_the_test_project_passes():
             "Remove it. Vectors are stored in the application database by "
             'default; on PostgreSQL, add "wagtail_vector_index.contrib.pgvector" '
             'to INSTALLED_APPS and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-            '"wagtail_vector_index.index.pgvector.PgvectorStorage". Qdrant and '
+            '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage". Qdrant and '
             "Weaviate are no longer supported.",
         ),
     ],
@@ -108,7 +108,7 @@ def test_w006_old_pgvector_app(old_pgvector_app):
             "more (its migrations drop its old table).",
             hint='Replace it with "wagtail_vector_index.contrib.pgvector" and set '
             'WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-            '"wagtail_vector_index.index.pgvector.PgvectorStorage"; manage.py '
+            '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage"; manage.py '
             "migrate drops the old table either way.",
             id="wagtail_vector_index.W006",
         )

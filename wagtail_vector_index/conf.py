@@ -178,7 +178,7 @@ def get_auto_update() -> bool:
 
 STORAGE_KEY = "STORAGE"
 DATABASE_STORAGE = "wagtail_vector_index.index.storage.DatabaseStorage"
-PGVECTOR_STORAGE = "wagtail_vector_index.index.pgvector.PgvectorStorage"
+PGVECTOR_STORAGE = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
 
 
 def get_storage_class_path() -> str | None:

@@ -15,7 +15,7 @@ _NAMES = {
     "IndexLeaseLostError": "lease",
     "IndexNeedsRebuildError": "base",
     "IndexUpdateInProgressError": "lease",
-    "InvalidVectorError": "chunk_table",
+    "InvalidVectorError": "storage.base",
     "ModelVectorIndex": "base",
     "QueryResponse": "base",
     "QueryStreamingResponse": "base",

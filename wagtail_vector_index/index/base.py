@@ -19,7 +19,8 @@ from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
-from wagtail_vector_index.index.storage import ChunkRow, Hit, get_storage, to_bytes
+from wagtail_vector_index.index.storage import ChunkRow, Hit, get_storage
+from wagtail_vector_index.index.storage.database import to_bytes
 from wagtail_vector_index.models import PendingIndexUpdate
 from wagtail_vector_index.redaction import get_logger
 

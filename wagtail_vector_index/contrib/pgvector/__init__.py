@@ -2,6 +2,6 @@
 
 Add ``"wagtail_vector_index.contrib.pgvector"`` to ``INSTALLED_APPS`` (on
 PostgreSQL only), run ``migrate``, and set ``WAGTAIL_VECTOR_INDEX["STORAGE"]``
-to ``"wagtail_vector_index.index.pgvector.PgvectorStorage"``. See
+to ``"wagtail_vector_index.index.storage.pgvector.PgvectorStorage"``. See
 docs/pgvector.md.
 """

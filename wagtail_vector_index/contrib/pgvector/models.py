@@ -14,7 +14,7 @@ class PgvectorChunk(models.Model):
     a ``vector`` column that PostgreSQL can search. Rows of all indexes share
     the table; each index's active build has its own HNSW index (a partial
     index created when the build is activated, see
-    ``wagtail_vector_index.index.pgvector``).
+    ``wagtail_vector_index.index.storage.pgvector``).
     """
 
     index_name = models.CharField(max_length=255)

@@ -9,12 +9,12 @@ from django.utils.translation import gettext
 
 from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
 from wagtail_vector_index.index.base import UpdateEstimate
-from wagtail_vector_index.index.chunk_table import InvalidVectorError
 from wagtail_vector_index.index.lease import (
     IndexLeaseLostError,
     IndexUpdateInProgressError,
 )
 from wagtail_vector_index.index.registry import get_indexes
+from wagtail_vector_index.index.storage.base import InvalidVectorError
 
 
 def describe(estimate: UpdateEstimate) -> str:

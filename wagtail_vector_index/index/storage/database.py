@@ -1,4 +1,4 @@
-"""Where vectors live: the application database, searched with NumPy.
+"""The default storage: the application database, searched with NumPy.
 
 Vectors are stored as float32 bytes in ``EmbeddingChunk`` rows. A process
 loads an index's vectors once into a normalised matrix and keeps it until the
@@ -19,34 +19,12 @@ from typing import Any
 import numpy as np
 from django.db.models.functions import Length
 
-from wagtail_vector_index.index.chunk_table import ChunkTableStorage, vector_problem
+from wagtail_vector_index.index.storage.base import ChunkTableStorage, vector_problem
+from wagtail_vector_index.index.storage.types import ChunkRow, Hit
 from wagtail_vector_index.models import EmbeddingChunk, IndexState
 from wagtail_vector_index.redaction import get_logger
 
 logger = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A chunk ready to store."""
-
-    content_type_id: int
-    object_id: str
-    position: int
-    text: str
-    content_hash: str
-    vector: Sequence[float]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A stored chunk matching a search, best first."""
-
-    content_type_id: int
-    object_id: str
-    position: int
-    text: str
-    score: float
 
 
 def to_bytes(vector: Sequence[float]) -> bytes:
@@ -245,15 +223,3 @@ class DatabaseStorage(ChunkTableStorage):
     def forget(self) -> None:
         """Drop this process's in-memory copy."""
         self._cache.pop(self.index_name, None)
-
-
-def get_storage(index_name: str) -> Any:
-    """The storage configured in ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` (a dotted
-    path; the database with NumPy by default) for one index."""
-    from django.utils.module_loading import import_string
-
-    from wagtail_vector_index import conf
-
-    path = conf.get_storage_class_path()
-    storage_class = DatabaseStorage if path is None else import_string(path)
-    return storage_class(index_name)

@@ -1,0 +1,141 @@
+"""Where vector indexes keep their chunks and vectors.
+
+- this package: the types that cross the storage boundary (:class:`ChunkRow`,
+  :class:`Hit`), the protocol a storage implements (:class:`VectorStorage`)
+  and :func:`get_storage`;
+- :mod:`.base`: the bookkeeping both storages share (a table of chunks with
+  builds side by side, ``IndexState``, checking vectors);
+- :mod:`.database`: the default storage, the application database searched
+  with NumPy;
+- :mod:`.pgvector`: PostgreSQL with pgvector (its app, model and migrations
+  are ``wagtail_vector_index.contrib.pgvector``: that app's dotted path is
+  what sites have in ``INSTALLED_APPS``, so it stays where it is).
+
+Vectors cross the boundary as float32 NumPy arrays (one vector, or one
+``(n, dimensions)`` matrix); each storage encodes them its own way (float32
+bytes in a ``BinaryField``, pgvector's binary form) and never as text or
+Python float lists. Vectors a storage hands back for reuse
+(:meth:`VectorStorage.vectors_by_hash`) are in the storage's own form and go
+back to the same storage unchanged.
+
+``STORAGE`` paths in settings keep working: ``...index.storage.DatabaseStorage``
+(this package) and ``...index.pgvector.PgvectorStorage`` (the module of that
+name re-exports it) as well as ``...index.storage.pgvector.PgvectorStorage``.
+Nothing here imports NumPy until a storage is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Protocol
+
+# The storage modules import the types from .types, not from this package:
+# this package loads them lazily, and the imports must not go round in a
+# circle.
+from wagtail_vector_index.index.storage.types import ChunkRow, Hit
+
+if TYPE_CHECKING:
+    from wagtail_vector_index.index.storage.base import StoredBuild
+    from wagtail_vector_index.models import IndexState
+
+
+class VectorStorage(Protocol):
+    """What a vector index asks of its storage (one instance per index)."""
+
+    index_name: str
+
+    def state(self) -> IndexState | None:
+        """The index's state (model, dimensions, active build), if built."""
+
+    def inspect(self, state: IndexState | None) -> StoredBuild:
+        """The active build's keys counted, its reusable content hashes and
+        how many of its vectors are invalid (without keeping vectors)."""
+
+    def vectors_by_hash(
+        self, state: IndexState | None, hashes: Iterable[str], *, builds: Any = ()
+    ) -> dict[str, Any]:
+        """Valid stored vectors for ``hashes`` (active build, plus ``builds``),
+        in the storage's own form, for :meth:`write_build`."""
+
+    def next_build(self, *, lease: Any = None) -> int:
+        """A fresh build number (unfinished builds are cleared)."""
+
+    def write_build(
+        self, build: int, rows: Iterable[ChunkRow], *, dimensions: int | None = None
+    ) -> None:
+        """Write checked rows into ``build`` (not answering yet)."""
+
+    def activate(
+        self,
+        build: int,
+        *,
+        model_id: str,
+        dimensions: int,
+        object_count: int,
+        lease: Any = None,
+    ) -> IndexState:
+        """Make ``build`` the answering one, atomically."""
+
+    def touch(self, state: IndexState) -> None:
+        """Record that an update found nothing to change."""
+
+    def replace_object(
+        self,
+        state: IndexState,
+        content_type_id: int,
+        object_id: str,
+        rows: Sequence[ChunkRow],
+        *,
+        dimensions: int | None = None,
+        lease: Any = None,
+    ) -> None:
+        """Swap one object's chunks in the active build."""
+
+    def search(self, state: IndexState, vector: Any, limit: int) -> list[Hit]:
+        """The ``limit`` chunks most similar to ``vector``, best first."""
+
+    def object_vectors(
+        self, state: IndexState, content_type_id: int, object_id: str
+    ) -> list[Any]:
+        """One object's valid vectors (float32 arrays), in order."""
+
+    def forget(self) -> None:
+        """Drop anything this process keeps in memory for the index."""
+
+
+#: Names defined in the storage modules, loaded on first use (NumPy stays
+#: out of imports that only need the types above).
+_LAZY = {
+    "DatabaseStorage": "database",
+    "normalise": "database",
+    "to_bytes": "database",
+    "from_bytes": "database",
+    "ChunkTableStorage": "base",
+    "InvalidVectorError": "base",
+    "StoredBuild": "base",
+}
+
+
+__all__ = ["ChunkRow", "Hit", "VectorStorage", "get_storage", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_storage(index_name: str) -> VectorStorage:
+    """The storage configured in ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` (a dotted
+    path; the database with NumPy by default) for one index."""
+    from django.utils.module_loading import import_string
+
+    from wagtail_vector_index import conf
+
+    path = conf.get_storage_class_path()
+    if path is None:
+        from wagtail_vector_index.index.storage.database import DatabaseStorage
+
+        return DatabaseStorage(index_name)
+    return import_string(path)(index_name)

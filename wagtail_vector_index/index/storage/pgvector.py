@@ -1,0 +1,448 @@
+"""Where vectors live for sites that outgrow NumPy: PostgreSQL with pgvector.
+
+Select it with ``WAGTAIL_VECTOR_INDEX["STORAGE"] =
+"wagtail_vector_index.index.storage.pgvector.PgvectorStorage"`` (or its
+older path, ``wagtail_vector_index.index.pgvector.PgvectorStorage``) and install the app
+``wagtail_vector_index.contrib.pgvector`` (its migration creates the
+``vector`` extension and the table). See docs/pgvector.md.
+
+How it works:
+
+- Chunks go into one table (``PgvectorChunk``) with a dimension-less
+  ``vector`` column, so indexes made with different embedding models (and
+  dimensions) share it. ``IndexState`` records, as with the default storage,
+  the model, the dimensions, the active build and a revision.
+- An update writes a new build beside the active one. Activating it first
+  builds an HNSW index (``vector_cosine_ops``) for exactly that build: a
+  partial expression index on ``(embedding::vector(D))`` ``WHERE index_name =
+  '...' AND build = N``. Then the state switches to the build in one
+  transaction, and the old build's rows and HNSW index are dropped. Building
+  the graph once over the complete build is much faster than inserting rows
+  into it one by one, and an interrupted update leaves the old build and its
+  index answering.
+- A search is one SQL query, ``ORDER BY embedding::vector(D) <=> query
+  LIMIT n`` with the same ``index_name`` and ``build`` conditions (written as
+  literals), so the planner can prove the partial index applies and walk it.
+  ``hnsw.ef_search`` is raised to ``n`` for the query (HNSW returns at most
+  ``ef_search`` rows); above 1,000 rows the query is written so that it
+  compares every vector (exact), as it does for more than 2,000 dimensions
+  (pgvector cannot index those).
+
+Nothing here imports NumPy or pgvector when the module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import sys
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DataError, connections, models, router, transaction
+
+from wagtail_vector_index.index.storage.base import ChunkTableStorage
+from wagtail_vector_index.index.storage.types import Hit
+from wagtail_vector_index.models import IndexState
+from wagtail_vector_index.redaction import get_logger
+
+logger = get_logger(__name__)
+
+APP = "wagtail_vector_index.contrib.pgvector"
+STORAGE = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
+#: pgvector (0.5 to 0.8) indexes ``vector`` columns of up to 2,000 dimensions.
+MAX_INDEXED_DIMENSIONS = 2000
+#: pgvector's default and largest ``hnsw.ef_search``.
+DEFAULT_EF_SEARCH = 40
+MAX_EF_SEARCH = 1000
+HNSW_PREFIX = "wvi_hnsw_"
+
+
+class _VectorBytes(models.Func):
+    """pgvector's binary form of a vector: exact, and cheaper than text."""
+
+    function = "vector_send"
+    output_field = models.BinaryField()
+
+
+class _VectorDims(models.Func):
+    function = "vector_dims"
+    output_field = models.IntegerField()
+
+
+def _float32_bytes(data: bytes | memoryview) -> bytes:
+    """Native float32 bytes (what ``storage.to_bytes`` makes) from
+    ``vector_send``: a 2-byte dimension count, 2 unused bytes, big-endian
+    float32 values."""
+    values = array("f")
+    values.frombytes(bytes(data)[4:])
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values.tobytes()
+
+
+def _literal(value: str) -> str:
+    """A PostgreSQL string literal (E'' form: right whatever the setting of
+    standard_conforming_strings)."""
+    if "\x00" in value:
+        raise ValueError("PostgreSQL strings cannot contain NUL characters.")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class PgvectorStorage(ChunkTableStorage):
+    """Vectors in PostgreSQL, searched in SQL through pgvector HNSW indexes."""
+
+    #: HNSW parameters (pgvector's defaults): links per node, and the size of
+    #: the candidate list while building. Subclass to change them.
+    hnsw_m = 16
+    hnsw_ef_construction = 64
+    #: PostgreSQL's ``maintenance_work_mem`` while an HNSW index is built
+    #: (``"1GB"``, say), set for that statement only; ``None`` keeps the
+    #: server's (64 MB by default). Building is far slower once the graph
+    #: outgrows it: about 4 bytes per dimension per chunk, plus links.
+    hnsw_maintenance_work_mem: str | None = None
+
+    #: The revision of each index whose unfitting rows were last reported.
+    _warned: dict[str, str] = {}
+
+    def __init__(self, index_name: str) -> None:
+        super().__init__(index_name)
+        if not apps.is_installed(APP):
+            raise ImproperlyConfigured(
+                f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}" but "{APP}" is not '
+                f'in INSTALLED_APPS. Add "{APP}" to INSTALLED_APPS and run '
+                "manage.py migrate (it creates the pgvector extension and the "
+                "table), or remove STORAGE to keep vectors in the default storage."
+            )
+        from wagtail_vector_index.contrib.pgvector.models import PgvectorChunk
+
+        self.model = PgvectorChunk
+        self.using = router.db_for_write(PgvectorChunk)
+        connection = connections[self.using]
+        if connection.vendor != "postgresql":
+            raise ImproperlyConfigured(
+                f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}", which needs '
+                f'PostgreSQL with the pgvector extension, but the database "'
+                f'{self.using}" is {connection.display_name}. Use PostgreSQL, or '
+                "remove STORAGE (and the app "
+                f'"{APP}") to keep vectors in the default storage.'
+            )
+        if router.db_for_write(IndexState) != self.using:
+            raise ImproperlyConfigured(
+                f"{APP} needs its table and wagtail_vector_index's IndexState in "
+                f"the same database (a database router sends them to "
+                f'"{self.using}" and "{router.db_for_write(IndexState)}").'
+            )
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def connection(self) -> Any:
+        return connections[self.using]
+
+    def _table(self) -> str:
+        return self.connection.ops.quote_name(self.model._meta.db_table)
+
+    def _hnsw_prefix(self) -> str:
+        digest = hashlib.sha256(self.index_name.encode()).hexdigest()[:16]
+        return f"{HNSW_PREFIX}{digest}_"
+
+    def hnsw_index_name(self, build: int) -> str:
+        """The name of the HNSW index of one build (63 characters at most)."""
+        return f"{self._hnsw_prefix()}{int(build)}"
+
+    def hnsw_indexes(self) -> list[str]:
+        """The HNSW indexes of this index that exist, any build."""
+        prefix = self._hnsw_prefix()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes "
+                "WHERE schemaname = current_schema() AND tablename = %s",
+                [self.model._meta.db_table],
+            )
+            names = [row[0] for row in cursor.fetchall()]
+        return sorted(name for name in names if name.startswith(prefix))
+
+    def _build_filter(self, build: int) -> str:
+        # Literals, not parameters: the planner must see the values to prove
+        # that the partial index of the build applies.
+        return f"index_name = {_literal(self.index_name)} AND build = {int(build)}"
+
+    def _concurrently(self) -> bool:
+        """Whether DDL may run CONCURRENTLY (not in a transaction): then
+        building or dropping an index does not block writes to the table."""
+        connection = self.connection
+        return connection.get_autocommit() and not connection.in_atomic_block
+
+    # -- reading ---------------------------------------------------------------
+
+    def search_sql(
+        self,
+        state: IndexState,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        exact: bool | None = None,
+        fitting_only: bool = False,
+    ) -> str:
+        """The query :meth:`search` runs (for EXPLAIN and the curious).
+
+        ``exact`` (by default: when ``limit`` is more than HNSW can return)
+        fences the ordering off from the HNSW index, so every vector of the
+        build is compared. ``fitting_only`` leaves out rows of other
+        dimensions (whose cast would fail), at the cost of reading each
+        vector twice.
+        """
+        from wagtail_vector_index.contrib.pgvector.fields import to_text
+
+        dimensions = int(state.dimensions)
+        cast = f"vector({dimensions})"
+        query = to_text(self.check_query(vector, dimensions))
+        if exact is None:
+            exact = limit > MAX_EF_SEARCH
+        # Only quoted literals, integers and formatted floats are interpolated.
+        select = (
+            "SELECT content_type_id, object_id, position, text, "
+            f"embedding::{cast} <=> '{query}'::{cast} AS distance "
+        )
+        where = self._build_filter(state.active_build)
+        if fitting_only:
+            where = f"{where} AND vector_dims(embedding) = {dimensions:d}"
+        candidates = f"{select}FROM {self._table()} WHERE {where}"
+        if exact:
+            outer = f"SELECT * FROM candidates ORDER BY distance LIMIT {limit:d}"  # noqa: S608
+            return f"WITH candidates AS MATERIALIZED ({candidates}) {outer}"
+        return f"{candidates} ORDER BY distance LIMIT {limit:d}"
+
+    def search(
+        self, state: IndexState, vector: Sequence[float], limit: int
+    ) -> list[Any]:
+        """The ``limit`` chunks most similar to ``vector`` (cosine), best first."""
+        if limit <= 0:
+            return []
+        try:
+            rows = self._search_rows(self.search_sql(state, vector, limit), limit)
+        except DataError:
+            # "expected N dimensions, not M": a row that does not fit, stored
+            # before vectors were checked (see the module's docstring).
+            invalid = self._wrong_dimensions(
+                self.chunks(state.active_build), state.dimensions
+            ).count()
+            if not invalid:
+                raise
+            if self._warned.get(self.index_name) != state.revision:
+                self._warned[self.index_name] = state.revision
+                logger.warning(
+                    'Vector index "%s": %s stored vectors do not have the '
+                    "index's %s dimensions and are left out of searches. Run "
+                    "manage.py update_vector_indexes to embed them again.",
+                    self.index_name,
+                    invalid,
+                    state.dimensions,
+                )
+            sql = self.search_sql(state, vector, limit, fitting_only=True)
+            rows = self._search_rows(sql, limit)
+        return [
+            Hit(
+                content_type_id,
+                object_id,
+                position,
+                text,
+                # A zero vector has no direction: NaN distance, no similarity.
+                score=0.0 if distance is None or math.isnan(distance) else 1 - distance,
+            )
+            for content_type_id, object_id, position, text, distance in rows
+        ]
+
+    def _search_rows(self, sql: str, limit: int) -> list[tuple]:
+        connection = self.connection
+        nested = connection.in_atomic_block
+        if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
+            # In a transaction, a savepoint: a failing search (see search())
+            # must not abort the caller's transaction.
+            with (
+                transaction.atomic(using=self.using)
+                if nested
+                else contextlib.nullcontext()
+            ):
+                with connection.cursor() as cursor:
+                    cursor.execute(sql)
+                    return cursor.fetchall()
+        # HNSW returns at most hnsw.ef_search rows: raise it (never lower it)
+        # for this query.
+        with transaction.atomic(using=self.using), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search', true), "
+                "set_config('hnsw.ef_search', GREATEST(%s, COALESCE(NULLIF("
+                "current_setting('hnsw.ef_search', true), '')::int, %s))::text, "
+                "true)",
+                [int(limit), DEFAULT_EF_SEARCH],
+            )
+            previous = cursor.fetchone()[0]
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+            if nested:
+                # In the caller's transaction the setting would last until
+                # its end: put it back.
+                cursor.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true)",
+                    [previous or str(DEFAULT_EF_SEARCH)],
+                )
+        return rows
+
+    def object_vectors(
+        self, state: IndexState, content_type_id: int, object_id: str
+    ) -> list[Any]:
+        """The vectors of one object's chunks that fit the index, in order."""
+        import numpy as np
+
+        rows = self.chunks(state.active_build).filter(
+            content_type_id=content_type_id, object_id=object_id
+        )
+        return [
+            np.frombuffer(data, dtype=np.float32)
+            for (data,) in self._vector_rows(rows.order_by("position"), [])
+            if not self.vector_problem(data, state.dimensions)
+        ]
+
+    def _vector_rows(self, queryset: Any, fields: Sequence[str]) -> Iterator[tuple]:
+        rows = queryset.annotate(data=_VectorBytes("embedding")).values_list(
+            *fields, "data"
+        )
+        for *values, data in rows.iterator(chunk_size=2_000):
+            yield (*values, _float32_bytes(data))
+
+    def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
+        return queryset.annotate(dims=_VectorDims("embedding")).exclude(dims=dimensions)
+
+    # -- writing ---------------------------------------------------------------
+
+    def _bulk(self, build: int, rows: Iterable[Any]) -> None:
+        self.model.objects.bulk_create(
+            (
+                self.model(
+                    index_name=self.index_name,
+                    build=build,
+                    content_type_id=row.content_type_id,
+                    object_id=row.object_id,
+                    position=row.position,
+                    text=row.text,
+                    content_hash=row.content_hash,
+                    embedding=row.vector,  # float32 bytes, checked
+                )
+                for row in rows
+            ),
+            batch_size=500,
+        )
+
+    def _clear_unfinished(self, active: int) -> None:
+        # The HNSW indexes of builds that never became active.
+        self._drop_hnsw_indexes(keep=self.hnsw_index_name(active))
+
+    def create_hnsw_index(self, build: int, dimensions: int) -> str | None:
+        """Build the HNSW index of one build (replacing a half-made one).
+
+        ``None`` when pgvector cannot index that many dimensions: searches of
+        the build then scan it exactly.
+        """
+        if dimensions > MAX_INDEXED_DIMENSIONS:
+            logger.warning(
+                'Vector index "%s": %s dimensions is more than pgvector can index '
+                "(%s); searches scan every vector of the index.",
+                self.index_name,
+                dimensions,
+                MAX_INDEXED_DIMENSIONS,
+            )
+            return None
+        name = self.hnsw_index_name(build)
+        quoted = self.connection.ops.quote_name(name)
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        if not concurrently:
+            # In a transaction that wrote the rows: their foreign key checks
+            # (deferred) must run first, or PostgreSQL refuses to index the
+            # table ("pending trigger events").
+            self.connection.check_constraints()
+        with self.connection.cursor() as cursor:
+            # A concurrent build that was interrupted leaves an invalid index.
+            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quoted}")
+            with self._maintenance_work_mem(cursor):
+                cursor.execute(
+                    f"CREATE INDEX{concurrently} {quoted} ON {self._table()} "
+                    f"USING hnsw ((embedding::vector({int(dimensions)})) "
+                    "vector_cosine_ops) "
+                    f"WITH (m = {int(self.hnsw_m)}, "
+                    f"ef_construction = {int(self.hnsw_ef_construction)}) "
+                    f"WHERE {self._build_filter(build)}"
+                )
+        return name
+
+    @contextmanager
+    def _maintenance_work_mem(self, cursor: Any) -> Iterator[None]:
+        """``hnsw_maintenance_work_mem`` for the statements inside, then the
+        session's value again."""
+        if not self.hnsw_maintenance_work_mem:
+            yield
+            return
+        set_value = "SELECT set_config('maintenance_work_mem', %s, false)"
+        cursor.execute("SELECT current_setting('maintenance_work_mem')")
+        (previous,) = cursor.fetchone()
+        cursor.execute(set_value, [str(self.hnsw_maintenance_work_mem)])
+        try:
+            yield
+        except Exception:
+            # In a transaction, PostgreSQL undoes the SET with the rollback
+            # (and refuses any statement until then).
+            if not self.connection.in_atomic_block:
+                cursor.execute(set_value, [previous])
+            raise
+        cursor.execute(set_value, [previous])
+
+    def _drop_hnsw_indexes(self, *, keep: str) -> None:
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        quote = self.connection.ops.quote_name
+        for name in self.hnsw_indexes():
+            if name != keep:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
+
+    def activate(
+        self,
+        build: int,
+        *,
+        model_id: str,
+        dimensions: int,
+        object_count: int,
+        lease: Any = None,
+    ) -> IndexState:
+        """Make ``build`` the answering one and drop the others.
+
+        Refused (:class:`InvalidVectorError`) if a row of the build has other
+        dimensions; with ``lease``, only while it is still held. The HNSW
+        index of the build is made first (the old build answers meanwhile);
+        the switch itself is one short transaction.
+        """
+        self.check_build(build, dimensions)
+        self.create_hnsw_index(build, dimensions)
+        state = self._switch(
+            build,
+            model_id=model_id,
+            dimensions=dimensions,
+            object_count=object_count,
+            lease=lease,
+            check=False,
+        )
+        self._drop_hnsw_indexes(keep=self.hnsw_index_name(build))
+        # Fresh statistics: with the row counts of the old build (or none),
+        # the planner may prefer sorting the whole build to walking the HNSW
+        # index until autovacuum gets round to the table.
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {self._table()}")
+        return state
+
+    def forget(self) -> None:
+        """Nothing to drop: this storage keeps no vectors in the process."""
