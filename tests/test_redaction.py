@@ -106,3 +106,18 @@ def test_filter_is_installed_on_litellm_loggers():
 @pytest.mark.parametrize("text", ["", "nothing secret here"])
 def test_plain_text_is_unchanged(text):
     assert redact(text, []) == text
+
+
+def test_log_filters_reach_loggers_created_after_the_first_call():
+    """install_log_filters() runs before every provider call and skips its scan
+    while no logger was created; a logger LiteLLM creates later still gets the
+    filter on the next call."""
+    import logging
+
+    from wagtail_vector_index import redaction
+
+    redaction.install_log_filters()
+    late = logging.getLogger("litellm.created_later_by_a_provider_module")
+    assert redaction._FILTER not in late.filters
+    redaction.install_log_filters()
+    assert redaction._FILTER in late.filters

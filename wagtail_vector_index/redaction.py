@@ -161,9 +161,24 @@ def get_logger(name: str) -> logging.Logger:
     return _add_filter(logging.getLogger(name))
 
 
+#: How many loggers existed when :func:`install_log_filters` last looked.
+_seen_loggers = -1
+
+
 def install_log_filters() -> None:
     """Redact the records of :data:`LOGGERS` and of every existing logger
-    below them (call it after importing LiteLLM; idempotent)."""
+    below them (call it after importing LiteLLM; idempotent).
+
+    Called before every provider call, so it looks at the loggers again only
+    when some were created since it last did (loggers are never removed):
+    scanning every logger of a process with LiteLLM loaded on each call cost
+    more than the calls themselves.
+    """
+    global _seen_loggers
+    existing = len(logging.root.manager.loggerDict)
+    if existing == _seen_loggers:
+        return
+    _seen_loggers = existing
     names = set(LOGGERS)
     names.update(
         name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Chunk:
+    """One chunk of an object's text (its hash computed once)."""
+
     position: int
     text: str
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         return content_hash(self.text)
 
@@ -63,7 +66,12 @@ def chunk_text(
     if not text:
         return [Chunk(0, header)] if header else []
     budget = max_tokens - len(header_tokens)
-    windows = split_tokens(backend.encode(text), budget, overlap)
+    tokens = backend.encode(text)
+    if len(tokens) <= budget:
+        # One window: the text itself (what decoding its tokens gives back,
+        # without the cost of decoding).
+        return [Chunk(0, prefix + text.strip())]
+    windows = split_tokens(tokens, budget, overlap)
     return [
         Chunk(position, prefix + backend.decode(list(window)).strip())
         for position, window in enumerate(windows)
