@@ -117,7 +117,7 @@ def test_log_filters_reach_loggers_created_after_the_first_call():
     from wagtail_vector_index import redaction
 
     redaction.install_log_filters()
-    late = logging.getLogger("litellm.created_later_by_a_provider_module")
+    late = logging.getLogger("openai.created_later_by_a_provider_module")
     assert redaction._FILTER not in late.filters
     redaction.install_log_filters()
     assert redaction._FILTER in late.filters
