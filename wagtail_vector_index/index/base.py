@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from wagtail_vector_index import ai
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
+from wagtail_vector_index.index import rebuild
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
@@ -128,7 +129,7 @@ class UpdateReport:
 class _Plan:
     objects: int = 0
     rows: list[tuple[int, str, Chunk]] = field(default_factory=list)
-    vectors: dict[str, bytes] = field(default_factory=dict)  # by content hash
+    reusable: set[str] = field(default_factory=set)  # content hashes stored
     pending: dict[str, str] = field(default_factory=dict)  # hash -> text
     stored_keys: Counter = field(default_factory=Counter)  # of the active build
     invalid: int = 0  # stored vectors that cannot be reused
@@ -442,7 +443,7 @@ class VectorIndex:
     def _plan(self, backend: Any, state: Any) -> _Plan:
         stored = self.storage.inspect(state)
         plan = _Plan(
-            vectors=stored.vectors, stored_keys=stored.keys, invalid=stored.invalid
+            reusable=stored.hashes, stored_keys=stored.keys, invalid=stored.invalid
         )
         content_types: dict[type, int] = {}
         for obj in self.iter_objects():
@@ -453,7 +454,7 @@ class VectorIndex:
             for chunk in self.chunks_for(obj, backend):
                 plan.rows.append((content_types[model], str(obj.pk), chunk))
                 digest = chunk.content_hash
-                if digest not in plan.vectors:
+                if digest not in plan.reusable:
                     plan.pending[digest] = chunk.text
         return plan
 
@@ -571,32 +572,26 @@ class VectorIndex:
                 report.cancelled = True
                 return report
             lease.refresh(force=True)  # Confirming may have taken a while.
-            pending = list(plan.pending.items())
-            for start in range(0, len(pending), batch_size):
-                batch = pending[start : start + batch_size]
-                vectors = backend.embed_matrix([text for _, text in batch])
-                for (digest, _), vector in zip(batch, vectors, strict=True):
-                    plan.vectors[digest] = to_bytes(vector)
-                report.embedded += len(batch)
-                lease.refresh()
-                if progress is not None:
-                    progress(report.embedded, len(pending))
             dimensions = backend.embedding_output_dimensions
             build = self.storage.next_build(lease=lease)
-            self.storage.write_build(
-                build,
-                (
-                    ChunkRow(
-                        ct,
-                        oid,
-                        c.position,
-                        c.text,
-                        c.content_hash,
-                        plan.vectors[c.content_hash],
-                    )
-                    for ct, oid, c in plan.rows
-                ),
+
+            def written(embedded: int) -> None:
+                if embedded:
+                    report.embedded += embedded
+                    if progress is not None:
+                        progress(report.embedded, len(plan.pending))
+                lease.refresh()
+
+            rebuild.write_build(
+                storage=self.storage,
+                state=state,
+                build=build,
+                backend=backend,
+                rows=plan.rows,
+                pending=plan.pending,
                 dimensions=dimensions,
+                batch_size=batch_size,
+                on_group=written,
             )
             lease.refresh()
             self.storage.activate(

@@ -93,8 +93,9 @@ def vector_problem(data: bytes, dimensions: int) -> str | None:
 class StoredBuild:
     """What :meth:`ChunkTableStorage.inspect` found in the active build."""
 
-    #: Valid vectors by content hash (float32 bytes), for reuse.
-    vectors: dict[str, bytes] = field(default_factory=dict)
+    #: Content hashes with a valid vector, for reuse (the vectors are read
+    #: when needed: :meth:`ChunkTableStorage.vectors_by_hash`).
+    hashes: set[str] = field(default_factory=set)
     #: Every row's key, counted: more than one means a duplicate.
     keys: Counter[Key] = field(default_factory=Counter)
     #: Rows whose vector does not fit the index (wrong length, NaN, inf).
@@ -127,6 +128,15 @@ class ChunkTableStorage:
         """The rows of ``queryset`` whose vectors have other dimensions,
         found in SQL."""
         raise NotImplementedError
+
+    def _validity_rows(
+        self, queryset: Any, fields: Sequence[str], dimensions: int
+    ) -> Iterator[tuple]:
+        """``fields`` of each row and, last, whether its vector fits an index
+        of ``dimensions`` (by reading it here; storages that can tell in SQL
+        do so without sending the vectors)."""
+        for *values, data in self._vector_rows(queryset, fields):
+            yield (*values, not self.vector_problem(data, dimensions))
 
     def _clear_unfinished(self, active: int) -> None:
         """Called by ``next_build`` after the rows of builds other than
@@ -222,35 +232,53 @@ class ChunkTableStorage:
         )
 
     def inspect(self, state: IndexState | None) -> StoredBuild:
-        """The active build in one pass: its reusable vectors, its keys
-        counted, and how many of its vectors are invalid."""
+        """The active build in one pass: its keys counted, the content
+        hashes whose vectors can be reused, and how many of its vectors are
+        invalid (no vector is kept in memory)."""
         found = StoredBuild()
         if state is None:
             return found
         fields = ("content_type_id", "object_id", "position", "content_hash")
-        for *key, data in self._vector_rows(self.chunks(state.active_build), fields):
+        rows = self._validity_rows(
+            self.chunks(state.active_build), fields, state.dimensions
+        )
+        for *key, valid in rows:
             found.keys[tuple(key)] += 1
-            if self.vector_problem(data, state.dimensions):
-                found.invalid += 1
+            if valid:
+                found.hashes.add(key[3])
             else:
-                found.vectors[key[3]] = data
+                found.invalid += 1
         return found
 
     def vectors_by_hash(
-        self, state: IndexState | None, hashes: Iterable[str] | None = None
+        self,
+        state: IndexState | None,
+        hashes: Iterable[str] | None = None,
+        *,
+        builds: Iterable[int] = (),
     ) -> dict[str, bytes]:
-        """Valid stored vectors of the active build by content hash, for
-        reuse (an invalid one is left out: its chunk is embedded again)."""
-        if state is None:
+        """Valid stored vectors by content hash (float32 bytes), for reuse:
+        from the active build and from ``builds`` (one being written). An
+        invalid one is left out: its chunk is embedded again."""
+        numbers = list(builds)
+        if state is not None:
+            numbers.append(state.active_build)
+        if not numbers:
             return {}
-        chunks = self.chunks(state.active_build)
+        chunks = self.model.objects.filter(
+            index_name=self.index_name, build__in=numbers
+        )
         if hashes is not None:
             chunks = chunks.filter(content_hash__in=list(hashes))
-        return {
-            content_hash: data
-            for content_hash, data in self._vector_rows(chunks, ["content_hash"])
-            if not self.vector_problem(data, state.dimensions)
-        }
+        dimensions = state.dimensions if state is not None else None
+        found: dict[str, bytes] = {}
+        for content_hash, data in self._vector_rows(chunks, ["content_hash"]):
+            if content_hash in found:
+                continue
+            size = dimensions or len(data) // 4
+            if not self.vector_problem(data, size):
+                found[content_hash] = data
+        return found
 
     # -- writing -----------------------------------------------------------
 
