@@ -487,3 +487,55 @@ def test_a_refused_build_memory_setting_fails_clearly_and_changes_nothing(
         assert storage.state() is None  # Not activated: nothing answers wrong.
     finally:
         storage._drop_hnsw_indexes(keep="")
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_vectors_travel_in_binary_form_never_as_text(content_type, monkeypatch):
+    """Writes (a binary COPY in pgvector's own form), reads (``vector_send``)
+    and the reuse of stored vectors in the next build never format a vector
+    as text, and keep every float32 bit."""
+    import struct
+
+    from wagtail_vector_index.contrib.pgvector import fields
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    def no_text(vector):
+        raise AssertionError("a vector was turned into text")
+
+    monkeypatch.setattr(fields, "to_text", no_text)
+    # Values text with too few digits would not give back exactly.
+    vectors = np.array(
+        [[1 / 3, -0.0, 1e-45, 3.4e38], [np.pi, -np.e, 1e-7, 0.1]], dtype=np.float32
+    )
+    storage = PgvectorStorage("pgvector.binary")
+    state = fill(storage, content_type, vectors)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT object_id, vector_send(embedding) FROM "
+            "wagtail_vector_index_pgvector_chunk WHERE index_name = %s "
+            "ORDER BY object_id",
+            ["pgvector.binary"],
+        )
+        wire = dict(cursor.fetchall())
+    for i, vector in enumerate(vectors):
+        expected = struct.pack(">HH", 4, 0) + vector.astype(">f4").tobytes()
+        assert bytes(wire[f"o{i}"]) == expected
+
+    # Reuse on rebuild: the stored vectors come back as the same float32
+    # bytes and are written into the next build unchanged.
+    reused = storage.vectors_by_hash(state)
+    build = storage.next_build()
+    storage.write_build(
+        build,
+        [
+            ChunkRow(content_type, f"o{i}", 0, "again", digest, reused[digest])
+            for i, digest in enumerate(sorted(reused))
+        ],
+        dimensions=4,
+    )
+    state = storage.activate(build, model_id="m", dimensions=4, object_count=2)
+    assert sorted(storage.vectors_by_hash(state).values()) == sorted(
+        v.tobytes() for v in vectors
+    )

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import math
+import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -76,14 +78,33 @@ class _VectorDims(models.Func):
 
 
 def _float32_bytes(data: bytes | memoryview) -> bytes:
-    """Native float32 bytes (what ``storage.to_bytes`` makes) from
-    ``vector_send``: a 2-byte dimension count, 2 unused bytes, big-endian
-    float32 values."""
+    """Native float32 bytes (what ``storage.to_bytes`` makes) from pgvector's
+    binary form (``vector_send``): a 2-byte dimension count, 2 unused bytes,
+    big-endian float32 values."""
     values = array("f")
     values.frombytes(bytes(data)[4:])
     if sys.byteorder == "little":
         values.byteswap()
     return values.tobytes()
+
+
+def _binary_vector(data: bytes) -> bytes:
+    """pgvector's binary form of native float32 bytes (what ``vector_recv``
+    reads, and what a binary ``COPY`` sends for a ``vector`` column)."""
+    values = array("f")
+    values.frombytes(data)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return struct.pack(">HH", len(values), 0) + values.tobytes()
+
+
+#: PostgreSQL types of the columns written by a binary ``COPY`` (its rows
+#: must carry each column's own binary form), by Django's ``db_type``.
+_COPY_TYPES = {"integer": "int4", "bigint": "int8", "text": "text"}
+
+
+class _BinaryVector(bytes):
+    """A vector already in pgvector's binary form, for :meth:`_bulk`."""
 
 
 def _literal(value: str) -> str:
@@ -92,6 +113,30 @@ def _literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("PostgreSQL strings cannot contain NUL characters.")
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _vector_dumper(raw_connection: Any) -> Any:
+    """The dumper of :class:`_BinaryVector` on one psycopg connection (made
+    once per connection: it needs the ``vector`` type's oid there)."""
+    dumper = getattr(raw_connection, "_wvi_vector_dumper", None)
+    if dumper is None:
+        from psycopg.adapt import Dumper
+        from psycopg.pq import Format
+
+        with raw_connection.cursor() as cursor:
+            cursor.execute("SELECT 'vector'::regtype::oid")
+            (oid,) = cursor.fetchone()
+
+        class BinaryVectorDumper(Dumper):
+            format = Format.BINARY
+
+            def dump(self, obj: bytes) -> bytes:
+                return obj
+
+        BinaryVectorDumper.oid = oid
+        raw_connection.adapters.register_dumper(_BinaryVector, BinaryVectorDumper)
+        dumper = raw_connection._wvi_vector_dumper = BinaryVectorDumper
+    return dumper
 
 
 class PgvectorStorage(ChunkTableStorage):
@@ -320,25 +365,76 @@ class PgvectorStorage(ChunkTableStorage):
     def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
         return queryset.annotate(dims=_VectorDims("embedding")).exclude(dims=dimensions)
 
+    def _validity_rows(
+        self, queryset: Any, fields: Sequence[str], dimensions: int
+    ) -> Iterator[tuple]:
+        # pgvector refuses NaN and infinities: the dimensions, read in SQL,
+        # tell whether a vector fits, without sending it.
+        rows = queryset.annotate(dims=_VectorDims("embedding")).values_list(
+            *fields, "dims"
+        )
+        for *values, dims in rows.iterator(chunk_size=2_000):
+            yield (*values, dims == dimensions)
+
     # -- writing ---------------------------------------------------------------
 
+    _COLUMNS = (
+        "index_name",
+        "build",
+        "content_type",
+        "object_id",
+        "position",
+        "text",
+        "content_hash",
+        "embedding",
+    )
+
+    def _copy_types(self) -> list[Any]:
+        """The ``COPY`` types of :attr:`_COLUMNS` (the vector's by its oid)."""
+        connection = self.connection
+        types: list[Any] = []
+        for name in self._COLUMNS[:-1]:
+            db_type = self.model._meta.get_field(name).rel_db_type(connection)
+            if name != "content_type":
+                db_type = self.model._meta.get_field(name).db_type(connection)
+            base = db_type.split("(")[0]
+            types.append(_COPY_TYPES.get(base, "text"))  # varchar: as text
+        types.append(_vector_dumper(connection.connection).oid)
+        return types
+
     def _bulk(self, build: int, rows: Iterable[Any]) -> None:
-        self.model.objects.bulk_create(
-            (
-                self.model(
-                    index_name=self.index_name,
-                    build=build,
-                    content_type_id=row.content_type_id,
-                    object_id=row.object_id,
-                    position=row.position,
-                    text=row.text,
-                    content_hash=row.content_hash,
-                    embedding=row.vector,  # float32 bytes, checked
-                )
-                for row in rows
-            ),
-            batch_size=500,
+        """Rows written with one binary ``COPY``: each vector in pgvector's
+        binary form, no text and no Python floats on the way."""
+        connection = self.connection
+        connection.ensure_connection()
+        meta = self.model._meta
+        columns = ", ".join(
+            connection.ops.quote_name(meta.get_field(name).column)
+            for name in self._COLUMNS
         )
+        sql = f"COPY {self._table()} ({columns}) FROM STDIN (FORMAT BINARY)"
+        types = self._copy_types()
+        rows = iter(rows)
+        # Taken 500 at a time before each COPY: a row refused while checked
+        # (InvalidVectorError) must not break off a COPY, which would abort
+        # the transaction around it.
+        while batch := list(itertools.islice(rows, 500)):
+            with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+                copy.set_types(types)
+                for row in batch:
+                    copy.write_row(
+                        (
+                            self.index_name,
+                            build,
+                            row.content_type_id,
+                            row.object_id,
+                            row.position,
+                            row.text,
+                            row.content_hash,
+                            # Float32 bytes, checked: in pgvector's form.
+                            _BinaryVector(_binary_vector(row.vector)),
+                        )
+                    )
 
     def _clear_unfinished(self, active: int) -> None:
         # The HNSW indexes of builds that never became active.
