@@ -466,9 +466,10 @@ def add_old_note(table: Table, old: OldEnvironment | None) -> None:
 WORDS = "garden tomato rose star planet bread oven bicycle rain river".split()
 
 
-def add_pages(home: Any, page_class: type, count: int) -> None:
-    """``count`` pages of about 120 words (one chunk each) under ``home``."""
-    for number in range(count):
+def add_pages(home: Any, page_class: type, count: int, *, start: int = 0) -> None:
+    """``count`` pages of about 120 words (one chunk each) under ``home``,
+    numbered from ``start``."""
+    for number in range(start, start + count):
         body = " ".join(WORDS[(number + i) % len(WORDS)] for i in range(120))
         home.add_child(
             instance=page_class(
@@ -479,16 +480,24 @@ def add_pages(home: Any, page_class: type, count: int) -> None:
         )
 
 
-def print_rebuilds(label: str, rebuilds: dict[str, dict]) -> None:
-    """The rebuild table: two runs per storage."""
-    print(f"| {label} | run | seconds | provider calls | chunks embedded |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for storage, rebuild in rebuilds.items():
-        for run in ("first", "second"):
-            print(
-                f"| {storage} | {run} | {rebuild[f'{run}_s']:.2f} | "
-                f"{rebuild[f'{run}_calls']} | {rebuild[f'{run}_embedded']} |"
-            )
+def print_rebuilds(label: str, rebuilds: dict[str, Any]) -> None:
+    """The rebuild table: per storage, each size (one result or a list of
+    them), first and unchanged second run."""
+    print(
+        f"| {label} | pages | run | seconds | provider calls | chunks embedded "
+        "| peak memory MB |"
+    )
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    for storage, found in rebuilds.items():
+        for rebuild in found if isinstance(found, list) else [found]:
+            for run in ("first", "second"):
+                peak = rebuild.get(f"{run}_peak_mb")
+                print(
+                    f"| {storage} | {rebuild.get('pages', 0):,} | {run} | "
+                    f"{rebuild[f'{run}_s']:.2f} | {rebuild[f'{run}_calls']} | "
+                    f"{rebuild[f'{run}_embedded']} | "
+                    f"{'' if peak is None else f'{peak:.0f}'} |"
+                )
 
 
 # -- the report: one benchmark (its script) or several (run.py) --------------
@@ -655,3 +664,77 @@ def machine(old: OldEnvironment | None) -> list[str]:
         else:
             lines.append(f"0.10.0 column: {old.reason}")
     return lines
+
+
+def _serve_provider(connection: Any, settings: dict[str, Any]) -> None:
+    """The loopback provider, in a process of its own (see RemoteProvider)."""
+    server = load_providers().ProviderServer().start()
+    for name, value in settings.items():
+        setattr(server.state, name, value)
+    connection.send(server.openai_base)
+    while True:
+        try:
+            operation, argument = connection.recv()
+        except EOFError:
+            break
+        if operation == "set":
+            for name, value in argument.items():
+                setattr(server.state, name, value)
+            connection.send(None)
+        elif operation == "count":
+            connection.send(len(server.requests_to(argument)))
+        elif operation == "max_in_flight":
+            connection.send(server.state.max_in_flight)
+        elif operation == "reset":
+            with server.state.lock:
+                server.state.requests.clear()
+                server.state.max_in_flight = 0
+            connection.send(None)
+        elif operation == "stop":
+            server.stop()
+            connection.send(None)
+            break
+
+
+class RemoteProvider:
+    """The loopback provider of ``tests/providers.py`` in a child process.
+
+    A real provider computes its replies on another machine; in this
+    process the server's threads would take the interpreter lock from the
+    client and add their CPU time to the client's. In a process of its own,
+    ``time.process_time()`` of the benchmark is the client's CPU alone.
+    ``settings`` are ``ServerState`` fields (``latency``, ``dimensions``).
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_provider, args=(child, settings), daemon=True
+        )
+        self._process.start()
+        self.openai_base: str = self._connection.recv()
+
+    def _call(self, operation: str, argument: Any = None) -> Any:
+        self._connection.send((operation, argument))
+        return self._connection.recv()
+
+    def set(self, **settings: Any) -> None:
+        self._call("set", settings)
+
+    def count(self, path: str) -> int:
+        """Requests received on ``path`` since the start or the last reset."""
+        return self._call("count", path)
+
+    def max_in_flight(self) -> int:
+        return self._call("max_in_flight")
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._call("stop")
+            self._process.join(timeout=5)

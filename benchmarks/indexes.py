@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import (
+    RemoteProvider,
     add_pages,
     child_environment,
     last_lines,
-    load_providers,
     parse_result,
     percentile,
     pip,
@@ -157,21 +157,25 @@ def traced_memory(storage: Any, state: Any, vector: Any) -> tuple[int, int]:
         tracemalloc.stop()
 
 
-def bench_rebuild(pages: int) -> dict:
+def bench_rebuild(sizes: list[int]) -> list[dict]:
+    """Rebuild ``ArticlePage.vector_index`` at each size (pages added as the
+    sizes grow; the index is emptied before each first run), 1,536
+    dimensions, against a provider in a process of its own answering each
+    request after 50 ms."""
+    import resource
+
     from django.db import connection
     from django.test.utils import override_settings
     from wagtail.models import Page
 
     from tests.testapp.models import ArticlePage
     from tests.utils import embedding_backend_settings
+    from wagtail_vector_index.models import IndexState
 
-    server = load_providers().ProviderServer().start()
-    server.state.latency = 0.05
-    server.state.dimensions = 1536
+    server = RemoteProvider(latency=0.05, dimensions=1536)
     os.environ["OPENAI_API_KEY"] = "sk-bench"
     root = Page.get_first_root_node()
     home = root.add_child(instance=Page(title="Bench home", slug="bench-home"))
-    add_pages(home, ArticlePage, pages)
     settings = {
         "EMBEDDING_BACKENDS": {
             "default": embedding_backend_settings(
@@ -182,21 +186,36 @@ def bench_rebuild(pages: int) -> dict:
             )
         }
     }
-    result = {"pages": pages, "vendor": connection.vendor}
+    results = []
+    added = 0
     try:
         with override_settings(WAGTAIL_VECTOR_INDEX=settings):
-            for label in ("first", "second"):
-                before = len(server.requests_to("/v1/embeddings"))
-                started = time.perf_counter()
-                report = ArticlePage.vector_index.update()
-                result[f"{label}_s"] = time.perf_counter() - started
-                result[f"{label}_calls"] = (
-                    len(server.requests_to("/v1/embeddings")) - before
-                )
-                result[f"{label}_embedded"] = report.embedded
+            index = ArticlePage.vector_index
+            # A process that has imported LiteLLM and made one call (the
+            # OpenAI SDK loads its resources on first use).
+            index.embedding_backend.embed_matrix(["warm-up"])
+            for pages in sizes:
+                add_pages(home, ArticlePage, pages - added, start=added)
+                added = pages
+                IndexState.objects.filter(index_name=index.name).delete()
+                index.storage.next_build()  # Clears the rows of the last size.
+                index.storage.forget()
+                result = {"pages": pages, "vendor": connection.vendor}
+                for label in ("first", "second"):
+                    before = server.count("/v1/embeddings")
+                    started = time.perf_counter()
+                    report = index.update()
+                    result[f"{label}_s"] = time.perf_counter() - started
+                    result[f"{label}_calls"] = server.count("/v1/embeddings") - before
+                    result[f"{label}_embedded"] = report.embedded
+                    # The process's peak resident memory so far (Linux: KiB).
+                    result[f"{label}_peak_mb"] = (
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    )
+                results.append(result)
     finally:
         server.stop()
-    return result
+    return results
 
 
 def table_size_mb(storage: object) -> float | None:
@@ -223,7 +242,7 @@ def measure(storage: str, quick: bool, skip_rebuild: bool, skip_search: bool) ->
     if storage == "pgvector" and sizes:
         result["table_mb"] = table_size_mb(None)
     if not skip_rebuild:
-        result["rebuild"] = bench_rebuild(200 if quick else 1_000)
+        result["rebuild"] = bench_rebuild([200, 1_000] if quick else [1_000, 10_000])
     return result
 
 
@@ -377,9 +396,15 @@ def report(results: dict) -> None:
         report_search(results)
     if not any(results[s]["rebuild"] for s in storages):
         return
-    pages = next(results[s]["rebuild"]["pages"] for s in storages)
-    print(f"\n## Rebuild of {pages:,} pages, provider answering after 50 ms\n")
+    print(
+        "\n## Rebuild, 1,536 dimensions, provider (its own process) answering "
+        "after 50 ms\n"
+    )
     print_rebuilds("storage", {s: results[s]["rebuild"] for s in storages})
+    print(
+        "\nPeak memory: the benchmark process's peak resident set so far "
+        "(Django, LiteLLM and the pages included), read after each run."
+    )
 
 
 def report_search(results: dict) -> None:
@@ -461,10 +486,12 @@ def main() -> None:
     if args.with_old:
         report_old(results, run_old(args.old_venv.resolve(), args.quick, *skips))
     for storage, result in results.items():
-        if result["rebuild"] and result["rebuild"]["second_calls"] != 0:
-            raise SystemExit(
-                f"{storage}: the unchanged second run made provider calls."
-            )
+        for rebuild in result["rebuild"] or []:
+            if rebuild["second_calls"] != 0:
+                raise SystemExit(
+                    f"{storage}, {rebuild['pages']} pages: the unchanged second "
+                    "run made provider calls."
+                )
 
 
 if __name__ == "__main__":

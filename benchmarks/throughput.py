@@ -29,12 +29,12 @@ from bench_common import (
     OLD,
     Benchmark,
     OldEnvironment,
+    RemoteProvider,
     Table,
     add_old_note,
     columns,
     error_text,
     failed,
-    load_providers,
     progress,
     ratio,
     run_workers,
@@ -58,12 +58,16 @@ def settle(args: argparse.Namespace) -> None:
     args.inputs = 5000
     args.per_input_cap = 200 if args.quick else 500
     args.batch_size, args.concurrency, args.latency = 100, 4, 0.05
+    # What OpenAI's text-embedding-3-small and ada-002 return.
+    args.dimensions = 1536
 
 
 # -- in the child process (this checkout's or the older release's Python) ----
 
 
-def embedding_backend(server: Any, *, batch_size: int, concurrency: int) -> Any:
+def embedding_backend(
+    server: Any, *, batch_size: int, concurrency: int, dimensions: int
+) -> Any:
     from wagtail_vector_index.ai_utils.backends import get_embedding_backend
 
     return get_embedding_backend(
@@ -72,7 +76,7 @@ def embedding_backend(server: Any, *, batch_size: int, concurrency: int) -> Any:
             "CONFIG": {
                 "MODEL_ID": EMBEDDING_MODEL,
                 "TOKEN_LIMIT": 8191,
-                "EMBEDDING_OUTPUT_DIMENSIONS": server.state.dimensions,
+                "EMBEDDING_OUTPUT_DIMENSIONS": dimensions,
                 "BATCH_SIZE": batch_size,
                 "MAX_CONCURRENCY": concurrency,
                 "DEFAULT_PARAMETERS": {"api_base": server.openai_base},
@@ -82,27 +86,24 @@ def embedding_backend(server: Any, *, batch_size: int, concurrency: int) -> Any:
     )
 
 
-def reset_counters(server: Any) -> None:
-    with server.state.lock:
-        server.state.requests.clear()
-        server.state.max_in_flight = 0
-
-
 async def timed(server: Any, call: Any, count: int) -> dict[str, Any]:
-    reset_counters(server)
+    server.reset()
     started = time.perf_counter()
+    cpu = time.process_time()  # The server runs in another process.
     try:
         vectors = await call()
     except Exception as error:  # Reported in the table.
         return {"error": error_text(error), "where": where(error)}
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     vectors = list(vectors)
     result = {
         "seconds": seconds,
+        "cpu_ms_per_vector": 1000 * cpu / max(1, len(vectors)),
         "inputs": count,
         "vectors": len(vectors),
-        "requests": len(server.requests_to("/v1/embeddings")),
-        "max_in_flight": server.state.max_in_flight,
+        "requests": server.count("/v1/embeddings"),
+        "max_in_flight": server.max_in_flight(),
     }
     if len(vectors) != count:
         result["error"] = f"returned {len(vectors)} vectors for {count} inputs"
@@ -110,16 +111,20 @@ async def timed(server: Any, call: Any, count: int) -> dict[str, Any]:
 
 
 async def embed_all(args: argparse.Namespace) -> dict[str, Any]:
-    providers = load_providers()
-    server = providers.ProviderServer().start()
+    server = RemoteProvider(dimensions=args.dimensions)
     inputs = [
         f"Short input {i}: a paragraph of a Wagtail page." for i in range(args.inputs)
     ]
     subset = inputs[: args.per_input_cap]
     batched = embedding_backend(
-        server, batch_size=args.batch_size, concurrency=args.concurrency
+        server,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        dimensions=args.dimensions,
     )
-    per_input = embedding_backend(server, batch_size=1, concurrency=args.concurrency)
+    per_input = embedding_backend(
+        server, batch_size=1, concurrency=args.concurrency, dimensions=args.dimensions
+    )
     current = hasattr(batched, "batches")  # The older release has no batching.
     base = {"api_base": server.openai_base}
     # The older release ignores DEFAULT_PARAMETERS for embeddings: pass them.
@@ -130,7 +135,7 @@ async def embed_all(args: argparse.Namespace) -> dict[str, Any]:
         await batched.aembed(inputs[:8], **kwargs)
     list(batched.embed(inputs[:8], **kwargs))
 
-    server.state.latency = args.latency
+    server.set(latency=args.latency)
     results: dict[str, Any] = {}
     results["aembed"] = await timed(
         server, lambda: batched.aembed(inputs, **kwargs), len(inputs)
@@ -178,6 +183,7 @@ async def embed_all(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size if current else None,
         "concurrency": args.concurrency if current else None,
         "latency": args.latency,
+        "dimensions": args.dimensions,
     }
 
 
@@ -207,6 +213,8 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
         str(args.concurrency),
         "--latency",
         str(args.latency),
+        "--dimensions",
+        str(args.dimensions),
     ]
     progress(f"Embedding throughput: {args.inputs} inputs, {args.latency:.3f} s...")
     results = run_workers("throughput.py", options, old, "Embedding throughput")
@@ -215,9 +223,16 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
     impls = columns(old)
     headers = [""]
     for impl in impls:
-        headers += [f"{LABELS[impl]}: s", "x floor", "requests", "max in flight"]
+        headers += [
+            f"{LABELS[impl]}: s",
+            "x floor",
+            "client CPU ms/vector",
+            "requests",
+            "max in flight",
+        ]
     table = Table(
-        f"Embedding throughput: {n:,} inputs, {args.latency * 1000:.0f} ms per request",
+        f"Embedding throughput: {n:,} inputs x {args.dimensions:,} dimensions, "
+        f"{args.latency * 1000:.0f} ms per request",
         headers,
     )
     rows = [
@@ -227,7 +242,8 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
         ),
         (
             "raw_aembed",
-            f"(a, raw) litellm.aembedding(), same batches, {concurrency} at a time",
+            f"(a, raw) litellm.aembedding() (JSON floats), same batches, "
+            f"{concurrency} at a time",
         ),
         (
             "per_input",
@@ -245,7 +261,7 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
                 continue
             row = result["rows"].get(key, {})
             if "seconds" not in row:
-                cells += [failed(row), "", "", ""]
+                cells += [failed(row), "", "", "", ""]
                 continue
             seconds = row["seconds"] * n / row["inputs"]
             text = f"{seconds:.3f}"
@@ -256,6 +272,7 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
             cells += [
                 text,
                 ratio(seconds / floor) if "error" not in row else "—",
+                f"{row['cpu_ms_per_vector']:.3f}" if "cpu_ms_per_vector" in row else "",
                 str(row["requests"]),
                 str(row["max_in_flight"]),
             ]
@@ -266,17 +283,19 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
             f"{args.latency * 1000:.0f} ms",
             f"{floor:.3f}",
             "1.000x",
+            "",
             str(-(-n // batch)),
             str(concurrency),
         ]
-        + ["", "", "", ""] * (len(impls) - 1)
+        + ["", "", "", "", ""] * (len(impls) - 1)
     )
     table.notes.append(
         "x floor = time / floor (c). One request per input runs on the first "
         f"{args.per_input_cap} inputs; its time is scaled linearly to {n:,} "
         "(its requests are those actually sent). The provider server runs in "
-        "the same process (threads), so its JSON work shares the GIL with the "
-        "client's."
+        "a process of its own (as a real provider runs on another machine): "
+        "client CPU is the benchmark process's CPU time per vector returned, "
+        "decoding included."
     )
     embed = results.get(OLD, {}).get("rows", {}).get("embed", {})
     if embed.get("requests") == 1 and n > 1:
@@ -292,23 +311,37 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
 
 def targets(data: dict[str, Any]) -> list[list[str]]:
     result = data.get(CURRENT, {})
-    row = result.get("rows", {}).get("aembed", {})
-    if "seconds" in row and "error" not in row:
-        floor = floor_seconds(
-            result["inputs"],
-            result["batch_size"],
-            result["concurrency"],
-            result["latency"],
-        )
-        return [
+    rows = result.get("rows", {})
+    aembed, embed = rows.get("aembed", {}), rows.get("embed", {})
+    if "seconds" not in aembed or "error" in aembed:
+        return [target("throughput: batched aembed()", failed(aembed or result), False)]
+    n, batch = result["inputs"], result["batch_size"]
+    floor = floor_seconds(n, batch, result["concurrency"], result["latency"])
+    found = [
+        target(
+            "throughput: batched aembed() within 1.5x of the floor",
+            f"{aembed['seconds'] / floor:.2f}x ({aembed['seconds']:.3f} s vs "
+            f"{floor:.3f} s), max in flight {aembed['max_in_flight']}",
+            aembed["seconds"] <= 1.5 * floor,
+        ),
+        target(
+            "throughput: client CPU per vector at most 0.1 ms (aembed)",
+            f"{aembed['cpu_ms_per_vector']:.3f} ms at {result['dimensions']:,} "
+            "dimensions",
+            aembed["cpu_ms_per_vector"] <= 0.1,
+        ),
+    ]
+    if "seconds" in embed and "error" not in embed:
+        serial = -(-n // batch) * result["latency"]
+        found.append(
             target(
-                "throughput: batched aembed() within 2x of the floor",
-                f"{row['seconds'] / floor:.2f}x ({row['seconds']:.3f} s vs "
-                f"{floor:.3f} s), max in flight {row['max_in_flight']}",
-                row["seconds"] <= 2 * floor,
+                "throughput: sync embed() within 1.5x of ceil(N / batch) x latency",
+                f"{embed['seconds'] / serial:.2f}x ({embed['seconds']:.3f} s vs "
+                f"{serial:.3f} s)",
+                embed["seconds"] <= 1.5 * serial,
             )
-        ]
-    return [target("throughput: batched aembed()", failed(row or result), False)]
+        )
+    return found
 
 
 def add_measure_options(parser: argparse.ArgumentParser) -> None:
@@ -317,6 +350,7 @@ def add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--dimensions", type=int, default=1536)
 
 
 BENCHMARK = Benchmark(
