@@ -642,8 +642,9 @@ def test_w003_unknown_config_key():
             'WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"] has an '
             'unknown key "DEFAULT_PARAMETER".',
             hint="The known keys are BATCH_SIZE, BATCH_TOKEN_LIMIT, "
-            "DEFAULT_PARAMETERS, EMBEDDING_BASE64, EMBEDDING_OUTPUT_DIMENSIONS, "
-            "MAX_CONCURRENCY, MODEL_ID, TOKEN_LIMIT; check the spelling.",
+            "DEFAULT_PARAMETERS, EMBEDDING_BASE64, EMBEDDING_DIRECT, "
+            "EMBEDDING_OUTPUT_DIMENSIONS, MAX_CONCURRENCY, MODEL_ID, TOKEN_LIMIT; "
+            "check the spelling.",
             id="wagtail_vector_index.W003",
         )
     ]
@@ -849,3 +850,22 @@ def test_w004_not_at_the_limit_or_for_unknown_limits(config):
         WAGTAIL_VECTOR_INDEX=chat(default={"CLASS": LITELLM_CHAT, "CONFIG": config})
     ):
         assert check_settings() == []
+
+
+def test_e018_embedding_direct_is_not_a_bool():
+    config = {"MODEL_ID": "text-embedding-3-small", "EMBEDDING_DIRECT": "no"}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=embedding(
+            default={"CLASS": LITELLM_EMBEDDING, "CONFIG": config}
+        )
+    ):
+        assert check_settings() == [
+            Error(
+                'WAGTAIL_VECTOR_INDEX["EMBEDDING_BACKENDS"]["default"]["CONFIG"]'
+                "[\"EMBEDDING_DIRECT\"] must be True or False, not 'no'.",
+                hint="True (the default) lets OpenAI-shaped embedding requests "
+                "skip LiteLLM's reply objects where nothing is lost; False sends "
+                "every request through LiteLLM.",
+                id="wagtail_vector_index.E018",
+            )
+        ]

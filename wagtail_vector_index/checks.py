@@ -40,6 +40,7 @@ CONFIG_KEYS = frozenset(
         "BATCH_TOKEN_LIMIT",
         "MAX_CONCURRENCY",
         "EMBEDDING_BASE64",
+        "EMBEDDING_DIRECT",
     }
 )
 #: Parameters counting output tokens, bounded by the model's output limit (W004).
@@ -456,25 +457,29 @@ def _check_config(
                     id=ID.format("E009"),
                 )
             )
-    if "EMBEDDING_BASE64" in config and not isinstance(
-        config["EMBEDDING_BASE64"], bool
-    ):
-        messages.append(
-            checks.Error(
-                # Translators: %(setting)s is where in the settings; %(value)s
-                # the value found there, as Python writes it.
-                _("%(setting)s must be True or False, not %(value)s.")
-                % {
-                    "setting": f'{where}["EMBEDDING_BASE64"]',
-                    "value": repr(config["EMBEDDING_BASE64"]),
-                },
-                hint=_(
-                    "True asks the provider for base64-encoded vectors, False for "
-                    "JSON numbers; remove the key to decide by the provider."
-                ),
-                id=ID.format("E018"),
+    switches = {
+        "EMBEDDING_BASE64": _(
+            "True asks the provider for base64-encoded vectors, False for "
+            "JSON numbers; remove the key to decide by the provider."
+        ),
+        "EMBEDDING_DIRECT": _(
+            "True (the default) lets OpenAI-shaped embedding requests skip "
+            "LiteLLM's reply objects where nothing is lost; False sends every "
+            "request through LiteLLM."
+        ),
+    }
+    for key, hint in switches.items():
+        if key in config and not isinstance(config[key], bool):
+            messages.append(
+                checks.Error(
+                    # Translators: %(setting)s is where in the settings;
+                    # %(value)s the value found there, as Python writes it.
+                    _("%(setting)s must be True or False, not %(value)s.")
+                    % {"setting": f'{where}["{key}"]', "value": repr(config[key])},
+                    hint=hint,
+                    id=ID.format("E018"),
+                )
             )
-        )
     if backend_class is None or model_id is None:
         return messages
     description = backend_class.describe_model(model_id)

@@ -52,6 +52,9 @@ class BackendConfigSettings(TypedDict):
     MAX_CONCURRENCY: NotRequired[int]
     #: Ask for base64 float32 vectors: True / False; absent: by provider.
     EMBEDDING_BASE64: NotRequired[bool]
+    #: OpenAI-shaped embedding requests without LiteLLM's reply objects
+    #: where nothing is lost (default True).
+    EMBEDDING_DIRECT: NotRequired[bool]
 
 
 class BackendSettings(TypedDict):

@@ -82,6 +82,9 @@ class BackendConfig:
     #: Ask the provider for base64-encoded float32 vectors (``True``), for
     #: JSON numbers (``False``), or decide by the provider (``None``).
     embedding_base64: bool | None = None
+    #: Let OpenAI-shaped embedding requests skip LiteLLM's reply objects
+    #: where nothing is lost (see ``backends/openai_direct.py``).
+    embedding_direct: bool = True
 
 
 class BaseBackend:
@@ -213,6 +216,7 @@ class BaseBackend:
             max_concurrency=config.get("MAX_CONCURRENCY")
             or cls.default_max_concurrency,
             embedding_base64=_optional_bool(config.get("EMBEDDING_BASE64")),
+            embedding_direct=config.get("EMBEDDING_DIRECT") is not False,
         )
 
     def invalid_response(self, detail: str) -> AIInvalidResponseError:

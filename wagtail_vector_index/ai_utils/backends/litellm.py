@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from wagtail_vector_index import exceptions
+from wagtail_vector_index.ai_utils.backends import openai_direct
 from wagtail_vector_index.ai_utils.backends.base import (
     BaseChatBackend,
     BaseEmbeddingBackend,
@@ -808,12 +809,22 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
             matrix[position] = row
         return matrix
 
+    def _direct(self, request: dict) -> dict | None:
+        """How to send ``request`` without LiteLLM's reply objects, or
+        ``None`` (see :mod:`.openai_direct`)."""
+        if not self.config.embedding_direct:
+            return None
+        return openai_direct.request_target(_litellm(), self.config.model_id, request)
+
     def _embed_batch(
         self, batch: list[str], parameters: dict
     ) -> list[Any] | np.ndarray:
         request = self._request(batch, parameters)
         with self.provider_errors(parameters), _quiet_base64_warnings():
-            response = _litellm().embedding(**request)
+            if direct := self._direct(request):
+                response = openai_direct.embed(_litellm(), direct)
+            else:
+                response = _litellm().embedding(**request)
         return self._vectors(response, len(batch))
 
     async def _aembed_batch(
@@ -821,5 +832,8 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
     ) -> list[Any] | np.ndarray:
         request = self._request(batch, parameters)
         with self.provider_errors(parameters), _quiet_base64_warnings():
-            response = await _litellm().aembedding(**request)
+            if direct := self._direct(request):
+                response = await openai_direct.aembed(_litellm(), direct)
+            else:
+                response = await _litellm().aembedding(**request)
         return self._vectors(response, len(batch))
