@@ -347,6 +347,37 @@ def test_totals_of_the_filtered_rows_in_one_query(reporter, ledger):
     assert "3 calls" in page and "0 errors" in page and "$0.27 spent" in page
 
 
+def _queries(user, url, **query):
+    client = logged_in(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse(url), query).status_code == 200
+    return len(queries)
+
+
+def test_queries_do_not_grow_with_the_rows(reporter, sites):
+    main, blog = sites
+    users = [User.objects.create_user(f"user-{n}") for n in range(3)]
+    for n in range(3):
+        record(site=main, user=users[n])
+    few = _queries(reporter, REPORT)
+    for n in range(30):
+        record(site=[main, blog][n % 2], user=users[n % 3], created_at=at(n % 9 + 1))
+    assert _queries(reporter, REPORT) == few
+
+
+def test_the_panel_queries_do_not_grow_with_the_sites(reporter, sites):
+    main, blog = sites
+    AISettings.objects.create(site=main, monthly_budget_usd=Decimal("10"))
+    few = _queries(reporter, "wagtailadmin_home")
+    root = Page.get_first_root_node()
+    for n in range(5):
+        home = root.add_child(instance=Page(title=f"S{n}", slug=f"usage-s{n}"))
+        site = Site.objects.create(hostname=f"s{n}.example", root_page=home)
+        AISettings.objects.create(site=site, monthly_budget_usd=Decimal(n))
+        total(f"site:{site.pk}", "1")
+    assert _queries(reporter, "wagtailadmin_home") == few
+
+
 def test_the_report_says_when_costs_are_unknown(reporter, ledger):
     page = report(reporter).content.decode()
     assert "The cost of 2 calls is unknown" in page

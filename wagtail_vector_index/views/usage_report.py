@@ -605,7 +605,10 @@ class UsageReportView(ReportView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_base_queryset(self) -> QuerySet[AIUsageRecord]:
-        return AIUsageRecord.objects.select_related("site", "user")
+        # The user column shows avatars: their profiles come in the same query.
+        return AIUsageRecord.objects.select_related(
+            "site", "user", "user__wagtail_userprofile"
+        )
 
     def get_filename(self) -> str:
         return f"ai-usage-{timezone.localdate():%Y-%m-%d}"
