@@ -792,3 +792,23 @@ def test_the_panel_escapes_site_names(reporter, budgets):
     page = logged_in(reporter).get("/admin/").content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@override_settings(USE_TZ=False)
+def test_a_project_without_time_zones(reporter):
+    record(created_at=datetime.datetime(2026, 11, 3, 14, 5, 6))
+    record(created_at=datetime.datetime(2026, 11, 5, 9))
+    chart = (
+        report(reporter, created_at_from="2026-11-02", created_at_to="2026-11-05")
+        .context["summary"]
+        .chart
+    )
+    assert [day.calls for day in chart.days] == [0, 1, 0, 1]
+    content = b"".join(report(reporter, export="csv").streaming_content).decode()
+    assert "2026-11-03 14:05:06" in content
+    xlsx = b"".join(report(reporter, export="xlsx").streaming_content)
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    assert sheet["A3"].value == datetime.datetime(2026, 11, 3, 14, 5, 6)
+    assert month_start(datetime.datetime(2026, 11, 30, 23)) == datetime.date(
+        2026, 11, 1
+    )

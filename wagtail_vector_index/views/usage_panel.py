@@ -33,7 +33,9 @@ NO_SITE_SCOPE = "site:none"
 def month_start(now: datetime.datetime | None = None) -> datetime.date:
     """The first day of the current month in UTC (the budgets' month)."""
     now = now or timezone.now()
-    return now.astimezone(datetime.UTC).date().replace(day=1)
+    if timezone.is_aware(now):
+        now = now.astimezone(datetime.UTC)
+    return now.date().replace(day=1)
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -489,6 +489,18 @@ class Summary:
 # -- the report ----------------------------------------------------------------------
 
 
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    """A naive UTC time (the spreadsheets' times); naive values (USE_TZ
+    off) are kept as they are."""
+    if timezone.is_naive(value):
+        return value
+    return timezone.make_naive(value, datetime.UTC)
+
+
+def _local_day(value: datetime.datetime) -> datetime.date:
+    return (timezone.localtime(value) if timezone.is_aware(value) else value).date()
+
+
 class UsageReportView(ReportView):
     """Reports › AI usage, behind the ``view_ai_usage_report`` permission."""
 
@@ -585,14 +597,12 @@ class UsageReportView(ReportView):
         super().__init__(**kwargs)
         self.custom_field_preprocess = {
             **self.custom_field_preprocess,
-            # Exported as written in the ledger, in UTC for both formats.
+            # In UTC for both formats (as stored, when USE_TZ is off).
             "created_at": {
-                self.FORMAT_CSV: lambda value: value.astimezone(datetime.UTC).strftime(
+                self.FORMAT_CSV: lambda value: _utc(value).strftime(
                     "%Y-%m-%d %H:%M:%S"
                 ),
-                self.FORMAT_XLSX: lambda value: timezone.make_naive(
-                    value, datetime.UTC
-                ),
+                self.FORMAT_XLSX: _utc,
             },
         }
 
@@ -611,7 +621,7 @@ class UsageReportView(ReportView):
         )
 
     def get_filename(self) -> str:
-        return f"ai-usage-{timezone.localdate():%Y-%m-%d}"
+        return f"ai-usage-{_local_day(timezone.now()):%Y-%m-%d}"
 
     def chart_range(self) -> tuple[datetime.date | None, datetime.date | None]:
         """The days of the date filter, when it has them."""
@@ -620,10 +630,9 @@ class UsageReportView(ReportView):
         value = self.filters.form.cleaned_data.get("created_at")
         if not value:
             return None, None
-        start, stop = value.start, value.stop
         return (
-            timezone.localtime(start).date() if start else None,
-            timezone.localtime(stop).date() if stop else None,
+            _local_day(value.start) if value.start else None,
+            _local_day(value.stop) if value.stop else None,
         )
 
     def filter_url(self, name: str, value: Any) -> str:
