@@ -313,6 +313,18 @@ def test_the_no_site_filter_is_named_in_its_pill(reporter, ledger):
     assert ">null</b>" not in page
 
 
+def test_nothing_matching(reporter):
+    record()
+    response = report(reporter, kind="embedding")
+    page = response.content.decode()
+    assert "No calls match your query." in page
+    assert response.context["summary"].totals.calls == 0
+    assert response.context["summary"].chart is None
+    assert "wvi-chart" not in page and "Breakdowns" not in page
+    AIUsageRecord.objects.all().delete()
+    assert "There are no calls to display." in report(reporter).content.decode()
+
+
 def test_the_results_fragment_carries_the_summary(reporter, ledger):
     # Wagtail refreshes the results (not the page) when a filter changes: the
     # totals, chart and breakdowns must be in that fragment.
