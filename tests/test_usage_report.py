@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
+from django.db.models.query import ModelIterable, QuerySet
 from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -669,6 +670,28 @@ def test_xlsx_export(reporter, exported):
     assert oldest[4:6] == ["Main [default]", "alice"]
     assert oldest[10] == pytest.approx(0.0123)
     assert oldest[12:16] == [120, True, False, 2]
+
+
+@pytest.mark.parametrize("export", ["csv", "xlsx"])
+def test_exports_read_the_ledger_in_chunks(reporter, exported, monkeypatch, export):
+    # Never the whole (filtered) ledger into memory at once: rows are read
+    # with QuerySet.iterator(), which fills no result cache.
+    fetch_all = QuerySet._fetch_all
+
+    def guarded(queryset):
+        if queryset.model is AIUsageRecord and queryset._iterable_class is (
+            ModelIterable
+        ):
+            raise AssertionError("every row of the ledger read at once")
+        return fetch_all(queryset)
+
+    monkeypatch.setattr(QuerySet, "_fetch_all", guarded)
+    response = report(reporter, export=export)
+    content = b"".join(response.streaming_content)
+    if export == "csv":
+        assert len(content.decode().splitlines()) == 3
+    else:
+        assert load_workbook(io.BytesIO(content)).active.max_row == 3
 
 
 def test_export_buttons_carry_the_filters(reporter, exported):
