@@ -45,7 +45,8 @@ test: install chromium gettext
 	$(BIN)/python -m pytest --ds=tests.settings_postgres -p no:playwright \
 		tests/test_vector_index.py tests/test_index_signals.py tests/test_pgvector.py \
 		tests/test_index_integrity.py tests/test_concurrent_updates.py \
-		tests/test_update_faults.py tests/test_upgrade_migrations.py
+		tests/test_update_faults.py tests/test_upgrade_migrations.py \
+		tests/test_usage_report.py
 	$(BIN)/python -m pytest -m browser
 	$(BIN)/python tests/manage.py makemigrations --check --dry-run
 

@@ -54,6 +54,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "admin, commands, checks, app",
         (
             f"{PACKAGE}.views",
+            # Reports › AI usage and its dashboard panel (named for the
+            # reader: ``views`` covers them).
+            f"{PACKAGE}.views.usage_report",
+            f"{PACKAGE}.views.usage_panel",
             f"{PACKAGE}.wagtail_hooks",
             f"{PACKAGE}.management",
             f"{PACKAGE}.checks",

@@ -498,6 +498,39 @@ def test_the_catalogue_holds_the_0_10_import_messages(catalogue, untranslated):
     catalogue.assert_matches(str(caught.value), "storage/__init__.py")
 
 
+@pytest.mark.django_db
+def test_the_catalogue_holds_the_usage_report(catalogue, untranslated):
+    from wagtail_vector_index.views.usage_panel import UsageUse
+    from wagtail_vector_index.views.usage_report import (
+        UsageFilterSet,
+        UsageReportView,
+    )
+    from wagtail_vector_index.wagtail_hooks import register_usage_report_menu_item
+
+    catalogue.assert_from(register_usage_report_menu_item().label, "wagtail_hooks.py")
+    report = "views/usage_report.py"
+    catalogue.assert_from(UsageReportView.page_title, report)
+    for column in UsageReportView.columns:
+        catalogue.assert_from(column.label, report)
+    for heading in UsageReportView.export_headings.values():
+        catalogue.assert_from(heading, report)
+    filters = UsageFilterSet()
+    for filter_ in filters.filters.values():
+        catalogue.assert_from(filter_.label, report)
+    catalogue.assert_from(
+        dict(filters.form.fields["outcome"].choices)["any-error"], report
+    )
+    unlimited = UsageUse(used=0, budget=None, own=False, threshold=0.8)
+    catalogue.assert_from(unlimited.budget_display, "views/usage_panel.py")
+    for text, template in [
+        ("Cost and calls per day", "summary.html"),
+        ("The figures per day", "summary.html"),
+        ("AI usage this month", "dashboard_panel.html"),
+        ("Over budget", "budget_cell.html"),
+    ]:
+        catalogue.assert_from(text, f"templates/wagtail_vector_index/usage/{template}")
+
+
 def test_the_catalogue_fails_on_a_literal(catalogue):
     # The check itself: a text no gettext call holds is reported.
     with pytest.raises(AssertionError, match="untranslated literal"):

@@ -1,5 +1,6 @@
-"""Wagtail admin integration: the permission, URLs and menu of the AI pages
-(the chat and embeddings test pages and the vector index report).
+"""Wagtail admin integration: the permissions, URLs and menus of the AI pages
+(the chat and embeddings test pages, the vector index report, Reports › AI
+usage) and the AI usage panel of the dashboard.
 
 Kept light: nothing here (nor in the views it imports) imports LiteLLM, which
 is only loaded when a test page builds or calls a backend.
@@ -17,7 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 
-from wagtail_vector_index.views import PERMISSION, PERMISSION_CODENAME, urls
+from wagtail_vector_index.views import (
+    PERMISSION,
+    PERMISSION_CODENAME,
+    USAGE_REPORT_PERMISSION,
+    USAGE_REPORT_PERMISSION_CODENAME,
+    urls,
+)
+from wagtail_vector_index.views.usage_panel import UsagePanel
 
 
 class AIPageMenuItem(MenuItem):
@@ -27,11 +35,20 @@ class AIPageMenuItem(MenuItem):
         return request.user.has_perm(PERMISSION)
 
 
+class UsageReportMenuItem(MenuItem):
+    """Reports › AI usage, shown only to users allowed to see it."""
+
+    def is_shown(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(USAGE_REPORT_PERMISSION)
+
+
 @hooks.register("register_permissions")
 def register_permissions() -> QuerySet[Permission]:
-    # Shown in the group editor under "AI settings" (the model that defines it).
+    # Shown in the group editor under the models that define them: "AI
+    # settings" (the test pages) and "AI usage record" (the usage report).
     return Permission.objects.filter(
-        content_type__app_label="wagtail_vector_index", codename=PERMISSION_CODENAME
+        content_type__app_label="wagtail_vector_index",
+        codename__in=[PERMISSION_CODENAME, USAGE_REPORT_PERMISSION_CODENAME],
     )
 
 
@@ -77,3 +94,20 @@ def register_admin_menu_item() -> MenuItem:
     # Translators: the admin menu of the AI test pages (Artificial
     # Intelligence).
     return SubmenuMenuItem(_("AI"), menu, name="wvi-ai", icon_name="cogs", order=850)
+
+
+@hooks.register("register_reports_menu_item")
+def register_usage_report_menu_item() -> MenuItem:
+    return UsageReportMenuItem(
+        _("AI usage"),
+        reverse("wagtail_vector_index:usage_report"),
+        name="wvi-ai-usage",
+        icon_name="decimal",
+        order=1300,
+    )
+
+
+@hooks.register("construct_homepage_panels")
+def add_usage_panel(request: HttpRequest, panels: list[Any]) -> None:
+    if request.user.has_perm(USAGE_REPORT_PERMISSION):
+        panels.append(UsagePanel())

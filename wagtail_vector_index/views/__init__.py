@@ -1,7 +1,8 @@
-"""Admin test pages: try the chat and embedding backends from the Wagtail admin.
+"""Admin pages: the chat and embedding test pages, the vector index and AI
+usage reports, the usage dashboard panel.
 
-The views are in :mod:`.chat` and :mod:`.embeddings`, their URLs in
-:mod:`.urls` (registered by ``wagtail_hooks`` under the
+A module per page (:mod:`.chat`, :mod:`.embeddings`, :mod:`.usage_report`,
+...), their URLs in :mod:`.urls` (registered by ``wagtail_hooks`` under the
 ``wagtail_vector_index`` namespace). Importing this package must stay cheap:
 LiteLLM is only imported when a page builds or calls a backend.
 """
@@ -9,3 +10,7 @@ LiteLLM is only imported when a page builds or calls a backend.
 #: The permission that opens the test pages (granted to groups in the admin).
 PERMISSION = "wagtail_vector_index.use_ai_test_pages"
 PERMISSION_CODENAME = "use_ai_test_pages"
+
+#: The permission that opens Reports › AI usage and the usage dashboard panel.
+USAGE_REPORT_PERMISSION = "wagtail_vector_index.view_ai_usage_report"
+USAGE_REPORT_PERMISSION_CODENAME = "view_ai_usage_report"

@@ -12,6 +12,7 @@ from wagtail_vector_index.views.chat import (
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView
 from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
+from wagtail_vector_index.views.usage_report import UsageReportView
 
 app_name = "wagtail_vector_index"
 
@@ -39,4 +40,11 @@ urlpatterns = [
         name="embeddings_index_search",
     ),
     path("indexes/", with_permission(IndexReportView).as_view(), name="indexes"),
+    # Behind its own permission (view_ai_usage_report), checked by the view.
+    path("usage/", UsageReportView.as_view(), name="usage_report"),
+    path(
+        "usage/results/",
+        UsageReportView.as_view(results_only=True),
+        name="usage_report_results",
+    ),
 ]
