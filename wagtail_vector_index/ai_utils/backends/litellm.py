@@ -705,8 +705,17 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
 
     label = "LiteLLM"
 
+    @functools.cached_property
+    def _tokenizer(self) -> Any:
+        """LiteLLM's tokenizer for the model, chosen once: LiteLLM chooses it
+        again on every ``encode`` otherwise, which cost more than encoding
+        a page's text."""
+        return _litellm().utils.select_tokenizer(model=self.config.model_id)
+
     def count_tokens(self, text: str) -> int:
-        return _litellm().token_counter(model=self.config.model_id, text=text)
+        return _litellm().token_counter(
+            model=self.config.model_id, text=text, custom_tokenizer=self._tokenizer
+        )
 
     def estimate_cost(self, tokens: int) -> float | None:
         try:
@@ -718,10 +727,18 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         return prompt_cost
 
     def encode(self, text: str) -> list[Any]:
-        return list(_litellm().encode(model=self.config.model_id, text=text))
+        return list(
+            _litellm().encode(
+                model=self.config.model_id, text=text, custom_tokenizer=self._tokenizer
+            )
+        )
 
     def decode(self, tokens: list[Any]) -> str:
-        return _litellm().decode(model=self.config.model_id, tokens=list(tokens))
+        return _litellm().decode(
+            model=self.config.model_id,
+            tokens=list(tokens),
+            custom_tokenizer=self._tokenizer,
+        )
 
     @property
     def asks_base64(self) -> bool:
