@@ -102,11 +102,14 @@ def request_target(
     }
     if not client["api_key"]:
         return None  # LiteLLM says what is missing in its own words.
-    call = {"model": model, "input": request["input"], "encoding_format": "base64"}
-    for name in ("dimensions", "user", "extra_headers"):
+    body = {"model": model, "input": request["input"], "encoding_format": "base64"}
+    for name in ("dimensions", "user"):
         if request.get(name) is not None:
-            call[name] = request[name]
-    return {"client": client, "call": call}
+            body[name] = request[name]
+    options: dict[str, Any] = {"security": {"bearer_auth": True}}
+    if request.get("extra_headers"):
+        options["headers"] = dict(request["extra_headers"])
+    return {"client": client, "body": body, "options": options}
 
 
 def _key(settings: dict[str, Any]) -> tuple:
@@ -144,14 +147,29 @@ def _async_client(settings: dict[str, Any]) -> Any:
     return clients[key]
 
 
-def _reply(raw: Any) -> SimpleNamespace:
+def _post(client: Any, target: dict[str, Any]) -> Any:
+    """``POST /embeddings`` through the SDK's own request machinery (its
+    authentication, base URL, timeout and typed errors) with the body as it
+    is: ``embeddings.create()`` would first walk every input through its
+    type-driven transform, which costs more than decoding the reply."""
+    import httpx
+
+    return client.post(
+        "/embeddings",
+        body=target["body"],
+        options=target["options"],
+        cast_to=httpx.Response,
+    )
+
+
+def _reply(response: Any) -> SimpleNamespace:
     """The JSON reply as the reply readers expect it (``.data``, ``.usage``).
 
     Anything but a JSON object raises ``ValueError`` (an unreadable reply);
     an error object in place of the vectors raises the SDK's ``APIError``
     carrying its type and code, as LiteLLM's path would meet it.
     """
-    body = raw.http_response.json()
+    body = response.json()
     if not isinstance(body, dict):
         raise ValueError("The embedding reply is not a JSON object.")
     if "data" not in body and isinstance(body.get("error"), dict):
@@ -160,7 +178,7 @@ def _reply(raw: Any) -> SimpleNamespace:
         error = body["error"]
         raise openai.APIError(
             str(error.get("message") or "error reply"),
-            raw.http_response.request,
+            response.request,
             body=error,
         )
     usage = body.get("usage")
@@ -197,9 +215,9 @@ def _unreadable(litellm: ModuleType, error: Exception, model: str) -> Exception:
 def embed(litellm: ModuleType, target: dict[str, Any]) -> SimpleNamespace:
     """One request, sent with the OpenAI SDK; errors as LiteLLM raises them."""
     client = _sync_client(target["client"])
-    model = target["call"]["model"]
+    model = target["body"]["model"]
     try:
-        raw = client.embeddings.with_raw_response.create(**target["call"])
+        raw = _post(client, target)
     except Exception as error:
         raise _as_litellm(litellm, error, model) from error
     try:
@@ -211,9 +229,9 @@ def embed(litellm: ModuleType, target: dict[str, Any]) -> SimpleNamespace:
 async def aembed(litellm: ModuleType, target: dict[str, Any]) -> SimpleNamespace:
     """:func:`embed`, asynchronously."""
     client = _async_client(target["client"])
-    model = target["call"]["model"]
+    model = target["body"]["model"]
     try:
-        raw = await client.embeddings.with_raw_response.create(**target["call"])
+        raw = await _post(client, target)
     except Exception as error:
         raise _as_litellm(litellm, error, model) from error
     try:
