@@ -254,7 +254,8 @@ def _check_usage(usage: Any) -> list[checks.CheckMessage]:
                 )
                 % {"setting": f'{where}["ALERT_THRESHOLD"]', "value": repr(threshold)},
                 hint=_(
-                    "Use a number such as 0.8 (a warning when 80 percent of a budget is spent)."
+                    "Use a number such as 0.8 (a warning when 80 percent of a "
+                    "budget is spent)."
                 ),
                 id=ID.format("E021"),
             )

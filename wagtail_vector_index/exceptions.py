@@ -163,7 +163,9 @@ class AIBudgetExceededError(WagtailVectorIndexError):
                 "Try again tomorrow."
             )
         elif site is not None:
-            values["site"] = str(site)
+            values["site"] = (
+                getattr(site, "site_name", "") or getattr(site, "hostname", "") or site
+            )
             template = gettext(
                 "The monthly AI budget of site %(site)s is used up (%(spent)s of "
                 "%(limit)s spent, including calls in progress). Ask an "

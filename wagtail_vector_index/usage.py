@@ -421,6 +421,11 @@ def _threshold() -> float:
     return float(value) if 0 < value <= 1 else 0.8
 
 
+def site_name(site: Any) -> str:
+    """A site as editors know it: its name, else its hostname."""
+    return getattr(site, "site_name", "") or getattr(site, "hostname", "") or str(site)
+
+
 def _site(site_id: int | None) -> Any:
     if site_id is None:
         return None
@@ -508,7 +513,7 @@ class UsageCall:
                 reserve_tokens = max(int(tokens or 0), row.tokens // max(row.calls, 1))
                 reserve_cost = max(
                     _decimal(cost) or Decimal(0),
-                    (row.cost / max(row.calls, 1)).quantize(Decimal("1e-8")),
+                    (Decimal(row.cost) / max(row.calls, 1)).quantize(Decimal("1e-8")),
                 )
                 room = Q(pk=row.pk)
                 for budget in budgets:

@@ -78,7 +78,7 @@ def warn_about_budgets(request: HttpRequest, site: Site | None) -> None:
             "limit": _amount(budget["limit"], budget["unit"]),
         }
         if site is not None:
-            values["site"] = str(site)
+            values["site"] = usage.site_name(site)
             # Translators: e.g. "85% of the monthly AI budget of site Main
             # ($8.50 of $10.00) is spent."
             message = gettext(

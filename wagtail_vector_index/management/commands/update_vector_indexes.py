@@ -168,9 +168,9 @@ class Command(BaseCommand):
                 }
                 return (
                     gettext(
-                        "The update would spend about %(needed)s, but only "
-                        "%(left)s is left of this month's AI budget for calls "
-                        "without a site. Raise the budget "
+                        "The update would spend about %(needed)s, but what is "
+                        "left of this month's AI budget for calls without a "
+                        "site is %(left)s. Raise the budget "
                         '(WAGTAIL_VECTOR_INDEX["USAGE"]'
                         '["NO_SITE_MONTHLY_BUDGET_USD"] / "_TOKENS") or pass '
                         "--force to start anyway."
