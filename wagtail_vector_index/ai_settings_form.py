@@ -152,11 +152,15 @@ class AISettingsForm(WagtailAdminModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # A budget below zero means nothing (the model field allows it).
+        # A budget below zero means nothing; the USD model field allows it
+        # (the tokens field is positive already).
         for name in BUDGET_FIELDS:
-            if name in self.fields:
-                self.fields[name].validators.append(MinValueValidator(0))
-                self.fields[name].widget.attrs.setdefault("min", "0")
+            budget = self.fields.get(name)
+            if budget is not None and not any(
+                isinstance(v, MinValueValidator) for v in budget.validators
+            ):
+                budget.validators.append(MinValueValidator(0))
+                budget.widget.attrs.setdefault("min", "0")
         self.override_groups: list[OverrideGroup] = []
         self._fields_by_name: dict[str, tuple[str, str, str]] = {}
         for kind in (conf.CHAT, conf.EMBEDDING):
