@@ -530,3 +530,66 @@ def test_echo_and_hashing_backends_are_recorded_too():
         ("chat", Decimal(0)),
         ("embedding", Decimal(0)),
     ]
+
+
+def test_the_chat_page_under_asgi_records_the_stream(backends):
+    from django.test import AsyncClient
+    from django.urls import reverse
+
+    from tests.utils import chat_data
+
+    user = make_user("asgi-tester", "use_ai_test_pages")
+
+    async def post():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.post(
+            reverse("wagtail_vector_index:chat_stream"), chat_data()
+        )
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    assert b'"done"' in run_async(post)
+    only_record(
+        kind="chat",
+        feature="chat test page",
+        user=user,
+        streamed=True,
+        stopped_early=False,
+        outcome="success",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_thread(http, monkeypatch, caplog):
+    """By default rows are written by a thread of their own: the call does
+    not wait for the database's commit."""
+    import threading
+
+    saved_in = []
+    save = AIUsageRecord.save
+
+    def recording_save(self, *args, **kwargs):
+        saved_in.append(threading.current_thread().name)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIUsageRecord, "save", recording_save)
+    usage.write_in_background(True)
+    try:
+        ai.get_chat_backend().chat(messages=HELLO)
+        run(lambda: ai.get_chat_backend().achat(messages=HELLO))
+        list(ai.get_embedding_backend().embed(["one"]))
+        usage.flush()
+        assert saved_in == ["wagtail-vector-index-usage"] * 3
+        assert month_total().calls == 3
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("the ledger table is gone")
+
+        monkeypatch.setattr(AIUsageRecord, "save", broken)
+        with caplog.at_level(logging.ERROR, logger="wagtail_vector_index.usage"):
+            assert ai.get_chat_backend().chat(messages=HELLO).text
+            usage.flush()
+        assert any("Could not record" in r.getMessage() for r in caplog.records)
+    finally:
+        usage.write_in_background(False)
+    assert AIUsageRecord.objects.count() == 3

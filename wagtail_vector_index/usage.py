@@ -22,12 +22,16 @@ the models through Django's app registry at call time.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import datetime
 import functools
 import inspect
 import json
+import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -619,6 +623,14 @@ class UsageCall:
         if self.finished:
             return
         self.finished = True
+        values["latency"] = time.perf_counter() - self.started
+        if _writer.enabled:
+            # The caller goes on at once; the writer thread saves the row.
+            _writer.submit(lambda: self._store(values))
+        else:
+            self._store(values)
+
+    def _store(self, values: dict[str, Any]) -> None:
         try:
             self._save(**values)
         except Exception:
@@ -646,9 +658,9 @@ class UsageCall:
         response: Callable[[], str] | None,
         time_to_first_token: float | None,
         stopped_early: bool,
+        latency: float,
     ) -> None:
         usage = conf.get_usage_settings()
-        latency = time.perf_counter() - self.started
         store = bool(usage.get("STORE_PROMPTS"))
         prompt_tokens = max(int(prompt_tokens or 0), 0)
         completion_tokens = max(int(completion_tokens or 0), 0)
@@ -746,6 +758,88 @@ class UsageCall:
                 scope=budget.scope,
                 start=start,
             )
+
+
+class _Writer:
+    """Writes ledger rows in a thread of its own, so that a call never waits
+    for the database's commit (several milliseconds on SQLite).
+
+    One daemon thread per process (started on first use, and again in a
+    forked child), draining a queue; rows still queued when the process
+    exits are written by an ``atexit`` hook. A call's reservation is
+    released by the writer too, right after the totals are incremented: a
+    budget counts the call as reserved until its spending is in the totals
+    (for that moment twice, never not at all).
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._pid: int | None = None
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._queue = queue.Queue()
+                    threading.Thread(
+                        target=self._run, name="wagtail-vector-index-usage", daemon=True
+                    ).start()
+                    self._pid = os.getpid()
+        self._queue.put(job)
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        jobs = self._queue
+        while True:
+            job = jobs.get()
+            try:
+                job()
+            except Exception:  # The job logs its own; this is a last resort.
+                logger.exception("The AI usage writer failed")
+            finally:
+                jobs.task_done()
+            if jobs.empty():
+                # Idle: hold no connection (nor, on SQLite, any lock).
+                connections.close_all()
+
+    def flush(self) -> None:
+        """Wait until every queued row is written."""
+        if self._pid == os.getpid():
+            self._queue.join()
+
+
+_writer = _Writer()
+atexit.register(_writer.flush)
+
+
+def flush() -> None:
+    """Wait until the ledger rows of the calls made so far are written (they
+    are written in a thread of their own; see :func:`write_in_background`)."""
+    _writer.flush()
+
+
+def write_in_background(enabled: bool) -> None:
+    """Write ledger rows in the calling thread (``False``: the tests, whose
+    transaction other threads cannot see) or in the writer thread (``True``,
+    the default)."""
+    _writer.flush()
+    _writer.enabled = enabled
+
+
+def writes_in_background() -> bool:
+    return _writer.enabled
+
+
+async def finish_async(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Record the end of an asynchronous call: queued for the writer thread,
+    or (writing in the calling thread) in a thread, off the event loop."""
+    if _writer.enabled:
+        function(*args, **kwargs)
+    else:
+        await run_sync(function, *args, **kwargs)
 
 
 def begin(

@@ -374,11 +374,11 @@ class BaseChatBackend(BaseBackend):
                 else:
                     response = await self._achat(messages, parameters)
         except Exception as error:
-            await usage.run_sync(call.failed, error)
+            await usage.finish_async(call.failed, error)
             raise
         if stream:
             return self._arecorded_stream(response, call, messages)
-        await usage.run_sync(call.succeeded, **self._chat_usage(response, messages))
+        await usage.finish_async(call.succeeded, **self._chat_usage(response, messages))
         return response
 
     # -- usage ----------------------------------------------------------------
@@ -518,9 +518,9 @@ class BaseChatBackend(BaseBackend):
                 return
             values = self._stream_usage(response, messages, seen[0])
             if error is not None:
-                await usage.run_sync(call.failed, error, **values)
+                await usage.finish_async(call.failed, error, **values)
             else:
-                await usage.run_sync(
+                await usage.finish_async(
                     call.succeeded,
                     **values,
                     stopped_early=stopped,
@@ -853,9 +853,9 @@ class BaseEmbeddingBackend(BaseBackend):
                 result = await work()
             except Exception as error:
                 values = self._embedding_usage(inputs, reported, False)
-                await usage.run_sync(call.failed, error, **values)
+                await usage.finish_async(call.failed, error, **values)
                 raise
-        await usage.run_sync(
+        await usage.finish_async(
             call.succeeded, **self._embedding_usage(inputs, reported, True)
         )
         return result

@@ -1,0 +1,361 @@
+"""Usage ledger benchmark: what recording and budget checks cost per call.
+
+    python -m benchmarks.usage [--quick] [--calls N] [--rows N] [--markdown]
+                               [--json FILE]
+    python benchmarks/usage.py ...            (the same)
+
+From the repository root. In a child process (``usage.py measure``), with the
+test project's settings on a new SQLite file:
+
+1. ``backend.chat()`` on the loopback server (``tests/providers.py``,
+   127.0.0.1) with the usage ledger on (one ``AIUsageRecord`` row and the
+   month's ``AIUsageTotal`` row per call) and off (``USAGE["ENABLED"] =
+   False``), interleaved in one run; the ratio is the overhead of recording.
+   A third row adds a budget for calls without a site (a check and a
+   reservation before each call).
+2. The budget check alone (``UsageCall.start()`` and the release of its
+   reservation) with the ledger empty and with ``--rows`` (default
+   1,000,000) rows in it: budgets read ``AIUsageTotal``, never the ledger.
+
+``run.py`` runs this with the other benchmarks (``--only usage``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# ``python -m benchmarks.usage`` from the repository root: the helpers beside
+# this file are imported as the other scripts import them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import (  # noqa: E402
+    CURRENT,
+    Benchmark,
+    OldEnvironment,
+    Table,
+    failed,
+    load_providers,
+    ms,
+    progress,
+    ratio,
+    run_workers,
+    script,
+    signed_ms,
+    summary,
+    target,
+)
+
+CHAT_MODEL = "openai/bench-chat"
+MESSAGES = [
+    {"role": "system", "content": "You answer questions about a Wagtail site."},
+    {"role": "user", "content": "What does the vector index do?"},
+]
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=int, help="timed calls of each kind")
+    parser.add_argument(
+        "--rows", type=int, help="ledger rows for the budget check (1,000,000)"
+    )
+
+
+def settle(args: argparse.Namespace) -> None:
+    args.calls = args.calls or (100 if args.quick else 300)
+    args.rows = args.rows or (200_000 if args.quick else 1_000_000)
+    args.warmup = 20 if args.quick else 50
+
+
+# -- in the child process -------------------------------------------------------
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = str(
+        Path(tempfile.mkdtemp()) / "usage-bench.sqlite3"
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def use_settings(server: Any, usage: dict[str, Any]) -> None:
+    """``WAGTAIL_VECTOR_INDEX`` for the next calls (outside the timings)."""
+    from django.conf import settings
+    from django.core.signals import setting_changed
+
+    settings.WAGTAIL_VECTOR_INDEX = {
+        "CHAT_BACKENDS": {
+            "default": {
+                "CLASS": "wagtail_vector_index.ai_utils.backends.litellm."
+                "LiteLLMChatBackend",
+                "CONFIG": {
+                    "MODEL_ID": CHAT_MODEL,
+                    "TOKEN_LIMIT": 4096,
+                    "DEFAULT_PARAMETERS": {
+                        "api_base": server.openai_base,
+                        "max_retries": 0,
+                    },
+                },
+            }
+        },
+        "USAGE": usage,
+    }
+    setting_changed.send(
+        sender=None,
+        setting="WAGTAIL_VECTOR_INDEX",
+        value=settings.WAGTAIL_VECTOR_INDEX,
+        enter=True,
+    )
+
+
+MODES = {
+    "off": {"ENABLED": False},
+    "on": {},
+    # A budget no call reaches: checked and reserved before every call.
+    "budget": {"NO_SITE_MONTHLY_BUDGET_TOKENS": 10**12},
+}
+
+
+def time_calls(server: Any, count: int, warmup: int) -> dict[str, Any]:
+    """``chat()`` in each mode, interleaved (the order turns every round)."""
+    from wagtail_vector_index import ai
+
+    expected = server.state.reply
+    names = list(MODES)
+    times: dict[str, list[float]] = {name: [] for name in names}
+
+    def call() -> None:
+        response = ai.get_chat_backend().chat(messages=MESSAGES)
+        assert response.text == expected, response.text
+
+    for name in names:
+        use_settings(server, MODES[name])
+        for _ in range(warmup):
+            call()
+    for round_number in range(count):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            use_settings(server, MODES[name])
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    result: dict[str, Any] = {name: summary(values) for name, values in times.items()}
+    for name in ("on", "budget"):
+        differences = [a - b for a, b in zip(times[name], times["off"], strict=True)]
+        result[f"{name}_difference_ms"] = statistics.median(differences) * 1000
+    return result
+
+
+def fill_ledger(rows: int) -> float:
+    """``rows`` ledger rows over the last year, inserted in bulk (seconds)."""
+    from django.db import connection, transaction
+
+    from wagtail_vector_index.models import AIUsageRecord
+
+    table = AIUsageRecord._meta.db_table
+    columns = (
+        "created_at, kind, alias, model_id, feature, prompt_tokens, "
+        "completion_tokens, cost, streamed, stopped_early, input_count, attempt, "
+        "outcome, error_message, prompt, response"
+    )
+    started = time.perf_counter()
+    now = time.time()
+    batch = 50_000
+    with transaction.atomic(), connection.cursor() as cursor:
+        for first in range(0, rows, batch):
+            values = [
+                (
+                    time.strftime(
+                        "%Y-%m-%d %H:%M:%S", time.gmtime(now - (n % 31_536_000))
+                    ),
+                    "chat",
+                    "default",
+                    CHAT_MODEL,
+                    "bench",
+                    20,
+                    30,
+                    "0.00010000",
+                    False,
+                    False,
+                    2,
+                    1,
+                    "success",
+                    "",
+                    "",
+                    "",
+                )
+                for n in range(first, min(first + batch, rows))
+            ]
+            placeholders = ", ".join(["%s"] * 16)
+            # Our own table and column names; the values are parameters.
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+            cursor.executemany(sql, values)
+    return time.perf_counter() - started
+
+
+def time_budget_checks(count: int) -> dict[str, Any]:
+    """``UsageCall.start()`` under a budget and the release of its
+    reservation: what a budgeted call adds before its request."""
+    from wagtail_vector_index import ai, usage
+
+    backend = ai.get_chat_backend()
+    times = []
+    for number in range(count + 20):
+        call = usage.begin(
+            backend,
+            "chat",
+            input_count=2,
+            estimate=lambda: (50, None),
+        )
+        started = time.perf_counter()
+        call.start()
+        call._release()
+        if number >= 20:
+            times.append(time.perf_counter() - started)
+    return summary(times)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    setup_django()
+    from wagtail_vector_index.models import AIUsageRecord
+
+    providers = load_providers()
+    server = providers.ProviderServer().start()
+    try:
+        calls = time_calls(server, args.calls, args.warmup)
+        use_settings(server, MODES["budget"])
+        checks_small = time_budget_checks(args.checks)
+        fill_seconds = fill_ledger(args.rows)
+        rows = AIUsageRecord.objects.count()
+        checks_large = time_budget_checks(args.checks)
+    finally:
+        server.stop()
+    return {
+        "calls": calls,
+        "count": args.calls,
+        "checks_small": checks_small,
+        "checks_large": checks_large,
+        "ledger_rows": rows,
+        "fill_seconds": fill_seconds,
+    }
+
+
+# -- the table ------------------------------------------------------------------
+
+
+def bench_usage(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
+    options = ["--calls", str(args.calls), "--warmup", str(args.warmup)]
+    options += ["--rows", str(args.rows), "--checks", str(500)]
+    progress(
+        f"Usage ledger: {args.calls} interleaved calls of each kind, then "
+        f"{args.rows:,} ledger rows..."
+    )
+    # 0.10.0 has no ledger: this checkout only.
+    results = run_workers("usage.py", options, None, "Usage ledger")
+    result = results.get(CURRENT, {})
+    table = Table(
+        "Usage ledger: chat() on the loopback server with recording off and on "
+        "(SQLite file), median per call",
+        ["", "median ms", "ratio to off", "paired diff ms"],
+    )
+    if "calls" not in result:
+        table.rows.append(["chat()", failed(result), "", ""])
+        table.data = results
+        return table
+    calls = result["calls"]
+    off = calls["off"]["median_ms"]
+    table.rows.append(["chat(), recording off", ms(off, 3), "", ""])
+    for key, label in (
+        ("on", "chat(), recording on"),
+        ("budget", "chat(), recording on + budget check"),
+    ):
+        value = calls[key]["median_ms"]
+        table.rows.append(
+            [
+                label,
+                ms(value, 3),
+                ratio(value / off),
+                signed_ms(calls[f"{key}_difference_ms"], 3),
+            ]
+        )
+    table.rows.append(
+        [
+            "budget check alone, empty ledger",
+            ms(result["checks_small"]["median_ms"], 3),
+            "",
+            "",
+        ]
+    )
+    table.rows.append(
+        [
+            f"budget check alone, {result['ledger_rows']:,} ledger rows",
+            ms(result["checks_large"]["median_ms"], 3),
+            "",
+            "",
+        ]
+    )
+    table.notes.append(
+        f"{result['count']} calls of each kind, interleaved (the order turns "
+        "every round); ratio = median / median with recording off; paired diff "
+        "= median of the per-round differences. Budget check: "
+        "UsageCall.start() (AIUsageTotal read or created, one conditional "
+        "UPDATE reserving the estimate) and the release of the reservation, "
+        f"500 times. {result['ledger_rows']:,} ledger rows inserted in "
+        f"{result['fill_seconds']:.1f} s."
+    )
+    table.data = results
+    return table
+
+
+def targets(data: dict[str, Any]) -> list[list[str]]:
+    result = data.get(CURRENT, {})
+    if "calls" not in result:
+        return [target("usage ledger overhead", failed(result), False)]
+    calls = result["calls"]
+    value = calls["on"]["median_ms"] / calls["off"]["median_ms"]
+    return [
+        target(
+            "usage ledger, chat() recording on vs off: at most 5% slower",
+            f"{(value - 1) * 100:+.1f}% ({value:.3f}x)",
+            value <= 1.05,
+        ),
+        target(
+            "budget check with the ledger full: independent of its size",
+            f"{result['checks_large']['median_ms']:.3f} ms vs "
+            f"{result['checks_small']['median_ms']:.3f} ms empty",
+            result["checks_large"]["median_ms"]
+            <= 2 * result["checks_small"]["median_ms"],
+        ),
+    ]
+
+
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--checks", type=int, default=500)
+
+
+BENCHMARK = Benchmark(
+    "usage",
+    add_options,
+    settle,
+    bench_usage,
+    targets,
+    add_measure_options,
+    measure,
+)
+
+if __name__ == "__main__":
+    script(__doc__, BENCHMARK)
