@@ -1,7 +1,7 @@
 """Usage ledger benchmark: what recording and budget checks cost per call.
 
-    python -m benchmarks.usage [--quick] [--calls N] [--rows N] [--markdown]
-                               [--json FILE]
+    python -m benchmarks.usage [--quick] [--usage-calls N] [--ledger-rows N]
+                               [--markdown] [--json FILE]
     python benchmarks/usage.py ...            (the same)
 
 From the repository root. In a child process (``usage.py measure``), with the
@@ -14,7 +14,7 @@ test project's settings on a new SQLite file:
    A third row adds a budget for calls without a site (a check and a
    reservation before each call).
 2. The budget check alone (``UsageCall.start()`` and the release of its
-   reservation) with the ledger empty and with ``--rows`` (default
+   reservation) with the ledger empty and with ``--ledger-rows`` (default
    1,000,000) rows in it: budgets read ``AIUsageTotal``, never the ledger.
 
 ``run.py`` runs this with the other benchmarks (``--only usage``).
@@ -60,16 +60,18 @@ MESSAGES = [
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--calls", type=int, help="timed calls of each kind")
     parser.add_argument(
-        "--rows", type=int, help="ledger rows for the budget check (1,000,000)"
+        "--usage-calls", type=int, help="usage ledger: timed calls of each kind"
+    )
+    parser.add_argument(
+        "--ledger-rows", type=int, help="ledger rows for the budget check (1,000,000)"
     )
 
 
 def settle(args: argparse.Namespace) -> None:
-    args.calls = args.calls or (100 if args.quick else 300)
-    args.rows = args.rows or (200_000 if args.quick else 1_000_000)
-    args.warmup = 20 if args.quick else 50
+    args.usage_calls = args.usage_calls or (100 if args.quick else 300)
+    args.ledger_rows = args.ledger_rows or (200_000 if args.quick else 1_000_000)
+    args.usage_warmup = 20 if args.quick else 50
 
 
 # -- in the child process -------------------------------------------------------
@@ -255,11 +257,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench_usage(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
-    options = ["--calls", str(args.calls), "--warmup", str(args.warmup)]
-    options += ["--rows", str(args.rows), "--checks", str(500)]
+    options = ["--calls", str(args.usage_calls), "--warmup", str(args.usage_warmup)]
+    options += ["--rows", str(args.ledger_rows), "--checks", str(500)]
     progress(
-        f"Usage ledger: {args.calls} interleaved calls of each kind, then "
-        f"{args.rows:,} ledger rows..."
+        f"Usage ledger: {args.usage_calls} interleaved calls of each kind, then "
+        f"{args.ledger_rows:,} ledger rows..."
     )
     # 0.10.0 has no ledger: this checkout only.
     results = run_workers("usage.py", options, None, "Usage ledger")
