@@ -9,8 +9,10 @@ test project's settings on a new SQLite file:
 
 1. ``backend.chat()`` on the loopback server (``tests/providers.py``,
    127.0.0.1) with the usage ledger on (one ``AIUsageRecord`` row and the
-   month's ``AIUsageTotal`` row per call) and off (``USAGE["ENABLED"] =
-   False``), interleaved in one run; the ratio is the overhead of recording.
+   month's ``AIUsageTotal`` row per call, written by the ledger's thread) and
+   off (``USAGE["ENABLED"] = False``), interleaved in one run, in blocks
+   timed until their rows are written; the ratio is the overhead of
+   recording.
    A third row adds a budget for calls without a site (a check and a
    reservation before each call).
 2. The budget check alone (``UsageCall.start()`` and the release of its
@@ -23,6 +25,7 @@ test project's settings on a new SQLite file:
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -129,12 +132,21 @@ MODES = {
 }
 
 
+#: Calls per timed block: a block ends when the writer thread has written
+#: its rows, so that the background writes count against the mode that
+#: caused them.
+BLOCK = 20
+
+
 def time_calls(server: Any, count: int, warmup: int) -> dict[str, Any]:
-    """``chat()`` in each mode, interleaved (the order turns every round)."""
-    from wagtail_vector_index import ai
+    """``chat()`` in each mode: blocks of :data:`BLOCK` calls, each timed up
+    to the last row written, the modes' order turning through every
+    permutation (so that no mode always follows another)."""
+    from wagtail_vector_index import ai, usage
 
     expected = server.state.reply
     names = list(MODES)
+    orders = list(itertools.permutations(names))
     times: dict[str, list[float]] = {name: [] for name in names}
 
     def call() -> None:
@@ -145,13 +157,15 @@ def time_calls(server: Any, count: int, warmup: int) -> dict[str, Any]:
         use_settings(server, MODES[name])
         for _ in range(warmup):
             call()
-    for round_number in range(count):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
+    usage.flush()
+    for round_number in range(max(count // BLOCK, 1)):
+        for name in orders[round_number % len(orders)]:
             use_settings(server, MODES[name])
             started = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - started)
+            for _ in range(BLOCK):
+                call()
+            usage.flush()
+            times[name].append((time.perf_counter() - started) / BLOCK)
     result: dict[str, Any] = {name: summary(values) for name, values in times.items()}
     for name in ("on", "budget"):
         differences = [a - b for a, b in zip(times[name], times["off"], strict=True)]
@@ -206,14 +220,14 @@ def fill_ledger(rows: int) -> float:
     return time.perf_counter() - started
 
 
-def time_budget_checks(count: int) -> dict[str, Any]:
+def time_budget_checks(count: int, warmup: int = 20) -> dict[str, Any]:
     """``UsageCall.start()`` under a budget and the release of its
     reservation: what a budgeted call adds before its request."""
     from wagtail_vector_index import ai, usage
 
     backend = ai.get_chat_backend()
     times = []
-    for number in range(count + 20):
+    for number in range(count + warmup):
         call = usage.begin(
             backend,
             "chat",
@@ -223,9 +237,19 @@ def time_budget_checks(count: int) -> dict[str, Any]:
         started = time.perf_counter()
         call.start()
         call._release()
-        if number >= 20:
+        if number >= warmup:
             times.append(time.perf_counter() - started)
     return summary(times)
+
+
+def check_queries() -> list[str]:
+    """The SQL of one budget check and release: the tables it reads."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        time_budget_checks(1, warmup=0)
+    return [query["sql"] for query in queries.captured_queries]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -237,10 +261,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         calls = time_calls(server, args.calls, args.warmup)
         use_settings(server, MODES["budget"])
+        from wagtail_vector_index import usage
+
+        usage.flush()
         checks_small = time_budget_checks(args.checks)
         fill_seconds = fill_ledger(args.rows)
         rows = AIUsageRecord.objects.count()
         checks_large = time_budget_checks(args.checks)
+        queries = check_queries()
     finally:
         server.stop()
     return {
@@ -250,6 +278,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "checks_large": checks_large,
         "ledger_rows": rows,
         "fill_seconds": fill_seconds,
+        "check_queries": queries,
     }
 
 
@@ -268,7 +297,7 @@ def bench_usage(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
     result = results.get(CURRENT, {})
     table = Table(
         "Usage ledger: chat() on the loopback server with recording off and on "
-        "(SQLite file), median per call",
+        "(SQLite file), median per call of blocks of 20",
         ["", "median ms", "ratio to off", "paired diff ms"],
     )
     if "calls" not in result:
@@ -308,13 +337,22 @@ def bench_usage(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
         ]
     )
     table.notes.append(
-        f"{result['count']} calls of each kind, interleaved (the order turns "
-        "every round); ratio = median / median with recording off; paired diff "
-        "= median of the per-round differences. Budget check: "
+        f"{result['count']} calls of each kind in blocks of {BLOCK}, each block "
+        "timed until the writer thread has written its rows, the modes' order "
+        "turning through every permutation; ratio = median / median with "
+        "recording off; paired diff = median of the per-round differences. "
+        "Budget check: "
         "UsageCall.start() (AIUsageTotal read or created, one conditional "
         "UPDATE reserving the estimate) and the release of the reservation, "
         f"500 times. {result['ledger_rows']:,} ledger rows inserted in "
         f"{result['fill_seconds']:.1f} s."
+    )
+    queries = result.get("check_queries", [])
+    ledger = "wagtail_vector_index_aiusagerecord"
+    table.notes.append(
+        f"One budget check and release: {len(queries)} queries, "
+        f"{sum(ledger in q for q in queries)} of them on the ledger table "
+        "(AIUsageTotal only)."
     )
     table.data = results
     return table

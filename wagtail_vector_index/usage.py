@@ -626,28 +626,11 @@ class UsageCall:
         values["latency"] = time.perf_counter() - self.started
         if _writer.enabled:
             # The caller goes on at once; the writer thread saves the row.
-            _writer.submit(lambda: self._store(values))
+            _writer.submit((self, values))
         else:
-            self._store(values)
+            write_records([(self, values)])
 
-    def _store(self, values: dict[str, Any]) -> None:
-        try:
-            self._save(**values)
-        except Exception:
-            logger.exception(
-                "Could not record an AI usage record for %r; the call went on",
-                self.backend,
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                self._release()
-        if self.budgets:
-            try:
-                self._alert()
-            except Exception:
-                logger.exception("Could not check the AI budget alerts")
-
-    def _save(
+    def _record(
         self,
         *,
         outcome: str,
@@ -659,17 +642,12 @@ class UsageCall:
         time_to_first_token: float | None,
         stopped_early: bool,
         latency: float,
-    ) -> None:
-        usage = conf.get_usage_settings()
-        store = bool(usage.get("STORE_PROMPTS"))
-        prompt_tokens = max(int(prompt_tokens or 0), 0)
-        completion_tokens = max(int(completion_tokens or 0), 0)
-        cost_value = _decimal(cost)
+    ) -> Any:
+        """The call's ``AIUsageRecord`` (not saved)."""
+        store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
         config = self.backend.config
         context = self.context
-        Record = apps.get_model(RECORD_MODEL)
-        Total = apps.get_model(TOTAL_MODEL)
-        record = Record(
+        return apps.get_model(RECORD_MODEL)(
             created_at=self.created_at,
             kind=self.kind,
             alias=config.alias[:255],
@@ -677,9 +655,9 @@ class UsageCall:
             site_id=context.site_id,
             user_id=context.user_id,
             feature=(context.feature or "")[:100],
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost=cost_value,
+            prompt_tokens=max(int(prompt_tokens or 0), 0),
+            completion_tokens=max(int(completion_tokens or 0), 0),
+            cost=_decimal(cost),
             latency_ms=int(latency * 1000),
             time_to_first_token_ms=(
                 int(time_to_first_token * 1000)
@@ -694,121 +672,184 @@ class UsageCall:
             prompt=redact(self.prompt()) if store and self.prompt else "",
             response=redact(response()) if store and response else "",
         )
-        tokens = prompt_tokens + completion_tokens
-        increments = {
-            "calls": F("calls") + 1,
-            "errors": F("errors") + (0 if outcome == "success" else 1),
-            "tokens": F("tokens") + tokens,
-            "cost": F("cost") + (cost_value or Decimal(0)),
-        }
-        now = timezone.now()
-        scopes = [(MONTH, site_scope(context.site_id))]
-        if context.user_id is not None:
-            scopes.append((DAY, f"user:{context.user_id}"))
+
+
+def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
+    """Save the records of ended calls and add them to the period's totals,
+    in one transaction (one INSERT, one UPDATE per totals row); then release
+    their reservations and check the budget alerts. Failures are logged,
+    never raised: the calls have ended, whatever happens here."""
+    Record = apps.get_model(RECORD_MODEL)
+    Total = apps.get_model(TOTAL_MODEL)
+    records = []
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for call, values in items:
+        try:
+            record = call._record(**values)
+        except Exception:
+            logger.exception("Could not record an AI usage record for %r", call.backend)
+            continue
+        records.append(record)
+        scopes = [(MONTH, site_scope(record.site_id))]
+        if record.user_id is not None:
+            scopes.append((DAY, f"user:{record.user_id}"))
+        for scope in scopes:
+            total = sums.setdefault(scope, [0, 0, 0, Decimal(0)])
+            total[0] += 1
+            total[1] += 0 if record.outcome == "success" else 1
+            total[2] += record.prompt_tokens + record.completion_tokens
+            total[3] += record.cost or Decimal(0)
+    now = timezone.now()
+    try:
         with transaction.atomic():
-            record.save()
-            for period, scope in scopes:
+            Record.objects.bulk_create(records)
+            for (period, scope), (calls, errors, tokens, cost) in sums.items():
                 start = period_start(period, now)
-                updated = Total.objects.filter(
-                    period=period, start=start, scope=scope
-                ).update(**increments)
-                if not updated:
+                increments = {
+                    "calls": F("calls") + calls,
+                    "errors": F("errors") + errors,
+                    "tokens": F("tokens") + tokens,
+                    "cost": F("cost") + cost,
+                }
+                rows = Total.objects.filter(period=period, start=start, scope=scope)
+                if not rows.update(**increments):
                     # First call of the period: create the row (or find the
                     # one another process just created), then increment it.
                     row = _total_row(period, start, scope)
                     Total.objects.filter(pk=row.pk).update(**increments)
+    except Exception:
+        logger.exception(
+            "Could not record %s AI usage records; the calls went on", len(records)
+        )
+    # Released after the totals are written: until then a budget counts the
+    # calls as reserved (for that moment twice, never not at all).
+    budgets: set[Budget] = set()
+    for call, _values in items:
+        with contextlib.suppress(Exception):
+            call._release()
+        budgets.update(call.budgets)
+    if budgets:
+        try:
+            _alert(budgets)
+        except Exception:
+            logger.exception("Could not check the AI budget alerts")
 
-    def _alert(self) -> None:
-        """Tell (once per budget per period) that spending reached
-        ``ALERT_THRESHOLD`` of a limit: a warning in the log and
-        :data:`budget_threshold_reached`. Whoever flips the row's flag first,
-        by a conditional update, sends it: one process, one time."""
-        threshold = Decimal(str(_threshold()))
-        Total = apps.get_model(TOTAL_MODEL)
-        for budget in self.budgets:
-            start = period_start(budget.period)
-            row = Total.objects.filter(
-                period=budget.period, start=start, scope=budget.scope
-            ).first()
-            if row is None:
-                continue
-            used = spent(budget, row)
-            if Decimal(used) < threshold * Decimal(budget.limit):
-                continue
-            flag = "usd_alert_sent" if budget.unit == USD else "tokens_alert_sent"
-            if not Total.objects.filter(pk=row.pk, **{flag: False}).update(
-                **{flag: True}
-            ):
-                continue
-            logger.warning(
-                "AI budget alert: %s spent %s of %s %s this %s",
-                budget.scope,
-                used,
-                budget.limit,
-                budget.unit,
-                budget.period,
-            )
-            budget_threshold_reached.send(
-                sender=UsageCall,
-                site=_site(budget.site_id),
-                limit=budget.limit,
-                spent=used,
-                unit=budget.unit,
-                period=budget.period,
-                scope=budget.scope,
-                start=start,
-            )
+
+def _alert(budgets: set[Budget]) -> None:
+    """Tell (once per budget per period) that spending reached
+    ``ALERT_THRESHOLD`` of a limit: a warning in the log and
+    :data:`budget_threshold_reached`. Whoever flips the row's flag first, by
+    a conditional update, sends it: one process, one time."""
+    threshold = Decimal(str(_threshold()))
+    Total = apps.get_model(TOTAL_MODEL)
+    for budget in sorted(budgets, key=lambda b: (b.scope, b.period, b.unit)):
+        start = period_start(budget.period)
+        row = Total.objects.filter(
+            period=budget.period, start=start, scope=budget.scope
+        ).first()
+        if row is None:
+            continue
+        used = spent(budget, row)
+        if Decimal(used) < threshold * Decimal(budget.limit):
+            continue
+        flag = "usd_alert_sent" if budget.unit == USD else "tokens_alert_sent"
+        if not Total.objects.filter(pk=row.pk, **{flag: False}).update(**{flag: True}):
+            continue
+        logger.warning(
+            "AI budget alert: %s spent %s of %s %s this %s",
+            budget.scope,
+            used,
+            budget.limit,
+            budget.unit,
+            budget.period,
+        )
+        budget_threshold_reached.send(
+            sender=UsageCall,
+            site=_site(budget.site_id),
+            limit=budget.limit,
+            spent=used,
+            unit=budget.unit,
+            period=budget.period,
+            scope=budget.scope,
+            start=start,
+        )
+
+
+#: The most ledger rows the writer thread commits at once, and how long it
+#: lets rows gather before it writes them (seconds): one commit, one INSERT
+#: and one UPDATE per totals row for all of them.
+WRITE_BATCH = 500
+WRITE_DELAY = 0.5
 
 
 class _Writer:
     """Writes ledger rows in a thread of its own, so that a call never waits
-    for the database's commit (several milliseconds on SQLite).
+    for the database (a commit costs several milliseconds on SQLite, and the
+    ORM's work about as much per row).
 
     One daemon thread per process (started on first use, and again in a
-    forked child), draining a queue; rows still queued when the process
-    exits are written by an ``atexit`` hook. A call's reservation is
-    released by the writer too, right after the totals are incremented: a
-    budget counts the call as reserved until its spending is in the totals
-    (for that moment twice, never not at all).
+    forked child). It lets the rows of up to :data:`WRITE_DELAY` seconds
+    gather and writes them with :func:`write_records`. :func:`flush` (and an
+    ``atexit`` hook) writes what is queued at once and waits for it.
     """
 
     def __init__(self) -> None:
         self.enabled = True
         self._pid: int | None = None
-        self._queue: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
+        self._now = threading.Event()
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, item: Any) -> None:
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
                     self._queue = queue.Queue()
+                    self._now = threading.Event()
                     threading.Thread(
                         target=self._run, name="wagtail-vector-index-usage", daemon=True
                     ).start()
                     self._pid = os.getpid()
-        self._queue.put(job)
+        self._queue.put(item)
 
     def _run(self) -> None:
         from django.db import connections
 
-        jobs = self._queue
+        items, now = self._queue, self._now
         while True:
-            job = jobs.get()
+            batch = [items.get()]
+            deadline = time.monotonic() + WRITE_DELAY
+            while len(batch) < WRITE_BATCH:
+                left = deadline - time.monotonic()
+                if left <= 0 or now.is_set():
+                    try:  # Whatever is queued already goes in this batch.
+                        batch.append(items.get_nowait())
+                        continue
+                    except queue.Empty:
+                        break
+                try:
+                    batch.append(items.get(timeout=min(left, 0.05)))
+                except queue.Empty:
+                    continue
             try:
-                job()
-            except Exception:  # The job logs its own; this is a last resort.
+                write_records(batch)
+            except Exception:  # write_records logs its own; a last resort.
                 logger.exception("The AI usage writer failed")
             finally:
-                jobs.task_done()
-            if jobs.empty():
+                for _item in batch:
+                    items.task_done()
+            if items.empty():
                 # Idle: hold no connection (nor, on SQLite, any lock).
                 connections.close_all()
 
     def flush(self) -> None:
-        """Wait until every queued row is written."""
+        """Write what is queued now and wait until it is written."""
         if self._pid == os.getpid():
-            self._queue.join()
+            self._now.set()
+            try:
+                self._queue.join()
+            finally:
+                self._now.clear()
 
 
 _writer = _Writer()
@@ -816,8 +857,9 @@ atexit.register(_writer.flush)
 
 
 def flush() -> None:
-    """Wait until the ledger rows of the calls made so far are written (they
-    are written in a thread of their own; see :func:`write_in_background`)."""
+    """Write the ledger rows of the calls made so far now, and wait for them
+    (they are written by a thread of their own, in batches; see
+    :func:`write_in_background`)."""
     _writer.flush()
 
 
