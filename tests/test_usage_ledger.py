@@ -253,7 +253,7 @@ def test_a_failing_ledger_write_does_not_fail_the_call(http, monkeypatch, caplog
     def broken(*args, **kwargs):
         raise RuntimeError("the ledger table is gone")
 
-    monkeypatch.setattr(AIUsageRecord.objects, "bulk_create", broken)
+    monkeypatch.setattr(usage, "insert_records", broken)
     with caplog.at_level(logging.ERROR, logger="wagtail_vector_index.usage"):
         response = ai.get_chat_backend().chat(messages=HELLO)
         list(ai.get_embedding_backend().embed(["one"]))
@@ -566,14 +566,13 @@ def test_the_writer_thread(http, monkeypatch, caplog):
     import threading
 
     saved_in = []
-    manager = AIUsageRecord.objects
-    bulk_create = manager.bulk_create
+    insert_records = usage.insert_records
 
-    def recording_bulk_create(records, *args, **kwargs):
+    def recording_insert(records):
         saved_in.append((threading.current_thread().name, len(records)))
-        return bulk_create(records, *args, **kwargs)
+        return insert_records(records)
 
-    monkeypatch.setattr(manager, "bulk_create", recording_bulk_create)
+    monkeypatch.setattr(usage, "insert_records", recording_insert)
     usage.write_in_background(True)
     try:
         ai.get_chat_backend().chat(messages=HELLO)
@@ -587,7 +586,7 @@ def test_the_writer_thread(http, monkeypatch, caplog):
         def broken(*args, **kwargs):
             raise RuntimeError("the ledger table is gone")
 
-        monkeypatch.setattr(manager, "bulk_create", broken)
+        monkeypatch.setattr(usage, "insert_records", broken)
         with caplog.at_level(logging.ERROR, logger="wagtail_vector_index.usage"):
             assert ai.get_chat_backend().chat(messages=HELLO).text
             usage.flush()

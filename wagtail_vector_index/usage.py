@@ -642,36 +642,98 @@ class UsageCall:
         time_to_first_token: float | None,
         stopped_early: bool,
         latency: float,
-    ) -> Any:
-        """The call's ``AIUsageRecord`` (not saved)."""
+    ) -> dict[str, Any]:
+        """The call's ``AIUsageRecord`` row, as column values."""
         store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
         config = self.backend.config
         context = self.context
-        return apps.get_model(RECORD_MODEL)(
-            created_at=self.created_at,
-            kind=self.kind,
-            alias=config.alias[:255],
-            model_id=config.model_id[:255],
-            site_id=context.site_id,
-            user_id=context.user_id,
-            feature=(context.feature or "")[:100],
-            prompt_tokens=max(int(prompt_tokens or 0), 0),
-            completion_tokens=max(int(completion_tokens or 0), 0),
-            cost=_decimal(cost),
-            latency_ms=int(latency * 1000),
-            time_to_first_token_ms=(
+        return {
+            "created_at": self.created_at,
+            "kind": self.kind,
+            "alias": config.alias[:255],
+            "model_id": config.model_id[:255],
+            "site_id": context.site_id,
+            "user_id": context.user_id,
+            "feature": (context.feature or "")[:100],
+            "prompt_tokens": max(int(prompt_tokens or 0), 0),
+            "completion_tokens": max(int(completion_tokens or 0), 0),
+            "cost": _decimal(cost),
+            "latency_ms": int(latency * 1000),
+            "time_to_first_token_ms": (
                 int(time_to_first_token * 1000)
                 if time_to_first_token is not None
                 else None
             ),
-            streamed=self.streamed,
-            stopped_early=stopped_early,
-            input_count=self.input_count,
-            outcome=outcome[:100],
-            error_message=error_message,
-            prompt=redact(self.prompt()) if store and self.prompt else "",
-            response=redact(response()) if store and response else "",
+            "streamed": self.streamed,
+            "stopped_early": stopped_early,
+            "input_count": self.input_count,
+            "attempt": 1,
+            "outcome": outcome[:100],
+            "error_message": error_message,
+            "prompt": redact(self.prompt()) if store and self.prompt else "",
+            "response": redact(response()) if store and response else "",
+        }
+
+
+#: The ledger's columns, in the order :func:`insert_records` writes them.
+RECORD_COLUMNS = (
+    "created_at",
+    "kind",
+    "alias",
+    "model_id",
+    "site_id",
+    "user_id",
+    "feature",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "latency_ms",
+    "time_to_first_token_ms",
+    "streamed",
+    "stopped_early",
+    "input_count",
+    "attempt",
+    "outcome",
+    "error_message",
+    "prompt",
+    "response",
+)
+
+
+def insert_records(rows: list[dict[str, Any]]) -> None:
+    """One ``INSERT`` of ledger rows (``executemany``): the ORM's
+    ``bulk_create`` prepares every field of every row in Python, which costs
+    ten times as much, in the same process as the calls."""
+    if not rows:
+        return
+    from django.db import connections, router
+
+    Record = apps.get_model(RECORD_MODEL)
+    connection = connections[router.db_for_write(Record)]
+    ops = connection.ops
+    quote = ops.quote_name
+    table = quote(Record._meta.db_table)
+    columns = ", ".join(quote(column) for column in RECORD_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(RECORD_COLUMNS))
+    values = []
+    for row in rows:
+        cost = row["cost"]
+        values.append(
+            tuple(
+                ops.adapt_datetimefield_value(row[column])
+                if column == "created_at"
+                else (
+                    ops.adapt_decimalfield_value(cost, 14, 8)
+                    if column == "cost" and cost is not None
+                    else row[column]
+                )
+                for column in RECORD_COLUMNS
+            )
         )
+    with connection.cursor() as cursor:
+        # The table and column names are the model's own, quoted.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        cursor.executemany(sql, values)
 
 
 def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
@@ -679,7 +741,6 @@ def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
     in one transaction (one INSERT, one UPDATE per totals row); then release
     their reservations and check the budget alerts. Failures are logged,
     never raised: the calls have ended, whatever happens here."""
-    Record = apps.get_model(RECORD_MODEL)
     Total = apps.get_model(TOTAL_MODEL)
     records = []
     sums: dict[tuple[str, str], list[Any]] = {}
@@ -690,19 +751,19 @@ def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
             logger.exception("Could not record an AI usage record for %r", call.backend)
             continue
         records.append(record)
-        scopes = [(MONTH, site_scope(record.site_id))]
-        if record.user_id is not None:
-            scopes.append((DAY, f"user:{record.user_id}"))
+        scopes = [(MONTH, site_scope(record["site_id"]))]
+        if record["user_id"] is not None:
+            scopes.append((DAY, f"user:{record['user_id']}"))
         for scope in scopes:
             total = sums.setdefault(scope, [0, 0, 0, Decimal(0)])
             total[0] += 1
-            total[1] += 0 if record.outcome == "success" else 1
-            total[2] += record.prompt_tokens + record.completion_tokens
-            total[3] += record.cost or Decimal(0)
+            total[1] += 0 if record["outcome"] == "success" else 1
+            total[2] += record["prompt_tokens"] + record["completion_tokens"]
+            total[3] += record["cost"] or Decimal(0)
     now = timezone.now()
     try:
         with transaction.atomic():
-            Record.objects.bulk_create(records)
+            insert_records(records)
             for (period, scope), (calls, errors, tokens, cost) in sums.items():
                 start = period_start(period, now)
                 increments = {
