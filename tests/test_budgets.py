@@ -33,6 +33,15 @@ from wagtail_vector_index.models import AISettings, AIUsageRecord, AIUsageTotal
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _empty_ledger(db):
+    # Calls made from other threads by earlier tests (outside their test's
+    # transaction) may have left rows behind.
+    AIUsageRecord.objects.all().delete()
+    AIUsageTotal.objects.all().delete()
+
+
 HELLO = [{"role": "user", "content": "Hello there"}]
 
 
