@@ -351,7 +351,9 @@ def books():
         yield offline
 
 
-def test_update_refuses_when_the_estimate_exceeds_what_is_left(books, capsys):
+def test_update_refuses_when_the_estimate_exceeds_what_is_left(
+    books, capsys, monkeypatch
+):
     index = Book.vector_index
     before = index.storage.state()
     AIUsageRecord.objects.all().delete()
@@ -367,7 +369,12 @@ def test_update_refuses_when_the_estimate_exceeds_what_is_left(books, capsys):
             f"month's AI budget for calls without a site is {100 - spent} tokens."
         ) in str(caught.value)
         assert "--force" in str(caught.value)
-        # From the command line: a message and exit status 1.
+        # From the command line: a message and exit status 1. (The command
+        # line closes the database connections when it ends, which would end
+        # the test's transaction on PostgreSQL.)
+        monkeypatch.setattr(
+            "django.core.management.base.connections.close_all", lambda: None
+        )
         with pytest.raises(SystemExit) as exited:
             from django.core.management import ManagementUtility
 
