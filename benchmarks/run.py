@@ -1,6 +1,6 @@
 """Benchmarks of the app: start-up, call overhead, embedding throughput.
 
-    python benchmarks/run.py [--quick] [--only startup,overhead,throughput]
+    python benchmarks/run.py [--quick] [--only startup,overhead,throughput,usage]
                              [--with-old] [--markdown] [--json FILE]
 
 From the repository root, with the package installed in the running Python
@@ -18,6 +18,8 @@ prints their tables and the targets together.
 3. Embedding throughput (``throughput.py``): 5,000 inputs, the server
    answering each request after 50 ms: batched ``aembed``, one request per
    input, the floor, sync ``embed``.
+4. Usage ledger (``usage.py``): ``chat()`` with the usage ledger on and off,
+   interleaved; a budget check with 1,000,000 ledger rows.
 
 ``--with-old`` adds a column for wagtail-vector-index 0.10.0 from PyPI, in a
 venv of its own (``benchmarks/.venv-old`` unless ``--old-venv``), created on
@@ -29,9 +31,10 @@ from __future__ import annotations
 import overhead
 import startup
 import throughput
+import usage
 from bench_common import command_line, report
 
-ALL = [startup.BENCHMARK, overhead.BENCHMARK, throughput.BENCHMARK]
+ALL = [startup.BENCHMARK, overhead.BENCHMARK, throughput.BENCHMARK, usage.BENCHMARK]
 
 
 def main() -> None:

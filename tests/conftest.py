@@ -47,6 +47,18 @@ def content_type(db):
 # -- the admin pages ---------------------------------------------------------
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ledger_writes_in_the_test_thread(django_db_setup):
+    # The usage ledger is written by a thread of its own by default; a test's
+    # transaction is invisible to it. tests/test_usage_ledger.py tests that
+    # thread with transaction=True.
+    from wagtail_vector_index import usage
+
+    usage.write_in_background(False)
+    yield
+    usage.write_in_background(True)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # Rate-limit counters and cached site overrides must not leak between

@@ -31,6 +31,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("parameters", (f"{PACKAGE}.parameters",)),
+    # The usage ledger and budgets: the backends record through it.
+    ("usage", (f"{PACKAGE}.usage",)),
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
     ("ai", (f"{PACKAGE}.ai",)),

@@ -3,6 +3,7 @@ LiteLLM's ``mock_response`` for the response types."""
 
 import pytest
 from django.test import override_settings
+from wagtail.models import Site
 
 from wagtail_vector_index import ai, exceptions
 from wagtail_vector_index.ai_utils.backends import (
@@ -139,7 +140,15 @@ def test_backends_are_reused_until_settings_change():
 @pytest.mark.django_db
 def test_a_site_without_overrides_gets_the_settings_backend(rf):
     request = rf.get("/")
-    assert ai.get_chat_backend("default", request=request) is ai.get_chat_backend()
+    backend = ai.get_chat_backend("default", request=request)
+    settings_backend = ai.get_chat_backend()
+    # The settings' backend and parameters, no site layer; a copy only so
+    # that its calls are recorded (and budgeted) under the request's site.
+    assert type(backend) is type(settings_backend)
+    assert backend.config == settings_backend.config
+    assert backend.parameters is settings_backend.parameters
+    assert backend.effective_parameters() == settings_backend.effective_parameters()
+    assert backend.attribution.site_id == Site.find_for_request(request).pk
     assert ai.get_embedding_backend(site=None).config.model_id == (
         "text-embedding-ada-002"
     )

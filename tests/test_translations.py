@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.test import AsyncClient, override_settings
 from django.urls import reverse
 from django.utils import translation
+from django.utils.text import capfirst
 from wagtail.models import Site
 from wagtail.users.models import UserProfile
 
@@ -279,8 +280,16 @@ def test_the_catalogue_holds_the_ai_settings_form(catalogue, untranslated):
         form_class = AISettings.edit_handler.bind_to_model(AISettings).get_form_class()
         form = form_class(instance=AISettings.for_site(site))
     assert form.fields
-    for form_field in form.fields.values():
-        catalogue.assert_from(form_field.label, "parameters.py")
+    from wagtail_vector_index.ai_settings_form import BUDGET_FIELDS
+
+    for name, form_field in form.fields.items():
+        if name in BUDGET_FIELDS:
+            # The model's own fields: their verbose names, capitalised.
+            verbose_name = AISettings._meta.get_field(name).verbose_name
+            catalogue.assert_from(verbose_name, "models.py")
+            assert str(form_field.label) == capfirst(verbose_name)
+        else:
+            catalogue.assert_from(form_field.label, "parameters.py")
     for spec in ALLOWED_PARAMETERS.values():
         catalogue.assert_from(spec.label, "parameters.py")
         catalogue.assert_from(spec.help_text, "parameters.py")

@@ -94,14 +94,22 @@ def _for_site(
 ) -> Any:
     backend = _build(kind, alias)
     site = _resolve_site(site, request)
+    user = _user(request)
     if site is None:
-        return backend
+        return backend if user is None else backend.with_usage(user=user)
     overrides = _site_overrides(site, request)[kind]
     everywhere = overrides.get(ALL_ALIASES, {})
     this_alias = overrides.get(alias, {})
-    if not everywhere and not this_alias:
-        return backend
-    return backend.with_site_parameters(everywhere, this_alias)
+    if everywhere or this_alias:
+        backend = backend.with_site_parameters(everywhere, this_alias)
+    # The site's budget applies to the calls, and the ledger records them
+    # under the site (and the request's user).
+    return backend.with_usage(site=site, user=user)
+
+
+def _user(request: HttpRequest | None) -> Any:
+    user = getattr(request, "user", None) if request is not None else None
+    return user if user is not None and user.is_authenticated else None
 
 
 def get_chat_backend(
@@ -117,6 +125,11 @@ def get_chat_backend(
     ``DEFAULT_PARAMETERS``: first those for all chat backends, then those for
     this alias. Keyword arguments at the call win over all of them;
     ``backend.effective_parameters()`` lists the values and their sources.
+
+    The backend's calls are recorded in the usage ledger under the site (and
+    the request's user) and count against the site's monthly budget (see
+    docs/usage.md); :class:`~wagtail_vector_index.exceptions.AIBudgetExceededError`
+    is raised before a call when that budget is used up.
 
     Raises :class:`~wagtail_vector_index.exceptions.UnknownBackendAliasError`
     for an alias that is not configured and

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.validators import MinValueValidator
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -141,11 +142,25 @@ def field_name(kind: str, scope: str, parameter: str) -> str:
     return f"{KIND_NAMES[kind]}__{scope_key}__{parameter}"
 
 
+#: The site's monthly budgets (see wagtail_vector_index.usage), edited above
+#: the parameter overrides.
+BUDGET_FIELDS = ("monthly_budget_usd", "monthly_budget_tokens")
+
+
 class AISettingsForm(WagtailAdminModelForm):
     """Typed fields for every scope, packed into the JSON fields on clean."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A budget below zero means nothing; the USD model field allows it
+        # (the tokens field is positive already).
+        for name in BUDGET_FIELDS:
+            budget = self.fields.get(name)
+            if budget is not None and not any(
+                isinstance(v, MinValueValidator) for v in budget.validators
+            ):
+                budget.validators.append(MinValueValidator(0))
+                budget.widget.attrs.setdefault("min", "0")
         self.override_groups: list[OverrideGroup] = []
         self._fields_by_name: dict[str, tuple[str, str, str]] = {}
         for kind in (conf.CHAT, conf.EMBEDDING):

@@ -95,6 +95,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         conf.SITE_SETTINGS_CACHE_TIMEOUT_KEY,
         conf.AUTO_UPDATE_KEY,
         conf.STORAGE_KEY,
+        conf.USAGE_KEY,
     }
     for key in sorted(set(user) - known):
         messages.append(
@@ -172,8 +173,117 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         )
     if conf.STORAGE_KEY in user:
         messages.extend(_check_storage(user[conf.STORAGE_KEY]))
+    if conf.USAGE_KEY in user:
+        messages.extend(_check_usage(user[conf.USAGE_KEY]))
     for kind, kind_key in conf.KIND_KEYS.items():
         messages.extend(_check_kind(kind, kind_key, conf.get_backend_settings(kind)))
+    return messages
+
+
+#: ``USAGE`` keys holding budgets: a number of 0 or more, or ``None``.
+BUDGET_KEYS = (
+    "MONTHLY_BUDGET_USD",
+    "MONTHLY_BUDGET_TOKENS",
+    "NO_SITE_MONTHLY_BUDGET_USD",
+    "NO_SITE_MONTHLY_BUDGET_TOKENS",
+    "USER_DAILY_BUDGET_USD",
+    "USER_DAILY_BUDGET_TOKENS",
+)
+
+
+def _check_usage(usage: Any) -> list[checks.CheckMessage]:
+    """``WAGTAIL_VECTOR_INDEX["USAGE"]``: E019-E023, W010."""
+    where = f'{SETTING}["{conf.USAGE_KEY}"]'
+    if not isinstance(usage, Mapping):
+        return [
+            checks.Error(
+                # Translators: %(setting)s is where in the settings;
+                # %(type)s a Python type (list, str).
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {"setting": where, "type": type(usage).__name__},
+                hint=_(
+                    "Set it to a dict such as %(example)s, or remove it to use "
+                    "the defaults."
+                )
+                % {"example": '{"MONTHLY_BUDGET_USD": 50}'},
+                id=ID.format("E019"),
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    known = set(conf.USAGE_DEFAULTS)
+    for key in sorted(set(usage) - known, key=str):
+        messages.append(
+            checks.Warning(
+                _('%(setting)s has an unknown key "%(key)s".')
+                % {"setting": where, "key": key},
+                hint=_("The known keys are %(keys)s; check the spelling.")
+                % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
+                id=ID.format("W010"),
+            )
+        )
+    for key in BUDGET_KEYS:
+        value = usage.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or value < 0 or value != value:  # value != value: NaN
+            messages.append(
+                checks.Error(
+                    # Translators: %(setting)s is where in the settings;
+                    # %(value)s the value found there, as Python writes it.
+                    _("%(setting)s must be a number of 0 or more, not %(value)s.")
+                    % {"setting": f'{where}["{key}"]', "value": repr(value)},
+                    hint=_(
+                        "Use a number such as %(example)s (US dollars or tokens, "
+                        "as the key says), or None for no limit."
+                    )
+                    % {"example": 50 if key.endswith("_USD") else 1_000_000},
+                    id=ID.format("E020"),
+                )
+            )
+    threshold = usage.get("ALERT_THRESHOLD", conf.USAGE_DEFAULTS["ALERT_THRESHOLD"])
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0 < threshold <= 1
+    ):
+        messages.append(
+            checks.Error(
+                _(
+                    "%(setting)s must be a fraction of the budget above 0 and at "
+                    "most 1, not %(value)s."
+                )
+                % {"setting": f'{where}["ALERT_THRESHOLD"]', "value": repr(threshold)},
+                hint=_(
+                    "Use a number such as 0.8 (a warning when 80 percent of a "
+                    "budget is spent)."
+                ),
+                id=ID.format("E021"),
+            )
+        )
+    for key in ("RETENTION_DAYS", "PROMPT_RETENTION_DAYS"):
+        value = usage.get(key, conf.USAGE_DEFAULTS[key])  # type: ignore[literal-required]
+        if not conf.is_count(value):
+            messages.append(
+                checks.Error(
+                    _("%(setting)s must be a whole number of days, not %(value)s.")
+                    % {"setting": f'{where}["{key}"]', "value": repr(value)},
+                    hint=_("Use a number such as %(example)s.")
+                    % {"example": conf.USAGE_DEFAULTS[key]},  # type: ignore[literal-required]
+                    id=ID.format("E022"),
+                )
+            )
+    for key in ("ENABLED", "STORE_PROMPTS"):
+        value = usage.get(key, conf.USAGE_DEFAULTS[key])  # type: ignore[literal-required]
+        if not isinstance(value, bool):
+            messages.append(
+                checks.Error(
+                    _("%(setting)s must be True or False, not %(value)s.")
+                    % {"setting": f'{where}["{key}"]', "value": repr(value)},
+                    hint=_("Set it to True or False."),
+                    id=ID.format("E023"),
+                )
+            )
     return messages
 
 

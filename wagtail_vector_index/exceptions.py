@@ -127,3 +127,60 @@ class AIContextWindowExceededError(AIBadRequestError):
 class AIInvalidResponseError(AIProviderError):
     reason = _("The AI provider sent a reply that could not be understood.")
     retryable = True
+
+
+class AIBudgetExceededError(WagtailVectorIndexError):
+    """A budget is used up: the call was refused before reaching the provider.
+
+    ``site`` is the site whose budget it is (``None``: calls without a site,
+    or a user's daily budget), ``limit`` and ``spent`` are in ``unit``
+    (``"USD"`` or ``"tokens"``), ``period`` is ``"month"`` or ``"day"`` and
+    ``user`` the user of a daily user budget. ``str(error)`` is safe to show
+    to an editor.
+    """
+
+    def __init__(
+        self,
+        *,
+        site: object = None,
+        limit: object,
+        spent: object,
+        unit: str,
+        period: str = "month",
+        user: object = None,
+    ) -> None:
+        self.site = site
+        self.limit = limit
+        self.spent = spent
+        self.unit = unit
+        self.period = period
+        self.user = user
+        values = {"limit": _amount(limit, unit), "spent": _amount(spent, unit)}
+        if user is not None:
+            # Translators: %(limit)s and %(spent)s are "$5.00" or "12000 tokens".
+            template = gettext(
+                "Your daily AI budget is used up (%(spent)s of %(limit)s spent). "
+                "Try again tomorrow."
+            )
+        elif site is not None:
+            values["site"] = (
+                getattr(site, "site_name", "") or getattr(site, "hostname", "") or site
+            )
+            template = gettext(
+                "The monthly AI budget of site %(site)s is used up (%(spent)s of "
+                "%(limit)s spent, including calls in progress). Ask an "
+                "administrator to raise it under Settings › AI settings."
+            )
+        else:
+            template = gettext(
+                "The monthly AI budget for calls without a site is used up "
+                "(%(spent)s of %(limit)s spent, including calls in progress)."
+            )
+        super().__init__(template % values)
+
+
+def _amount(value: object, unit: str) -> str:
+    if unit == "USD":
+        # Translators: an amount in US dollars.
+        return gettext("$%(amount)s") % {"amount": f"{float(value):.2f}"}  # type: ignore[arg-type]
+    return gettext("%(count)s tokens") % {"count": value}

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 
 from wagtail_vector_index import conf
@@ -59,7 +60,22 @@ class AISettings(BaseSiteSetting):
     )
 
     base_form_class = AISettingsForm
-    edit_handler = AISettingsObjectList([ParameterOverridesPanel()])
+    edit_handler = AISettingsObjectList(
+        [
+            MultiFieldPanel(
+                [
+                    FieldPanel("monthly_budget_usd"),
+                    FieldPanel("monthly_budget_tokens"),
+                ],
+                heading=_("Monthly budget"),
+                help_text=_(
+                    "Calls for this site stop when this month's spending (UTC) "
+                    "reaches a limit."
+                ),
+            ),
+            ParameterOverridesPanel(),
+        ]
+    )
 
     class Meta:
         verbose_name = _("AI settings")
@@ -301,6 +317,15 @@ class AIUsageTotal(models.Model):
     errors = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    #: What the calls in flight are expected to spend: reserved before a
+    #: call under a budget starts, released when it ends, so that concurrent
+    #: calls cannot all pass a budget that has room for only some of them.
+    reserved_tokens = models.BigIntegerField(default=0)
+    reserved_cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    #: Set once the budget alert (``ALERT_THRESHOLD``) went out for this
+    #: period, by a conditional update, so that one process sends it.
+    usd_alert_sent = models.BooleanField(default=False)
+    tokens_alert_sent = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("AI usage total")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wagtail_vector_index import ai
+from wagtail_vector_index import ai, usage
 
 
 class AIBackendsMixin:
@@ -19,6 +19,9 @@ class AIBackendsMixin:
     a page on site B is answered with site B's temperature::
 
         summary = self.get_chat_backend().chat(messages=[...]).text
+
+    Calls are recorded in the usage ledger as "page helper" under the page's
+    site, and count against that site's budget.
     """
 
     def _site_for_backends(self) -> Any:
@@ -26,7 +29,9 @@ class AIBackendsMixin:
         return get_site() if get_site is not None else None
 
     def get_chat_backend(self, alias: str = "default") -> Any:
-        return ai.get_chat_backend(alias, site=self._site_for_backends())
+        backend = ai.get_chat_backend(alias, site=self._site_for_backends())
+        return backend.with_usage(feature=usage.PAGE_HELPER)
 
     def get_embedding_backend(self, alias: str = "default") -> Any:
-        return ai.get_embedding_backend(alias, site=self._site_for_backends())
+        backend = ai.get_embedding_backend(alias, site=self._site_for_backends())
+        return backend.with_usage(feature=usage.PAGE_HELPER)

@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext as _
 
-from wagtail_vector_index import ai
+from wagtail_vector_index import ai, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import rebuild
@@ -319,6 +319,7 @@ class VectorIndex:
                 return results[:limit]
             wanted *= 4
 
+    @usage.labelled(usage.INDEX_SEARCH)
     def search_results(
         self, query: str, limit: int = 5, similarity_threshold: float = 0.0
     ) -> list[SearchResult]:
@@ -330,6 +331,7 @@ class VectorIndex:
         (vector,) = backend.embed_matrix([query])
         return self._results(state, vector, limit, similarity_threshold)
 
+    @usage.labelled(usage.INDEX_SEARCH)
     def search(
         self, query: str, limit: int = 5, similarity_threshold: float = 0.0
     ) -> list[Any]:
@@ -338,6 +340,7 @@ class VectorIndex:
             r.object for r in self.search_results(query, limit, similarity_threshold)
         ]
 
+    @usage.labelled(usage.INDEX_SEARCH)
     def find_similar(
         self,
         obj: Any,
@@ -381,6 +384,7 @@ class VectorIndex:
             {"role": "user", "content": question},
         ]
 
+    @usage.labelled(usage.INDEX_QUERY)
     def query(
         self,
         question: str | None = None,
@@ -413,6 +417,7 @@ class VectorIndex:
         response = backend.chat(messages=messages, **chat_kwargs)
         return QueryResponse(response.text, sources, response)
 
+    @usage.labelled(usage.INDEX_QUERY)
     async def aquery(
         self,
         question: str | None = None,
@@ -486,6 +491,7 @@ class VectorIndex:
             return state
         return None  # Another model: nothing can be reused; rebuild all.
 
+    @usage.labelled(usage.INDEX_UPDATE)
     def update(
         self,
         *,
@@ -614,6 +620,7 @@ class VectorIndex:
         )
         return self.update()
 
+    @usage.labelled(usage.INDEX_UPDATE)
     def update_object(self, obj: Any) -> None:
         """Re-index one object (or remove it if it is no longer indexable).
 

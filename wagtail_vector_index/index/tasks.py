@@ -9,6 +9,7 @@ try:  # The backport Wagtail itself uses; Django 6 ships the same API.
 except ImportError:  # pragma: no cover - depends on the installed packages
     from django.tasks import task  # type: ignore[no-redef]
 
+from wagtail_vector_index import usage
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index.registry import get_index
 from wagtail_vector_index.redaction import get_logger
@@ -16,8 +17,12 @@ from wagtail_vector_index.redaction import get_logger
 logger = get_logger(__name__)
 
 
+@usage.labelled(usage.PUBLISH_UPDATE)
 def update_object(index_name: str, content_type_id: int, object_id: str) -> None:
-    """Re-index one object, or remove it if it is gone or no longer public."""
+    """Re-index one object, or remove it if it is gone or no longer public.
+
+    Its provider calls are recorded in the usage ledger as "publish-time
+    update"."""
     index = get_index(index_name)
     model = ContentType.objects.get_for_id(content_type_id).model_class()
     obj = model._default_manager.filter(pk=object_id).first() if model else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import get_resolver, get_urlconf
@@ -12,7 +13,11 @@ from django.views.generic import TemplateView
 from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 from wagtail.models import Site
 
+from wagtail_vector_index import usage
+from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import PERMISSION
+
+logger = get_logger(__name__)
 
 
 def forbidden(request: HttpRequest) -> HttpResponseBase:
@@ -54,6 +59,44 @@ class AIPageView(AIPagePermissionMixin, WagtailAdminTemplateMixin, TemplateView)
             {"url": None, "label": gettext("AI")},
             {"url": None, "label": self.get_page_title()},
         ]
+
+
+def warn_about_budgets(request: HttpRequest, site: Site | None) -> None:
+    """An admin warning for each monthly budget of ``site`` (``None``: calls
+    without a site) that has reached ``USAGE["ALERT_THRESHOLD"]``."""
+    try:
+        status = usage.budget_status(site)
+    except Exception:  # The page works without the warning.
+        logger.exception("Could not read the AI budgets")
+        return
+    for budget in status:
+        if not budget["alert"]:
+            continue
+        values = {
+            "percent": int(budget["ratio"] * 100),
+            "spent": _amount(budget["spent"], budget["unit"]),
+            "limit": _amount(budget["limit"], budget["unit"]),
+        }
+        if site is not None:
+            values["site"] = usage.site_name(site)
+            # Translators: e.g. "85% of the monthly AI budget of site Main
+            # ($8.50 of $10.00) is spent."
+            message = gettext(
+                "%(percent)s%% of the monthly AI budget of site %(site)s "
+                "(%(spent)s of %(limit)s) is spent. Calls stop when it is used up."
+            )
+        else:
+            message = gettext(
+                "%(percent)s%% of the monthly AI budget for calls without a site "
+                "(%(spent)s of %(limit)s) is spent. Calls stop when it is used up."
+            )
+        messages.warning(request, message % values)
+
+
+def _amount(value: Any, unit: str) -> str:
+    if unit == usage.USD:
+        return gettext("$%(amount)s") % {"amount": f"{float(value):.2f}"}
+    return gettext("%(count)s tokens") % {"count": value}
 
 
 def site_from_query(request: HttpRequest, value: str | None) -> Site | None:

@@ -39,8 +39,12 @@ from wagtail.admin import messages
 from wagtail.log_actions import log
 from wagtail.models import Site
 
-from wagtail_vector_index import ai, conf
-from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
+from wagtail_vector_index import ai, conf, usage
+from wagtail_vector_index.exceptions import (
+    AIBudgetExceededError,
+    AIProviderError,
+    InvalidAIBackendError,
+)
 from wagtail_vector_index.models import AISettings
 from wagtail_vector_index.parameters import allowed_for
 from wagtail_vector_index.redaction import get_logger
@@ -50,6 +54,7 @@ from wagtail_vector_index.views.base import (
     AIPageView,
     forbidden,
     site_from_query,
+    warn_about_budgets,
 )
 from wagtail_vector_index.views.forms import (
     MAX_MESSAGE_LENGTH,
@@ -67,7 +72,7 @@ logger = get_logger(__name__)
 NDJSON = "application/x-ndjson"
 
 #: Errors whose message is written for editors.
-SAFE_ERRORS = (AIProviderError, InvalidAIBackendError)
+SAFE_ERRORS = (AIProviderError, InvalidAIBackendError, AIBudgetExceededError)
 UNEXPECTED_ERROR = _(
     "Something unexpected went wrong while calling the AI provider. "
     "The details are in the server's logs."
@@ -201,6 +206,7 @@ class ChatTestView(AIPageView):
             build_side("a", alias_a, site, choices),
             build_side("b", alias_b, site, choices),
         ]
+        warn_about_budgets(request, site)
         return self.render_to_response(
             self.get_context_data(
                 request_form=request_form, sides=sides, site=site, compare=compare
@@ -312,6 +318,8 @@ class ChatStreamView(AIPagePermissionMixin, View):
             backend = ai.get_chat_backend(
                 parameter_form.cleaned_data["alias"],
                 site=request_form.cleaned_data["site"],
+            ).with_usage(
+                feature=usage.CHAT_TEST_PAGE, user=request.user, user_budget=True
             )
             call = parameter_form.call_parameters(backend)
         except InvalidAIBackendError as error:

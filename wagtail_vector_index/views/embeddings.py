@@ -19,13 +19,21 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from wagtail_vector_index import ai, conf
+from wagtail_vector_index import ai, conf, usage
 from wagtail_vector_index.ai_utils.backends.base import BaseEmbeddingBackend
-from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
+from wagtail_vector_index.exceptions import (
+    AIBudgetExceededError,
+    AIProviderError,
+    InvalidAIBackendError,
+)
 from wagtail_vector_index.index import registry
 from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import ratelimit
-from wagtail_vector_index.views.base import AIPageView, site_from_query
+from wagtail_vector_index.views.base import (
+    AIPageView,
+    site_from_query,
+    warn_about_budgets,
+)
 from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
 from wagtail_vector_index.views.forms import (
     MAX_TEXTS,
@@ -203,7 +211,9 @@ class EmbeddingsTestView(AIPageView):
     active_tab = "texts"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return self.render_to_response(self.get_context_data(form=self.texts_form()))
+        form = self.texts_form()
+        warn_about_budgets(request, form.initial.get("site"))
+        return self.render_to_response(self.get_context_data(form=form))
 
     def texts_form(self) -> EmbeddingsTestForm:
         """The unbound texts form: the site and alias of the query string."""
@@ -227,6 +237,10 @@ class EmbeddingsTestView(AIPageView):
         try:
             backend = ai.get_embedding_backend(
                 form.cleaned_data["alias"], site=form.cleaned_data["site"]
+            ).with_usage(
+                feature=usage.EMBEDDINGS_TEST_PAGE,
+                user=request.user,
+                user_budget=True,
             )
         except InvalidAIBackendError as error:
             return self.render_to_response(
@@ -241,7 +255,11 @@ class EmbeddingsTestView(AIPageView):
             result = run(
                 backend, form.cleaned_data["texts"], form.cleaned_data["query"]
             )
-        except (AIProviderError, InvalidAIBackendError) as error:
+        except (
+            AIProviderError,
+            InvalidAIBackendError,
+            AIBudgetExceededError,
+        ) as error:
             return self.render_to_response(
                 self.get_context_data(form=form, error=str(error), backend=backend)
             )

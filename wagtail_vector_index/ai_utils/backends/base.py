@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.translation import gettext as _
 
+from wagtail_vector_index import conf, usage
 from wagtail_vector_index.ai_utils.types import (
     AIResponse,
     AIStreamingResponse,
     ChatMessage,
+    StreamPart,
 )
 from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
@@ -102,6 +105,8 @@ class BaseBackend:
     default_batch_size: ClassVar[int] = 2048
     default_batch_token_limit: ClassVar[int] = 300_000
     default_max_concurrency: ClassVar[int] = 4
+    #: Who the backend's calls are recorded for (see :meth:`with_usage`).
+    attribution: usage.UsageContext = usage.EMPTY
 
     def __init__(
         self, config: BackendConfig, parameters: ParameterLayers | None = None
@@ -128,7 +133,35 @@ class BaseBackend:
                 k: v for k, v in site_alias.items() if self.supports_parameter(k)
             },
         )
-        return type(self)(self.config, layers)
+        backend = type(self)(self.config, layers)
+        backend.attribution = self.attribution
+        return backend
+
+    def with_usage(
+        self,
+        *,
+        feature: str | None = None,
+        site: Any = None,
+        user: Any = None,
+        request: Any = None,
+        user_budget: bool = False,
+    ) -> BaseBackend:
+        """A copy of this backend whose calls are recorded in the usage
+        ledger under ``feature``, ``site`` and ``user`` (objects or primary
+        keys; ``request`` gives both), and whose calls count against the site's
+        budget (and with ``user_budget=True``, the user's daily budget).
+        Values given here replace the backend's; an enclosing
+        :func:`wagtail_vector_index.usage.usage_context` wins over both."""
+        backend = copy.copy(self)
+        given = usage.make_context(
+            feature=feature,
+            site=site,
+            user=user,
+            request=request,
+            user_budget=user_budget,
+        )
+        backend.attribution = self.attribution.under(given)
+        return backend
 
     def supports_parameter(self, name: str) -> bool:
         """False only where the model is known not to accept ``name``."""
@@ -304,9 +337,25 @@ class BaseChatBackend(BaseBackend):
         """Answer ``messages``; with ``stream=True`` return the answer in parts."""
         messages = validate_messages(messages)
         parameters = self.merged_parameters(kwargs)
+        call = self._begin_chat(messages, parameters, stream)
+        if call is None:
+            if stream:
+                return self._chat_stream(messages, parameters)
+            return self._chat(messages, parameters)
+        call.start()
+        try:
+            with usage.recording():
+                if stream:
+                    response = self._chat_stream(messages, parameters)
+                else:
+                    response = self._chat(messages, parameters)
+        except Exception as error:
+            call.failed(error)
+            raise
         if stream:
-            return self._chat_stream(messages, parameters)
-        return self._chat(messages, parameters)
+            return self._recorded_stream(response, call, messages)
+        call.succeeded(**self._chat_usage(response, messages))
+        return response
 
     async def achat(
         self, *, messages: Sequence[ChatMessage], stream: bool = False, **kwargs: Any
@@ -314,9 +363,204 @@ class BaseChatBackend(BaseBackend):
         """Asynchronous :meth:`chat`; a stream is read with ``async for``."""
         messages = validate_messages(messages)
         parameters = self.merged_parameters(kwargs)
+        call = self._begin_chat(messages, parameters, stream)
+        if call is None:
+            if stream:
+                return await self._achat_stream(messages, parameters)
+            return await self._achat(messages, parameters)
+        # The ledger is a database: its work runs in a thread, never on the
+        # event loop's.
+        await usage.run_sync(call.start)
+        try:
+            with usage.recording():
+                if stream:
+                    response = await self._achat_stream(messages, parameters)
+                else:
+                    response = await self._achat(messages, parameters)
+        except Exception as error:
+            await usage.finish_async(call.failed, error)
+            raise
         if stream:
-            return await self._achat_stream(messages, parameters)
-        return await self._achat(messages, parameters)
+            return self._arecorded_stream(response, call, messages)
+        await usage.finish_async(call.succeeded, **self._chat_usage(response, messages))
+        return response
+
+    # -- usage ----------------------------------------------------------------
+
+    def estimate_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """A cheap estimate of the prompt's tokens (about four characters a
+        token, plus a few per message), for budget reservations."""
+        return sum(len(m["content"]) // 4 + 4 for m in messages)
+
+    def estimate_chat_cost(
+        self, prompt_tokens: int, completion_tokens: int
+    ) -> float | None:
+        """US dollars for a call of these token counts, ``None`` if unknown."""
+        return 0.0 if self.offline else None
+
+    def _begin_chat(
+        self, messages: list[ChatMessage], parameters: dict, stream: bool
+    ) -> usage.UsageCall | None:
+        def estimate() -> tuple[int, float | None]:
+            prompt = self.estimate_prompt_tokens(messages)
+            limit = parameters.get("max_completion_tokens") or parameters.get(
+                "max_tokens"
+            )
+            completion = limit if isinstance(limit, int) and limit > 0 else 0
+            return prompt + completion, self.estimate_chat_cost(prompt, completion)
+
+        return usage.begin(
+            self,
+            conf.CHAT,
+            input_count=len(messages),
+            streamed=stream,
+            prompt=lambda: usage.describe_messages(messages),
+            estimate=estimate,
+        )
+
+    def _chat_usage(
+        self, response: AIResponse, messages: list[ChatMessage]
+    ) -> dict[str, Any]:
+        tokens = response.usage
+        return {
+            "prompt_tokens": tokens.prompt_tokens,
+            "completion_tokens": tokens.completion_tokens,
+            "cost": response.cost,
+            "response": lambda: response.text,
+        }
+
+    def _stream_usage(
+        self, response: AIStreamingResponse, messages: list[ChatMessage], chars: int
+    ) -> dict[str, Any]:
+        """Tokens and cost of a stream: as reported, else estimated (a
+        stream stopped early often ends before the provider says)."""
+        prompt = response.usage.prompt_tokens
+        completion = response.usage.completion_tokens
+        cost = response.cost
+        if prompt is None:
+            prompt = self.estimate_prompt_tokens(messages)
+        if completion is None:
+            completion = (chars + 3) // 4
+        if cost is None:
+            cost = self.estimate_chat_cost(prompt, completion)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost": cost,
+            "time_to_first_token": response.time_to_first_token,
+        }
+
+    def _recorded_stream(
+        self,
+        response: AIStreamingResponse,
+        call: usage.UsageCall,
+        messages: list[ChatMessage],
+    ) -> AIStreamingResponse:
+        """``response``, recorded when it ends, fails, or is closed (or
+        garbage-collected) before its end: then as stopped early."""
+        inner = response._parts
+        store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
+        texts: list[str] = []
+        seen = [0]
+
+        def finish(*, stopped: bool = False, error: Exception | None = None) -> None:
+            values = self._stream_usage(response, messages, seen[0])
+            if error is not None:
+                call.failed(error, **values)
+            else:
+                call.succeeded(
+                    **values, stopped_early=stopped, response=lambda: "".join(texts)
+                )
+
+        def parts() -> Iterator[StreamPart]:
+            try:
+                for part in inner or ():
+                    seen[0] += len(part["content"])
+                    if store and part["index"] == 0:
+                        texts.append(part["content"])
+                    yield part
+            except GeneratorExit:
+                finish(stopped=True)
+                raise
+            except Exception as error:
+                finish(error=error)
+                raise
+            finally:
+                if hasattr(inner, "close"):
+                    inner.close()  # type: ignore[union-attr]
+            finish()
+
+        close = response._close
+
+        def recorded_close() -> None:
+            try:
+                if close is not None:
+                    close()
+            finally:
+                finish(stopped=True)
+
+        response._parts = parts()
+        response._close = recorded_close
+        return response
+
+    def _arecorded_stream(
+        self,
+        response: AIStreamingResponse,
+        call: usage.UsageCall,
+        messages: list[ChatMessage],
+    ) -> AIStreamingResponse:
+        """:meth:`_recorded_stream` for an asynchronous stream."""
+        inner = response._aparts
+        store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
+        texts: list[str] = []
+        seen = [0]
+
+        async def finish(
+            *, stopped: bool = False, error: Exception | None = None
+        ) -> None:
+            if call.finished:
+                return
+            values = self._stream_usage(response, messages, seen[0])
+            if error is not None:
+                await usage.finish_async(call.failed, error, **values)
+            else:
+                await usage.finish_async(
+                    call.succeeded,
+                    **values,
+                    stopped_early=stopped,
+                    response=lambda: "".join(texts),
+                )
+
+        async def parts() -> AsyncIterator[StreamPart]:
+            try:
+                async for part in inner:  # type: ignore[union-attr]
+                    seen[0] += len(part["content"])
+                    if store and part["index"] == 0:
+                        texts.append(part["content"])
+                    yield part
+            except GeneratorExit:
+                await finish(stopped=True)
+                raise
+            except Exception as error:
+                await finish(error=error)
+                raise
+            finally:
+                if hasattr(inner, "aclose"):
+                    await inner.aclose()  # type: ignore[union-attr]
+            await finish()
+
+        aclose = response._aclose
+
+        async def recorded_aclose() -> None:
+            try:
+                if aclose is not None:
+                    await aclose()
+            finally:
+                await finish(stopped=True)
+
+        response._aparts = parts()
+        response._aclose = recorded_aclose
+        return response
 
     def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
         raise NotImplementedError
@@ -481,12 +725,16 @@ class BaseEmbeddingBackend(BaseBackend):
         parameters = self.merged_parameters(kwargs)
         if not inputs:
             return iter(())
-        vectors: list[list[float]] = []
-        for batch in self.batches(inputs):
-            vectors.extend(
-                self.check_vectors(self._embed_batch(batch, parameters), len(batch))
-            )
-        return iter(vectors)
+
+        def work() -> list[list[float]]:
+            vectors: list[list[float]] = []
+            for batch in self.batches(inputs):
+                vectors.extend(
+                    self.check_vectors(self._embed_batch(batch, parameters), len(batch))
+                )
+            return vectors
+
+        return iter(self._recorded(inputs, work))
 
     async def aembed(self, inputs: Sequence[str], **kwargs: Any) -> list[list[float]]:
         """Vectors for ``inputs`` in input order, batches sent concurrently.
@@ -497,7 +745,10 @@ class BaseEmbeddingBackend(BaseBackend):
         parameters = self.merged_parameters(kwargs)
         if not inputs:
             return []
-        results = await self._gather_batches(inputs, parameters, self.check_vectors)
+        results = await self._arecorded(
+            inputs,
+            lambda: self._gather_batches(inputs, parameters, self.check_vectors),
+        )
         return [vector for batch in results for vector in batch]
 
     def embed_matrix(self, inputs: Sequence[str], **kwargs: Any) -> np.ndarray:
@@ -508,28 +759,110 @@ class BaseEmbeddingBackend(BaseBackend):
         overrides :meth:`embed` itself (rather than ``_embed_batch``) gets
         its vectors from that method, converted.
         """
-        if _overrides(self, "embed"):
-            return self._as_matrix(list(self.embed(inputs, **kwargs)))
         inputs = validate_inputs(inputs)
+        if _overrides(self, "embed"):
+            return self._recorded(
+                inputs, lambda: self._as_matrix(list(self.embed(inputs, **kwargs)))
+            )
         parameters = self.merged_parameters(kwargs)
-        matrices = [
-            self.check_matrix(self._embed_batch(batch, parameters), len(batch))
-            for batch in (self.batches(inputs) if inputs else [])
-        ]
-        return self._joined(matrices)
+        if not inputs:
+            return self._joined([])
+
+        def work() -> np.ndarray:
+            return self._joined(
+                [
+                    self.check_matrix(self._embed_batch(batch, parameters), len(batch))
+                    for batch in self.batches(inputs)
+                ]
+            )
+
+        return self._recorded(inputs, work)
 
     async def aembed_matrix(self, inputs: Sequence[str], **kwargs: Any) -> np.ndarray:
         """Asynchronous :meth:`embed_matrix`; batches sent concurrently as
         :meth:`aembed` sends them."""
-        if _overrides(self, "aembed"):
-            return self._as_matrix(await self.aembed(inputs, **kwargs))
         inputs = validate_inputs(inputs)
+        if _overrides(self, "aembed"):
+
+            async def overridden() -> np.ndarray:
+                return self._as_matrix(await self.aembed(inputs, **kwargs))
+
+            return await self._arecorded(inputs, overridden)
         parameters = self.merged_parameters(kwargs)
         if not inputs:
             return self._joined([])
-        return self._joined(
-            await self._gather_batches(inputs, parameters, self.check_matrix)
+
+        async def work() -> np.ndarray:
+            return self._joined(
+                await self._gather_batches(inputs, parameters, self.check_matrix)
+            )
+
+        return await self._arecorded(inputs, work)
+
+    # -- usage ----------------------------------------------------------------
+
+    def _begin_embedding(self, inputs: list[str]) -> usage.UsageCall | None:
+        def estimate() -> tuple[int, float | None]:
+            tokens = sum(self.count_tokens(text) for text in inputs)
+            return tokens, self.estimate_cost(tokens)
+
+        return usage.begin(
+            self,
+            conf.EMBEDDING,
+            input_count=len(inputs),
+            prompt=lambda: "\n\n".join(inputs),
+            estimate=estimate,
         )
+
+    def _embedding_usage(
+        self, inputs: list[str], reported: list[int], succeeded: bool
+    ) -> dict[str, Any]:
+        """Tokens the provider reported for the batches; where it reported
+        none, the tokenizer's count (a failed call: what was reported)."""
+        if reported:
+            tokens = sum(reported)
+        elif succeeded:
+            tokens = sum(self.count_tokens(text) for text in inputs)
+        else:
+            tokens = 0
+        return {
+            "prompt_tokens": tokens,
+            "completion_tokens": 0,
+            "cost": self.estimate_cost(tokens),
+        }
+
+    def _recorded(self, inputs: list[str], work: Callable[[], Any]) -> Any:
+        """``work()``, recorded as one embedding call of ``inputs``."""
+        call = self._begin_embedding(inputs)
+        if call is None:
+            return work()
+        call.start()
+        with usage.recording() as reported:
+            try:
+                result = work()
+            except Exception as error:
+                call.failed(error, **self._embedding_usage(inputs, reported, False))
+                raise
+        call.succeeded(**self._embedding_usage(inputs, reported, True))
+        return result
+
+    async def _arecorded(self, inputs: list[str], work: Callable[[], Any]) -> Any:
+        """:meth:`_recorded` for a coroutine function."""
+        call = self._begin_embedding(inputs)
+        if call is None:
+            return await work()
+        await usage.run_sync(call.start)
+        with usage.recording() as reported:
+            try:
+                result = await work()
+            except Exception as error:
+                values = self._embedding_usage(inputs, reported, False)
+                await usage.finish_async(call.failed, error, **values)
+                raise
+        await usage.finish_async(
+            call.succeeded, **self._embedding_usage(inputs, reported, True)
+        )
+        return result
 
     async def _gather_batches(
         self, inputs: list[str], parameters: dict, check: Any

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from wagtail_vector_index import exceptions
+from wagtail_vector_index import usage as ledger
 from wagtail_vector_index.ai_utils.backends import openai_direct
 from wagtail_vector_index.ai_utils.backends.base import (
     BaseChatBackend,
@@ -582,6 +583,11 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             return None
         return prompt_cost + completion_cost
 
+    def estimate_chat_cost(
+        self, prompt_tokens: int, completion_tokens: int
+    ) -> float | None:
+        return self._cost(Usage(prompt_tokens, completion_tokens))
+
     def _response(self, response: Any) -> AIResponse:
         choices = getattr(response, "choices", None)
         if not choices:
@@ -843,6 +849,7 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
                 response = openai_direct.embed(_litellm(), direct)
             else:
                 response = _litellm().embedding(**request)
+        ledger.report_tokens(_usage(getattr(response, "usage", None)).prompt_tokens)
         return self._vectors(response, len(batch))
 
     async def _aembed_batch(
@@ -854,4 +861,5 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
                 response = await openai_direct.aembed(_litellm(), direct)
             else:
                 response = await _litellm().aembedding(**request)
+        ledger.report_tokens(_usage(getattr(response, "usage", None)).prompt_tokens)
         return self._vectors(response, len(batch))

@@ -7,7 +7,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext
 
-from wagtail_vector_index.exceptions import AIProviderError, InvalidAIBackendError
+from wagtail_vector_index import usage
+from wagtail_vector_index.exceptions import (
+    AIBudgetExceededError,
+    AIProviderError,
+    InvalidAIBackendError,
+)
 from wagtail_vector_index.index.base import UpdateEstimate
 from wagtail_vector_index.index.lease import (
     IndexLeaseLostError,
@@ -38,6 +43,12 @@ def describe(estimate: UpdateEstimate) -> str:
     }
 
 
+def _amount(value: Any, unit: str) -> str:
+    if unit == usage.USD:
+        return gettext("$%(amount)s") % {"amount": f"{float(value):.4f}"}
+    return gettext("%(count)s tokens") % {"count": value}
+
+
 class Command(BaseCommand):
     @property
     def help(self) -> str:  # type: ignore[override]
@@ -49,7 +60,9 @@ class Command(BaseCommand):
             "again); the old index answers until the new one is complete. One "
             "update of an index runs at a time: if another process is updating "
             "it, the command stops with an error unless --wait gives it time to "
-            "finish."
+            "finish. Index updates count against the budget for calls without "
+            "a site: the command refuses to start when the estimate exceeds "
+            "what is left (unless --force), and stops if the budget runs out."
         )
 
     def add_arguments(self, parser: Any) -> None:
@@ -78,6 +91,15 @@ class Command(BaseCommand):
                 "seconds for it to finish (default: 0, stop with an error)."
             ),
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help=gettext(
+                "Start even if the estimated cost exceeds what is left of the "
+                "monthly AI budget for calls without a site (calls still stop "
+                "when it is used up)."
+            ),
+        )
 
     def handle(
         self,
@@ -86,6 +108,7 @@ class Command(BaseCommand):
         interactive: bool,
         dry_run: bool,
         wait: float = 0.0,
+        force: bool = False,
         **options: Any,
     ) -> None:
         names = indexes
@@ -106,7 +129,9 @@ class Command(BaseCommand):
             if dry_run:
                 self._dry_run(indexes[name])
             else:
-                self._update(indexes[name], interactive=interactive, wait=wait)
+                self._update(
+                    indexes[name], interactive=interactive, wait=wait, force=force
+                )
 
     def _dry_run(self, index: Any) -> None:
         # No lease: a dry run reads and writes nothing that an update uses.
@@ -124,9 +149,43 @@ class Command(BaseCommand):
     def _heading(self, index: Any) -> str:
         return gettext("Index %(index)s") % {"index": index.name}
 
-    def _confirm(self, interactive: bool) -> Any:
+    def _over_budget(self, estimate: UpdateEstimate) -> str | None:
+        """Why the estimate does not fit in what is left of the budget for
+        calls without a site (index updates have no site), or ``None``."""
+        left = usage.remaining(None)
+        needs = {
+            usage.USD: estimate.cost,
+            usage.TOKENS: estimate.tokens_to_embed,
+        }
+        for unit, available in left.items():
+            needed = needs[unit]
+            if needed is None or not estimate.chunks_to_embed:
+                continue
+            if needed > available:
+                values = {
+                    "needed": _amount(needed, unit),
+                    "left": _amount(available, unit),
+                }
+                return (
+                    gettext(
+                        "The update would spend about %(needed)s, but what is "
+                        "left of this month's AI budget for calls without a "
+                        "site is %(left)s. Raise the budget "
+                        '(WAGTAIL_VECTOR_INDEX["USAGE"]'
+                        '["NO_SITE_MONTHLY_BUDGET_USD"] / "_TOKENS") or pass '
+                        "--force to start anyway."
+                    )
+                    % values
+                )
+        return None
+
+    def _confirm(self, interactive: bool, force: bool, refusals: list[str]) -> Any:
         def confirm(estimate: UpdateEstimate) -> bool:
             self.stdout.write(f"  {describe(estimate)}")
+            refusal = None if force else self._over_budget(estimate)
+            if refusal:
+                refusals.append(refusal)
+                return False
             if not interactive:
                 return True
             # Translators: the answers understood are "y" and "yes", whatever
@@ -136,7 +195,9 @@ class Command(BaseCommand):
 
         return confirm
 
-    def _update(self, index: Any, *, interactive: bool, wait: float) -> None:
+    def _update(
+        self, index: Any, *, interactive: bool, wait: float, force: bool = False
+    ) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(self._heading(index)))
 
         def progress(done: int, total: int) -> None:
@@ -146,10 +207,22 @@ class Command(BaseCommand):
                 % {"done": done, "total": total}
             )
 
+        refusals: list[str] = []
         try:
             report = index.update(
-                confirm=self._confirm(interactive), progress=progress, wait=wait
+                confirm=self._confirm(interactive, force, refusals),
+                progress=progress,
+                wait=wait,
             )
+        except AIBudgetExceededError as error:
+            raise CommandError(
+                gettext(
+                    "Updating %(index)s stopped: %(error)s The index as it was "
+                    "before keeps answering; run the command again when there "
+                    "is budget left."
+                )
+                % {"index": index.name, "error": error}
+            ) from error
         except IndexLeaseLostError as error:
             raise CommandError(str(error)) from error
         except IndexUpdateInProgressError as error:
@@ -169,6 +242,11 @@ class Command(BaseCommand):
                 )
                 % {"index": index.name, "error": error}
             ) from error
+        if refusals:
+            raise CommandError(
+                gettext("Not updating %(index)s: %(reason)s")
+                % {"index": index.name, "reason": refusals[0]}
+            )
         if report.invalid:
             self.stdout.write(
                 self.style.WARNING(
