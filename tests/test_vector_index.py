@@ -8,7 +8,13 @@ from wagtail.models import Page, PageViewRestriction
 
 from tests.storage import chunk_model, stored_vectors
 from tests.testapp.models import ArticlePage, Book
-from tests.utils import ARTICLES, ECHO, OFFLINE, embedding_backend_settings
+from tests.utils import (
+    ARTICLES,
+    ECHO,
+    OFFLINE,
+    embedding_backend_settings,
+    root_page,
+)
 from wagtail_vector_index.index import EmbeddingField, IndexNeedsRebuildError
 from wagtail_vector_index.index.chunking import chunk_text, split_tokens
 from wagtail_vector_index.models import IndexState
@@ -24,8 +30,7 @@ def offline():
 
 @pytest.fixture
 def home():
-    root = Page.get_first_root_node()
-    return root.add_child(instance=Page(title="Home", slug="index-home"))
+    return root_page().add_child(instance=Page(title="Home", slug="index-home"))
 
 
 @pytest.fixture

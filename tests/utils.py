@@ -175,3 +175,19 @@ def backends_settings(provider):
         },
         "EMBEDDING_BACKENDS": {"default": embedding_backend_settings(provider)},
     }
+
+
+def root_page():
+    """Wagtail's root page, made again (with the default locale) when a
+    transactional test run before emptied the tables that its migrations
+    fill."""
+    from django.conf import settings
+    from wagtail.coreutils import get_supported_content_language_variant
+    from wagtail.models import Locale, Page
+
+    root = Page.get_first_root_node()
+    if root is None:
+        language = get_supported_content_language_variant(settings.LANGUAGE_CODE)
+        Locale.objects.get_or_create(language_code=language)
+        root = Page.add_root(instance=Page(title="Root", slug="root"))
+    return root

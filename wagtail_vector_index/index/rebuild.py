@@ -6,12 +6,13 @@ when it holds ``batch_size`` texts to embed (one embedding call) or
 thread while the main thread writes the groups before it; at most
 ``max_concurrency`` calls (the backend's ``CONFIG["MAX_CONCURRENCY"]``) are
 in flight at once. The main thread alone touches the database (writes, the
-lease, reading reusable vectors); workers only call the provider.
+lease, reading reusable vectors, the usage ledger's budget checks and
+records); workers only call the provider.
 
-Memory: vectors are held for at most ``max_concurrency + 1`` groups at a
-time, so at most ``(max_concurrency + 1) * max(batch_size, ROWS_PER_WRITE)``
-vectors (with the defaults, 4 workers and 256 texts per call, 5,000
-vectors: 31 MB at 1,536 dimensions), whatever the size of the index. Texts
+Memory: vectors are held for at most ``max_concurrency`` groups at a
+time, so at most ``max_concurrency * max(batch_size, ROWS_PER_WRITE)``
+vectors (with the defaults, 4 workers and 256 texts per call, 4,000
+vectors: 25 MB at 1,536 dimensions), whatever the size of the index. Texts
 already embedded in this run, or reused from the answering build, are read
 back from the storage when a group needs them.
 
@@ -45,6 +46,8 @@ class _Group:
     #: Content hashes this group embeds, in request order.
     new: list[str] = field(default_factory=list)
     vectors: Future | None = None
+    #: The recorded embedding call of ``new`` (see ``DeferredEmbedding``).
+    call: Any = None
 
 
 def _groups(
@@ -84,26 +87,51 @@ def write_build(
     batch_size = max(1, batch_size)
     in_flight: deque[_Group] = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wvi-embed")
+
+    def write_oldest() -> None:
+        done = in_flight.popleft()
+        try:
+            _write_group(storage, state, build, done, dimensions)
+        finally:
+            _settle(done)
+        on_group(len(done.new))
+
     try:
         for group in _groups(rows, pending, batch_size):
+            # Never more groups in flight than workers: every request
+            # submitted starts at once (none waits in the pool's queue).
+            while len(in_flight) >= workers:
+                write_oldest()
             if group.new:
                 texts = [pending[digest] for digest in group.new]
+                group.call = backend.deferred_embedding(texts)
+                # Budgets are checked here, in this thread (it may raise
+                # AIBudgetExceededError: the update stops, nothing activated).
+                group.call.start()
                 # The caller's context (usage labels and the like) goes along.
                 context = contextvars.copy_context()
-                group.vectors = pool.submit(context.run, backend.embed_matrix, texts)
+                group.vectors = pool.submit(context.run, group.call.run)
             in_flight.append(group)
-            if len(in_flight) > workers:
-                done = in_flight.popleft()
-                _write_group(storage, state, build, done, dimensions)
-                on_group(len(done.new))
         while in_flight:
-            done = in_flight.popleft()
-            _write_group(storage, state, build, done, dimensions)
-            on_group(len(done.new))
+            write_oldest()
     finally:
-        # On an error or an interruption, calls not started are dropped; the
-        # ones running finish (their vectors are not written).
-        pool.shutdown(wait=True, cancel_futures=True)
+        # On an error or an interruption the requests running finish; each
+        # is recorded as it ended (its vectors are not written).
+        pool.shutdown(wait=True)
+        while in_flight:
+            _settle(in_flight.popleft())
+
+
+def _settle(group: _Group) -> None:
+    """Record the end of ``group``'s embedding call, once (this thread)."""
+    call, group.call = group.call, None
+    if call is None or group.vectors is None:
+        return
+    error = group.vectors.exception()
+    if error is None:
+        call.finish()
+    else:
+        call.fail(error)
 
 
 def _write_group(

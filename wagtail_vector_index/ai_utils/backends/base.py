@@ -831,6 +831,11 @@ class BaseEmbeddingBackend(BaseBackend):
             "cost": self.estimate_cost(tokens),
         }
 
+    def deferred_embedding(self, inputs: Sequence[str]) -> DeferredEmbedding:
+        """One recorded :meth:`embed_matrix` call whose request may run in
+        another thread (see :class:`DeferredEmbedding`)."""
+        return DeferredEmbedding(self, validate_inputs(inputs))
+
     def _recorded(self, inputs: list[str], work: Callable[[], Any]) -> Any:
         """``work()``, recorded as one embedding call of ``inputs``."""
         call = self._begin_embedding(inputs)
@@ -914,6 +919,46 @@ class BaseEmbeddingBackend(BaseBackend):
         self, batch: list[str], parameters: dict
     ) -> list[list[float]] | np.ndarray:
         raise NotImplementedError
+
+
+class DeferredEmbedding:
+    """An :meth:`~BaseEmbeddingBackend.embed_matrix` call split in three, so
+    that its request can run in a worker thread while the database work of
+    the usage ledger (the budget check before, the record after) stays in
+    the caller's thread: :meth:`start` (may raise ``AIBudgetExceededError``),
+    :meth:`run` (any thread; the request only), then :meth:`finish` or
+    :meth:`fail`. The index update uses it to overlap requests with writes.
+    """
+
+    def __init__(self, backend: BaseEmbeddingBackend, inputs: list[str]) -> None:
+        self.backend = backend
+        self.inputs = inputs
+        self.reported: list[int] = []
+        self._call = backend._begin_embedding(inputs)
+
+    def start(self) -> None:
+        if self._call is not None:
+            self._call.start()
+
+    def run(self) -> np.ndarray:
+        """The vectors (nothing recorded here: :meth:`finish` does)."""
+        with usage.recording() as reported:
+            self.reported = reported
+            return self.backend.embed_matrix(self.inputs)
+
+    def finish(self) -> None:
+        if self._call is not None:
+            usage_values = self.backend._embedding_usage(
+                self.inputs, self.reported, True
+            )
+            self._call.succeeded(**usage_values)
+
+    def fail(self, error: BaseException) -> None:
+        if self._call is not None:
+            usage_values = self.backend._embedding_usage(
+                self.inputs, self.reported, False
+            )
+            self._call.failed(error, **usage_values)
 
 
 def _overrides(backend: BaseEmbeddingBackend, name: str) -> bool:
