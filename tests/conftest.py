@@ -59,6 +59,16 @@ def _ledger_writes_in_the_test_thread(django_db_setup):
     usage.write_in_background(True)
 
 
+@pytest.fixture
+def empty_ledger(db):
+    """An empty usage ledger: calls that earlier tests made from other
+    threads (outside their test's transaction) may have left rows behind."""
+    from wagtail_vector_index.models import AIUsageRecord, AIUsageTotal
+
+    AIUsageRecord.objects.all().delete()
+    AIUsageTotal.objects.all().delete()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # Rate-limit counters and cached site overrides must not leak between

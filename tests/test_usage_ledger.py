@@ -28,15 +28,7 @@ from wagtail_vector_index import ai, usage
 from wagtail_vector_index.exceptions import AIServiceUnavailableError
 from wagtail_vector_index.models import AIUsageRecord, AIUsageTotal
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _empty_ledger(db):
-    # Calls made from other threads by earlier tests (outside their test's
-    # transaction) may have left rows behind.
-    AIUsageRecord.objects.all().delete()
-    AIUsageTotal.objects.all().delete()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_ledger")]
 
 
 HELLO = [{"role": "user", "content": "Hello there"}]

@@ -36,7 +36,7 @@ from wagtail_vector_index.views.usage_report import (
     totals_of,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_ledger")]
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 REPORT = "wagtail_vector_index:usage_report"
