@@ -9,7 +9,7 @@ from django.test import override_settings
 from wagtail.models import GroupSitePermission, Page, Site
 
 from tests.providers import DEFAULT_REPLY
-from tests.utils import chat_backend_settings
+from tests.utils import chat_backend_settings, root_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,7 +24,7 @@ ECHO = "wagtail_vector_index.ai_utils.backends.offline"
 
 @pytest.fixture
 def sites():
-    root = Page.get_first_root_node()
+    root = root_page()
     home_a = root.add_child(instance=Page(title="Site A", slug="site-a"))
     home_b = root.add_child(instance=Page(title="Site B", slug="site-b"))
     Site.objects.all().delete()

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 from wagtail.models import Page, Site
 
+from tests.utils import root_page
 from wagtail_vector_index.models import AISettings, AIUsageRecord, AIUsageTotal
 from wagtail_vector_index.views.usage_panel import month_start
 
@@ -35,7 +36,7 @@ CALLS = [
 
 @pytest.fixture
 def sites():
-    root = Page.get_first_root_node()
+    root = root_page()
     home = root.add_child(instance=Page(title="Main", slug="usage-main"))
     blog = root.add_child(instance=Page(title="Blog", slug="usage-blog"))
     Site.objects.all().delete()
