@@ -442,15 +442,15 @@ def old_cell(old: OldEnvironment | None) -> str | None:
 
 
 def unmeasured(
-    old: OldEnvironment | None, impl: str, result: dict[str, Any]
+    old: OldEnvironment | None, impl: str, result: dict[str, Any], width: int = 4
 ) -> list[str] | None:
-    """The four cells of a column that has no figures (the older release not
-    installed, or the child process failed), or None where it has them."""
+    """The ``width`` cells of a column that has no figures (the older release
+    not installed, or the child process failed), or None where it has them."""
     note = old_cell(old) if impl == OLD else None
     if note:
-        return [note, "", "", ""]
+        return [note] + [""] * (width - 1)
     if "error" in result:
-        return [failed(result), "", "", ""]
+        return [failed(result)] + [""] * (width - 1)
     return None
 
 

@@ -256,7 +256,7 @@ def bench_throughput(args: argparse.Namespace, old: OldEnvironment | None) -> Ta
         cells = [label]
         for impl in impls:
             result = results.get(impl, {})
-            if missing := unmeasured(old, impl, result):
+            if missing := unmeasured(old, impl, result, width=5):
                 cells += missing
                 continue
             row = result["rows"].get(key, {})

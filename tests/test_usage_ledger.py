@@ -4,6 +4,7 @@ breaks a call."""
 
 import asyncio
 import logging
+import os
 from decimal import Decimal
 
 import pytest
@@ -558,3 +559,24 @@ def test_the_chat_page_under_asgi_records_the_stream(backends):
         stopped_early=False,
         outcome="success",
     )
+
+
+def test_backends_without_django_settings_record_nothing_and_work():
+    """A script using the backends alone (no Django settings, so no database)
+    still gets its answers; nothing is recorded."""
+    import subprocess
+    import sys
+
+    code = (
+        "from wagtail_vector_index.ai_utils.backends import get_embedding_backend\n"
+        "backend = get_embedding_backend(backend_dict={'CLASS': "
+        "'wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend',"
+        " 'CONFIG': {'EMBEDDING_OUTPUT_DIMENSIONS': 16}}, backend_id='default')\n"
+        "print(backend.embed_matrix(['one', 'two']).shape)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2, 16)"

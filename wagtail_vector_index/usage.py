@@ -39,6 +39,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.apps import apps
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -958,7 +959,11 @@ def begin(
     ``None`` when nothing is recorded (``USAGE["ENABLED"]`` is false, or the
     call is part of one already being recorded). Call ``start()`` (or
     ``await astart(call)``) on it before the request."""
-    if _recording.get() or not conf.get_usage_settings().get("ENABLED", True):
+    if _recording.get() or not settings.configured:
+        # (Without Django settings, as in a script using the backends
+        # alone, there is no database to record in.)
+        return None
+    if not conf.get_usage_settings().get("ENABLED", True):
         return None
     context = getattr(backend, "attribution", EMPTY).under(_current.get())
     return UsageCall(
