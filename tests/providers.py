@@ -149,6 +149,11 @@ class ServerState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: An idle keep-alive connection is closed after this many seconds, and
+    #: its thread ends: clients kept in caches (LiteLLM's, the SDK's, one per
+    #: event loop) would otherwise hold a server thread each for the rest of
+    #: the test run (hundreds of threads by the end of the fault matrix).
+    timeout = 10
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
