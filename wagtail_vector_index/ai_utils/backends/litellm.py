@@ -469,13 +469,20 @@ def _uses_openai_sdk(model_id: str) -> bool:
 
 
 @functools.cache
-def _llm_provider(model_id: str) -> str | None:
-    """LiteLLM's provider for ``model_id`` (``None`` if it knows none)."""
+def _llm_model_and_provider(model_id: str) -> tuple[str, str] | None:
+    """LiteLLM's model name and provider for ``model_id`` (``None`` if it
+    knows none)."""
     try:
-        _, provider, _, _ = _litellm().get_llm_provider(model_id)
+        model, provider, _, _ = _litellm().get_llm_provider(model_id)
     except Exception:  # An unknown provider: LiteLLM will say so at the call.
         return None
-    return provider
+    return model, provider
+
+
+def _llm_provider(model_id: str) -> str | None:
+    """LiteLLM's provider for ``model_id`` (``None`` if it knows none)."""
+    found = _llm_model_and_provider(model_id)
+    return found[1] if found else None
 
 
 _quiet_lock = threading.Lock()
@@ -838,7 +845,10 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         ``None`` (see :mod:`.openai_direct`)."""
         if not self.config.embedding_direct:
             return None
-        return openai_direct.request_target(_litellm(), self.config.model_id, request)
+        found = _llm_model_and_provider(self.config.model_id)
+        if found is None or found[1] != "openai":
+            return None
+        return openai_direct.request_target(_litellm(), found[0], request)
 
     def _embed_batch(
         self, batch: list[str], parameters: dict

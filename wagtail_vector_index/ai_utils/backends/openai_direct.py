@@ -63,11 +63,13 @@ _DEFAULT_BASE = "https://api.openai.com/v1"
 
 
 def request_target(
-    litellm: ModuleType, model_id: str, request: dict[str, Any]
+    litellm: ModuleType, model: str, request: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """How to send ``request`` (LiteLLM's keyword arguments) straight to the
-    provider: the client settings and the SDK call's arguments; ``None``
-    when LiteLLM must send it."""
+    """How to send ``request`` (LiteLLM's keyword arguments) for ``model``
+    (the name LiteLLM's ``openai`` provider sends, without its prefix)
+    straight to the provider: the client settings and the SDK call's
+    arguments; ``None`` when LiteLLM must send it. The caller checks the
+    provider (once per model, cached)."""
     if set(request) - PARAMETERS - {"model", "input"}:
         return None
     if request.get("encoding_format") != "base64":
@@ -75,12 +77,6 @@ def request_target(
     if any(getattr(litellm, name, None) for name in _LITELLM_HOOKS):
         return None
     if getattr(litellm, "ssl_verify", True) is not True:
-        return None
-    try:
-        model, provider, _, _ = litellm.get_llm_provider(model_id)
-    except Exception:
-        return None
-    if provider != "openai":
         return None
     environ = os.environ
     client = {
