@@ -39,6 +39,9 @@ def _backend_settings(provider, backend_class, model, defaults, config):
         "CLASS": backend_class,
         "CONFIG": {
             "MODEL_ID": model,
+            # Tests of one failure see it raised, not retried (the retry
+            # tests set their own).
+            "MAX_RETRIES": 0,
             **defaults,
             "DEFAULT_PARAMETERS": parameters,
             **config,

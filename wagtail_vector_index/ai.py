@@ -6,6 +6,7 @@ the cache is cleared when ``WAGTAIL_VECTOR_INDEX`` changes.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,11 @@ def _build(kind: str, alias: str) -> Any:
     if not isinstance(configured, dict) or alias not in configured:
         known = sorted(configured) if isinstance(configured, dict) else []
         raise UnknownBackendAliasError(alias, kind, known)
-    return backends.get_backend(
+    backend = backends.get_backend(
         backend_dict=configured[alias], backend_id=alias, kind=kind
     )
+    backend.fallback_source = functools.partial(_build, kind)
+    return backend
 
 
 def configured_aliases(kind: str) -> list[str]:
@@ -97,14 +100,24 @@ def _for_site(
     user = _user(request)
     if site is None:
         return backend if user is None else backend.with_usage(user=user)
-    overrides = _site_overrides(site, request)[kind]
-    everywhere = overrides.get(ALL_ALIASES, {})
-    this_alias = overrides.get(alias, {})
-    if everywhere or this_alias:
-        backend = backend.with_site_parameters(everywhere, this_alias)
+    backend = _with_site(backend, site, request)
+    # Fallbacks answer with the same site's overrides for their alias.
+    backend.fallback_source = lambda other: _with_site(
+        _build(kind, other), site, request
+    )
     # The site's budget applies to the calls, and the ledger records them
     # under the site (and the request's user).
     return backend.with_usage(site=site, user=user)
+
+
+def _with_site(backend: Any, site: Site, request: HttpRequest | None) -> Any:
+    """``backend`` with ``site``'s parameter overrides (a copy, if any)."""
+    overrides = _site_overrides(site, request)[backend.kind]
+    everywhere = overrides.get(ALL_ALIASES, {})
+    this_alias = overrides.get(backend.alias, {})
+    if everywhere or this_alias:
+        return backend.with_site_parameters(everywhere, this_alias)
+    return copy.copy(backend)
 
 
 def _user(request: HttpRequest | None) -> Any:

@@ -55,6 +55,10 @@ class BackendConfigSettings(TypedDict):
     #: OpenAI-shaped embedding requests without LiteLLM's reply objects
     #: where nothing is lost (default True).
     EMBEDDING_DIRECT: NotRequired[bool]
+    #: Retries of a retryable failure (default 2; 0: none).
+    MAX_RETRIES: NotRequired[int]
+    #: Aliases of the same kind tried in order when this one fails.
+    FALLBACKS: NotRequired[list[str]]
 
 
 class BackendSettings(TypedDict):
@@ -80,6 +84,13 @@ class UsageSettings(TypedDict, total=False):
     ALERT_THRESHOLD: float
 
 
+class CircuitBreakerSettings(TypedDict, total=False):
+    """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]``: per alias and process."""
+
+    FAILURE_THRESHOLD: int
+    COOLDOWN_SECONDS: float
+
+
 class WagtailVectorIndexSettings(TypedDict, total=False):
     """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
 
@@ -90,6 +101,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     AUTO_UPDATE: bool
     STORAGE: str
     USAGE: UsageSettings
+    CIRCUIT_BREAKER: CircuitBreakerSettings
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -223,12 +235,49 @@ def get_usage_settings() -> UsageSettings:
     return merged  # type: ignore[return-value]
 
 
+CIRCUIT_BREAKER_KEY = "CIRCUIT_BREAKER"
+
+#: Retryable failures in a row that open an alias's circuit (0: never), and
+#: the seconds it stays open before one call tries the alias again.
+CIRCUIT_BREAKER_DEFAULTS: CircuitBreakerSettings = {
+    "FAILURE_THRESHOLD": 5,
+    "COOLDOWN_SECONDS": 30,
+}
+
+
+@functools.cache
+def get_circuit_breaker_settings() -> CircuitBreakerSettings:
+    """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]`` with defaults filled in;
+    a malformed value (which the checks report) falls back to its default."""
+    user = get_user_settings()
+    given = user.get(CIRCUIT_BREAKER_KEY) if isinstance(user, Mapping) else None
+    merged: dict[str, Any] = dict(CIRCUIT_BREAKER_DEFAULTS)
+    if isinstance(given, Mapping):
+        threshold = given.get("FAILURE_THRESHOLD")
+        if is_count(threshold):
+            merged["FAILURE_THRESHOLD"] = threshold
+        cooldown = given.get("COOLDOWN_SECONDS")
+        if is_duration(cooldown):
+            merged["COOLDOWN_SECONDS"] = cooldown
+    return merged  # type: ignore[return-value]
+
+
+def is_duration(value: Any) -> bool:
+    """Whether ``value`` is a number of seconds above zero (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+#: ``CONFIG["MAX_RETRIES"]`` when it is not set.
+DEFAULT_MAX_RETRIES = 2
+
+
 def clear_cache() -> None:
     """Forget everything read from settings. (Modules above this one that
     build things from settings connect their own ``setting_changed``
     receivers: nothing here imports upwards.)"""
     get_backend_settings.cache_clear()
     get_usage_settings.cache_clear()
+    get_circuit_breaker_settings.cache_clear()
 
 
 @receiver(setting_changed)

@@ -71,6 +71,9 @@ class AIProviderError(WagtailVectorIndexError):
     #: Seconds the provider asked to wait before trying again (its
     #: ``Retry-After`` header), when it said.
     retry_after: float | None = None
+    #: How many requests the call made before giving up (retries and
+    #: fallbacks included; see ``CONFIG["MAX_RETRIES"]``).
+    attempts = 1
 
     def __init__(self, *, alias: str, model_id: str, detail: str | None = None) -> None:
         self.alias = alias
@@ -127,6 +130,31 @@ class AIContextWindowExceededError(AIBadRequestError):
 class AIInvalidResponseError(AIProviderError):
     reason = _("The AI provider sent a reply that could not be understood.")
     retryable = True
+
+
+class AICircuitOpenError(AIProviderError):
+    """The backend failed several times in a row and is paused (its circuit
+    breaker is open): the call was not sent. ``retry_in`` is the seconds
+    until one call may try it again."""
+
+    reason = _(
+        "This AI backend failed several times in a row and is paused; it will "
+        "be tried again shortly."
+    )
+    retryable = True
+    attempts = 0
+
+    def __init__(
+        self,
+        *,
+        alias: str,
+        model_id: str,
+        detail: str | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        self.retry_in = retry_in
+        self.retry_after = retry_in
+        super().__init__(alias=alias, model_id=model_id, detail=detail)
 
 
 class AIBudgetExceededError(WagtailVectorIndexError):

@@ -127,9 +127,39 @@ _current: contextvars.ContextVar[UsageContext] = contextvars.ContextVar(
 _recording: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "wagtail_vector_index_recording", default=False
 )
-#: Tokens the provider reported for the batches of the embedding call being
-#: recorded (see :func:`report_tokens`).
-_reported: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+
+
+class Recording:
+    """What the requests of the call being recorded report: the tokens the
+    provider counted for each batch of an embedding call
+    (:func:`report_tokens`), and the attempts that failed and were retried
+    or passed to a fallback (the resilience layer's, one row each)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.failed_attempts: list[tuple[Any, int, BaseException, float]] = []
+        self.last_attempt = 1
+        #: The backend of the latest attempt (of a call with one request).
+        self.last_backend: Any = None
+        self.attempt_started_at = time.perf_counter()
+        self._lock = threading.Lock()
+
+    def attempt_started(self, attempt: Any) -> None:
+        with self._lock:
+            if attempt.number >= self.last_attempt:
+                self.last_attempt = attempt.number
+                self.last_backend = attempt.backend
+                self.attempt_started_at = time.perf_counter()
+
+    def attempt_failed(self, attempt: Any, error: BaseException) -> None:
+        latency = time.perf_counter() - self.attempt_started_at
+        with self._lock:
+            self.failed_attempts.append(
+                (attempt.backend, attempt.number, error, latency)
+            )
+
+
+_reported: contextvars.ContextVar[Recording | None] = contextvars.ContextVar(
     "wagtail_vector_index_reported", default=None
 )
 
@@ -242,7 +272,12 @@ def report_tokens(tokens: int | None) -> None:
     of an embedding call (the batches' replies are not returned upwards)."""
     reported = _reported.get()
     if reported is not None and tokens is not None:
-        reported.append(int(tokens))
+        reported.tokens.append(int(tokens))
+
+
+def current_recording() -> Recording | None:
+    """The :class:`Recording` of the call being recorded, if any."""
+    return _reported.get()
 
 
 # -- budgets ----------------------------------------------------------------
@@ -483,6 +518,9 @@ class UsageCall:
     budgets: list[Budget] = field(default_factory=list)
     reservations: list[_Reservation] = field(default_factory=list)
     finished: bool = False
+    #: The request of the call this record is for (1: the first; retries
+    #: and fallbacks count up). The record names the backend that made it.
+    attempt: int = 1
 
     # -- before the call ----------------------------------------------------
 
@@ -620,6 +658,38 @@ class UsageCall:
             stopped_early=False,
         )
 
+    # -- retries and fallbacks ------------------------------------------------
+
+    def record_failed_attempt(
+        self,
+        backend: Any,
+        number: int,
+        error: BaseException,
+        latency: float | None = None,
+    ) -> None:
+        row = replace(
+            self,
+            backend=backend,
+            attempt=number,
+            budgets=[],
+            reservations=[],
+            finished=False,
+        )
+        if latency is not None:
+            row.started = time.perf_counter() - latency
+        row.failed(error)
+
+    def record_attempts(self, recording: Recording) -> None:
+        """The failed attempts ``recording`` collected (retried requests, or
+        passed to a fallback), one record each; the call's own record names
+        the backend of the last attempt and its number."""
+        for backend, number, error, latency in recording.failed_attempts:
+            self.record_failed_attempt(backend, number, error, latency)
+        if recording.last_backend is not None:
+            self.backend = recording.last_backend
+            self.started = recording.attempt_started_at
+        self.attempt = max(self.attempt, recording.last_attempt)
+
     def _write(self, **values: Any) -> None:
         if self.finished:
             return
@@ -668,7 +738,7 @@ class UsageCall:
             "streamed": self.streamed,
             "stopped_early": stopped_early,
             "input_count": self.input_count,
-            "attempt": 1,
+            "attempt": self.attempt,
             "outcome": outcome[:100],
             "error_message": error_message,
             "prompt": redact(self.prompt()) if store and self.prompt else "",
@@ -978,10 +1048,10 @@ def begin(
 
 
 @contextlib.contextmanager
-def recording() -> Iterator[list[int]]:
+def recording() -> Iterator[Recording]:
     """Mark the block as part of a recorded call (nested public calls are
-    not recorded again) and collect the tokens :func:`report_tokens` gets."""
-    reported: list[int] = []
+    not recorded again) and collect what its requests report."""
+    reported = Recording()
     token = _recording.set(True)
     reported_token = _reported.set(reported)
     try:

@@ -40,6 +40,9 @@ class AIResponse:
     #: Cost in US dollars where LiteLLM knows the model's prices, else ``None``.
     cost: float | None = None
     model_id: str = ""
+    #: The alias that answered: the backend's own, or one of its
+    #: ``CONFIG["FALLBACKS"]``.
+    alias: str = ""
 
     def __str__(self) -> str:
         return self.choices[0] if self.choices else ""
@@ -73,6 +76,8 @@ class AIStreamingResponse:
         self._close = close
         self._aclose = aclose
         self.model_id = model_id
+        #: The alias that answered (see :attr:`AIResponse.alias`).
+        self.alias = ""
         self.usage = Usage()
         self.cost: float | None = None
         self.started_at = time.perf_counter()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
-from wagtail_vector_index import conf, usage
+from wagtail_vector_index import conf, resilience, usage
 from wagtail_vector_index.ai_utils.types import (
     AIResponse,
     AIStreamingResponse,
@@ -26,6 +28,8 @@ from wagtail_vector_index.parameters import EffectiveParameter, ParameterLayers
 
 if TYPE_CHECKING:
     import numpy as np
+
+logger = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\s*\S+\s*")
 
@@ -88,6 +92,10 @@ class BackendConfig:
     #: Let OpenAI-shaped embedding requests skip LiteLLM's reply objects
     #: where nothing is lost (see ``backends/openai_direct.py``).
     embedding_direct: bool = True
+    #: Retries of a retryable failure (``CONFIG["MAX_RETRIES"]``).
+    max_retries: int = 2
+    #: Aliases tried in order when this one fails (``CONFIG["FALLBACKS"]``).
+    fallbacks: tuple[str, ...] = ()
 
 
 class BaseBackend:
@@ -107,6 +115,11 @@ class BaseBackend:
     default_max_concurrency: ClassVar[int] = 4
     #: Who the backend's calls are recorded for (see :meth:`with_usage`).
     attribution: usage.UsageContext = usage.EMPTY
+    #: Gives the backend of another alias of the same kind, configured as
+    #: this one is (the same site's overrides), for ``CONFIG["FALLBACKS"]``.
+    #: Set by :mod:`wagtail_vector_index.ai`; ``None`` (a backend built
+    #: without the project's settings): the fallbacks are not followed.
+    fallback_source: Callable[[str], BaseBackend] | None = None
 
     def __init__(
         self, config: BackendConfig, parameters: ParameterLayers | None = None
@@ -135,7 +148,34 @@ class BaseBackend:
         )
         backend = type(self)(self.config, layers)
         backend.attribution = self.attribution
+        backend.fallback_source = self.fallback_source
         return backend
+
+    def resilience_chain(self) -> list[BaseBackend]:
+        """This backend, then the backends of its ``CONFIG["FALLBACKS"]``
+        that can stand in for it, in order (their calls recorded as this
+        one's are)."""
+        chain: list[BaseBackend] = [self]
+        if not self.config.fallbacks or self.fallback_source is None:
+            return chain
+        for alias in self.config.fallbacks:
+            if any(backend.alias == alias for backend in chain):
+                continue  # A loop, which the checks report (E025).
+            try:
+                backend = copy.copy(self.fallback_source(alias))
+            except ImproperlyConfigured as error:  # Reported by the checks.
+                logger.warning("Fallback %r of %r is unusable: %s", alias, self, error)
+                continue
+            if not self.can_fall_back_to(backend):
+                logger.warning("%r cannot fall back to %r", self, backend)
+                continue
+            backend.attribution = self.attribution
+            chain.append(backend)
+        return chain
+
+    def can_fall_back_to(self, other: BaseBackend) -> bool:
+        """Whether ``other`` may answer in this backend's place."""
+        return other.kind == self.kind
 
     def with_usage(
         self,
@@ -250,6 +290,8 @@ class BaseBackend:
             or cls.default_max_concurrency,
             embedding_base64=_optional_bool(config.get("EMBEDDING_BASE64")),
             embedding_direct=config.get("EMBEDDING_DIRECT") is not False,
+            max_retries=_count(config.get("MAX_RETRIES"), conf.DEFAULT_MAX_RETRIES),
+            fallbacks=_aliases(config.get("FALLBACKS")),
         )
 
     def invalid_response(self, detail: str) -> AIInvalidResponseError:
@@ -268,6 +310,20 @@ class BaseBackend:
                 "the backend sets it."
             )
         return self.parameters.values(kwargs)
+
+
+def _count(value: Any, default: int) -> int:
+    """A whole-number setting, or ``default`` when absent or malformed (the
+    checks report a malformed one)."""
+    return value if conf.is_count(value) else default
+
+
+def _aliases(value: Any) -> tuple[str, ...]:
+    """``CONFIG["FALLBACKS"]`` as a tuple of aliases (what is not a string
+    is left out: the checks report it)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(alias for alias in value if isinstance(alias, str) and alias)
 
 
 def _optional_bool(value: Any) -> bool | None:
@@ -326,6 +382,60 @@ def validate_inputs(inputs: Any) -> list[str]:
     return list(inputs)
 
 
+def _peeked(response: AIStreamingResponse) -> AIStreamingResponse:
+    """``response`` with its first part already read, so that a failure
+    before the first token is raised here (where it can be retried), and
+    one after it reaches the reader."""
+    parts = iter(response._parts or ())
+    try:
+        first = next(parts)
+    except StopIteration:
+        response._parts = iter(())
+        return response
+    except BaseException:
+        response.close()
+        raise
+
+    def rest() -> Iterator[StreamPart]:
+        try:
+            yield first
+            yield from parts
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+
+    response._parts = rest()
+    return response
+
+
+async def _apeeked(response: AIStreamingResponse) -> AIStreamingResponse:
+    """:func:`_peeked` for an asynchronous stream."""
+    parts = aiter(response._aparts) if response._aparts is not None else None
+    if parts is None:
+        return response
+    try:
+        first = await anext(parts)
+    except StopAsyncIteration:
+        return response
+    except BaseException:
+        await response.aclose()
+        raise
+
+    async def rest() -> AsyncIterator[StreamPart]:
+        try:
+            yield first
+            async for part in parts:
+                yield part
+        finally:
+            aclose = getattr(parts, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    response._aparts = rest()
+    return response
+
+
 class BaseChatBackend(BaseBackend):
     """A backend that answers conversations."""
 
@@ -334,27 +444,40 @@ class BaseChatBackend(BaseBackend):
     def chat(
         self, *, messages: Sequence[ChatMessage], stream: bool = False, **kwargs: Any
     ) -> AIResponse | AIStreamingResponse:
-        """Answer ``messages``; with ``stream=True`` return the answer in parts."""
+        """Answer ``messages``; with ``stream=True`` return the answer in parts.
+
+        A retryable failure is retried (``CONFIG["MAX_RETRIES"]``), then the
+        aliases of ``CONFIG["FALLBACKS"]`` are tried; a stream only until its
+        first part is read. ``response.alias`` names the alias that answered.
+        """
         messages = validate_messages(messages)
-        parameters = self.merged_parameters(kwargs)
-        call = self._begin_chat(messages, parameters, stream)
-        if call is None:
-            if stream:
-                return self._chat_stream(messages, parameters)
-            return self._chat(messages, parameters)
-        call.start()
-        try:
+        call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
+
+        def request(attempt: resilience.Attempt) -> Any:
+            backend = attempt.backend
             with usage.recording():
                 if stream:
-                    response = self._chat_stream(messages, parameters)
-                else:
-                    response = self._chat(messages, parameters)
+                    return _peeked(backend._chat_stream(messages, attempt.parameters))
+                return backend._chat(messages, attempt.parameters)
+
+        if call is not None:
+            call.start()
+        attempts = usage.Recording()
+        try:
+            response, attempt = resilience.run(self, request, kwargs, attempts)
         except Exception as error:
-            call.failed(error)
+            if call is not None:
+                call.record_attempts(attempts)
+                call.failed(error)
             raise
+        backend = attempt.backend
+        response.alias = backend.alias
+        if call is None:
+            return response
+        call.record_attempts(attempts)
         if stream:
-            return self._recorded_stream(response, call, messages)
-        call.succeeded(**self._chat_usage(response, messages))
+            return backend._recorded_stream(response, call, messages)
+        call.succeeded(**backend._chat_usage(response, messages))
         return response
 
     async def achat(
@@ -362,27 +485,39 @@ class BaseChatBackend(BaseBackend):
     ) -> AIResponse | AIStreamingResponse:
         """Asynchronous :meth:`chat`; a stream is read with ``async for``."""
         messages = validate_messages(messages)
-        parameters = self.merged_parameters(kwargs)
-        call = self._begin_chat(messages, parameters, stream)
-        if call is None:
-            if stream:
-                return await self._achat_stream(messages, parameters)
-            return await self._achat(messages, parameters)
-        # The ledger is a database: its work runs in a thread, never on the
-        # event loop's.
-        await usage.run_sync(call.start)
-        try:
+        call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
+
+        async def request(attempt: resilience.Attempt) -> Any:
+            backend = attempt.backend
             with usage.recording():
                 if stream:
-                    response = await self._achat_stream(messages, parameters)
-                else:
-                    response = await self._achat(messages, parameters)
+                    return await _apeeked(
+                        await backend._achat_stream(messages, attempt.parameters)
+                    )
+                return await backend._achat(messages, attempt.parameters)
+
+        if call is not None:
+            # The ledger is a database: its work runs in a thread, never on
+            # the event loop's.
+            await usage.run_sync(call.start)
+        attempts = usage.Recording()
+        try:
+            response, attempt = await resilience.arun(self, request, kwargs, attempts)
         except Exception as error:
-            await usage.finish_async(call.failed, error)
+            if call is not None:
+                await usage.finish_async(call.record_attempts, attempts)
+                await usage.finish_async(call.failed, error)
             raise
+        backend = attempt.backend
+        response.alias = backend.alias
+        if call is None:
+            return response
+        await usage.finish_async(call.record_attempts, attempts)
         if stream:
-            return self._arecorded_stream(response, call, messages)
-        await usage.finish_async(call.succeeded, **self._chat_usage(response, messages))
+            return backend._arecorded_stream(response, call, messages)
+        await usage.finish_async(
+            call.succeeded, **backend._chat_usage(response, messages)
+        )
         return response
 
     # -- usage ----------------------------------------------------------------
@@ -588,6 +723,17 @@ class BaseEmbeddingBackend(BaseBackend):
     def embedding_output_dimensions(self) -> int:
         return self.config.embedding_output_dimensions  # type: ignore[return-value]
 
+    def can_fall_back_to(self, other: BaseBackend) -> bool:
+        """Only a backend of the same model and dimensions: vectors from
+        another model live in another space, and one index must never mix
+        them."""
+        return (
+            super().can_fall_back_to(other)
+            and other.config.model_id == self.config.model_id
+            and other.config.embedding_output_dimensions
+            == self.config.embedding_output_dimensions
+        )
+
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (subclasses use the model's tokenizer)."""
         # A byte-level tokenizer never makes more tokens than bytes.
@@ -722,16 +868,14 @@ class BaseEmbeddingBackend(BaseBackend):
     def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:
         """Vectors for ``inputs``, in input order."""
         inputs = validate_inputs(inputs)
-        parameters = self.merged_parameters(kwargs)
+        self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
             return iter(())
 
         def work() -> list[list[float]]:
             vectors: list[list[float]] = []
             for batch in self.batches(inputs):
-                vectors.extend(
-                    self.check_vectors(self._embed_batch(batch, parameters), len(batch))
-                )
+                vectors.extend(self._request_batch(batch, kwargs, "check_vectors"))
             return vectors
 
         return iter(self._recorded(inputs, work))
@@ -742,12 +886,11 @@ class BaseEmbeddingBackend(BaseBackend):
         At most ``config.max_concurrency`` requests are in flight at once.
         """
         inputs = validate_inputs(inputs)
-        parameters = self.merged_parameters(kwargs)
+        self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
             return []
         results = await self._arecorded(
-            inputs,
-            lambda: self._gather_batches(inputs, parameters, self.check_vectors),
+            inputs, lambda: self._gather_batches(inputs, kwargs, "check_vectors")
         )
         return [vector for batch in results for vector in batch]
 
@@ -764,14 +907,14 @@ class BaseEmbeddingBackend(BaseBackend):
             return self._recorded(
                 inputs, lambda: self._as_matrix(list(self.embed(inputs, **kwargs)))
             )
-        parameters = self.merged_parameters(kwargs)
+        self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
             return self._joined([])
 
         def work() -> np.ndarray:
             return self._joined(
                 [
-                    self.check_matrix(self._embed_batch(batch, parameters), len(batch))
+                    self._request_batch(batch, kwargs, "check_matrix")
                     for batch in self.batches(inputs)
                 ]
             )
@@ -788,13 +931,13 @@ class BaseEmbeddingBackend(BaseBackend):
                 return self._as_matrix(await self.aembed(inputs, **kwargs))
 
             return await self._arecorded(inputs, overridden)
-        parameters = self.merged_parameters(kwargs)
+        self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
             return self._joined([])
 
         async def work() -> np.ndarray:
             return self._joined(
-                await self._gather_batches(inputs, parameters, self.check_matrix)
+                await self._gather_batches(inputs, kwargs, "check_matrix")
             )
 
         return await self._arecorded(inputs, work)
@@ -815,12 +958,12 @@ class BaseEmbeddingBackend(BaseBackend):
         )
 
     def _embedding_usage(
-        self, inputs: list[str], reported: list[int], succeeded: bool
+        self, inputs: list[str], reported: usage.Recording, succeeded: bool
     ) -> dict[str, Any]:
         """Tokens the provider reported for the batches; where it reported
         none, the tokenizer's count (a failed call: what was reported)."""
-        if reported:
-            tokens = sum(reported)
+        if reported.tokens:
+            tokens = sum(reported.tokens)
         elif succeeded:
             tokens = sum(self.count_tokens(text) for text in inputs)
         else:
@@ -846,8 +989,10 @@ class BaseEmbeddingBackend(BaseBackend):
             try:
                 result = work()
             except Exception as error:
+                call.record_attempts(reported)
                 call.failed(error, **self._embedding_usage(inputs, reported, False))
                 raise
+        call.record_attempts(reported)
         call.succeeded(**self._embedding_usage(inputs, reported, True))
         return result
 
@@ -862,24 +1007,50 @@ class BaseEmbeddingBackend(BaseBackend):
                 result = await work()
             except Exception as error:
                 values = self._embedding_usage(inputs, reported, False)
+                await usage.finish_async(call.record_attempts, reported)
                 await usage.finish_async(call.failed, error, **values)
                 raise
+        await usage.finish_async(call.record_attempts, reported)
         await usage.finish_async(
             call.succeeded, **self._embedding_usage(inputs, reported, True)
         )
         return result
 
+    def _request_batch(self, batch: list[str], kwargs: dict, check: str) -> Any:
+        """One batch's checked vectors (``check``: :meth:`check_vectors` or
+        :meth:`check_matrix`), retried and passed to the fallbacks as
+        :mod:`~wagtail_vector_index.resilience` says."""
+
+        def request(attempt: resilience.Attempt) -> Any:
+            backend = attempt.backend
+            vectors = backend._embed_batch(batch, attempt.parameters)
+            return getattr(backend, check)(vectors, len(batch))
+
+        vectors, _attempt = resilience.run(
+            self, request, kwargs, usage.current_recording()
+        )
+        return vectors
+
     async def _gather_batches(
-        self, inputs: list[str], parameters: dict, check: Any
+        self, inputs: list[str], kwargs: dict, check: str
     ) -> list[Any]:
-        """``check(vectors, len(batch))`` of every batch, sent concurrently
-        (at most ``config.max_concurrency`` at once), in input order."""
+        """The checked vectors of every batch (see :meth:`_request_batch`),
+        sent concurrently (at most ``config.max_concurrency`` at once), in
+        input order."""
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        observer = usage.current_recording()
+
+        async def request(attempt: resilience.Attempt, batch: list[str]) -> Any:
+            backend = attempt.backend
+            vectors = await backend._aembed_batch(batch, attempt.parameters)
+            return getattr(backend, check)(vectors, len(batch))
 
         async def run(batch: list[str]) -> Any:
             async with semaphore:
-                vectors = await self._aembed_batch(batch, parameters)
-            return check(vectors, len(batch))
+                vectors, _attempt = await resilience.arun(
+                    self, lambda attempt: request(attempt, batch), kwargs, observer
+                )
+            return vectors
 
         tasks = [asyncio.ensure_future(run(b)) for b in self.batches(inputs)]
         try:
@@ -933,7 +1104,7 @@ class DeferredEmbedding:
     def __init__(self, backend: BaseEmbeddingBackend, inputs: list[str]) -> None:
         self.backend = backend
         self.inputs = inputs
-        self.reported: list[int] = []
+        self.reported = usage.Recording()
         self._call = backend._begin_embedding(inputs)
 
     def start(self) -> None:
@@ -948,6 +1119,7 @@ class DeferredEmbedding:
 
     def finish(self) -> None:
         if self._call is not None:
+            self._call.record_attempts(self.reported)
             usage_values = self.backend._embedding_usage(
                 self.inputs, self.reported, True
             )
@@ -955,6 +1127,7 @@ class DeferredEmbedding:
 
     def fail(self, error: BaseException) -> None:
         if self._call is not None:
+            self._call.record_attempts(self.reported)
             usage_values = self.backend._embedding_usage(
                 self.inputs, self.reported, False
             )

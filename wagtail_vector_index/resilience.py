@@ -1,0 +1,417 @@
+"""Retries with backoff, fallbacks across aliases, and a circuit breaker.
+
+The backend base classes run every provider request through
+:func:`run` / :func:`arun`: one request to the backend, then, while the
+failure allows, the same request again after a wait, then the same request
+to each alias of ``CONFIG["FALLBACKS"]`` in turn (each with its own
+parameters, retries and circuit breaker).
+
+* **Retries** (``CONFIG["MAX_RETRIES"]``, default 2): only failures that
+  may pass (:attr:`AIProviderError.retryable`: rate limits, timeouts,
+  connections, 5xx, unreadable replies). The wait doubles from
+  :data:`BASE_DELAY` up to :data:`MAX_DELAY` with jitter (half of it random,
+  so that processes failing together do not retry together), and is at
+  least the provider's ``Retry-After``. A wait never goes past the call's
+  ``timeout`` parameter (the whole call's time, retries and waits
+  included); without one, a provider asking for more than :data:`MAX_WAIT`
+  seconds is not retried.
+* **Fallbacks**: after an alias's retries, or at once for a context window
+  too small, credentials refused or an open circuit.
+* **Circuit breaker** (``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]``), one per
+  alias and process: after ``FAILURE_THRESHOLD`` retryable failures in a
+  row the alias is skipped for ``COOLDOWN_SECONDS``, then one call tries it
+  again (success closes it, failure opens it for another cooldown).
+
+The clock (:data:`clock`) is one object so that tests can control time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from wagtail_vector_index import conf
+from wagtail_vector_index.exceptions import (
+    AIAuthenticationError,
+    AICircuitOpenError,
+    AIContextWindowExceededError,
+    AIProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Seconds before the first retry (doubled for each further retry).
+BASE_DELAY = 0.5
+#: The longest backoff between two attempts (a ``Retry-After`` may ask more).
+MAX_DELAY = 8.0
+#: Without a ``timeout`` parameter, the longest wait a provider's
+#: ``Retry-After`` can ask for before the call gives up instead.
+MAX_WAIT = 60.0
+#: Seconds an attempt needs at least: a retry that would leave less of the
+#: call's timeout is not made.
+MIN_ATTEMPT_TIME = 0.25
+
+
+class Clock:
+    """Time as the retries see it (tests replace :data:`clock`)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def random(self) -> float:
+        """A number in [0, 1): the jitter."""
+        return random.random()  # noqa: S311 (jitter, not a secret)
+
+
+clock = Clock()
+
+
+# -- circuit breaker -----------------------------------------------------------
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class CircuitState:
+    """What the admin and ``check_ai_backends`` show of an alias's breaker."""
+
+    state: str
+    #: Retryable failures in a row (reset by a success).
+    failures: int
+    #: Seconds until an open circuit lets one call through (else ``None``).
+    retry_in: float | None
+    #: The last failure's message (safe to show), or "".
+    last_error: str
+
+
+class CircuitBreaker:
+    """One alias's breaker in this process (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial = False
+        self.last_error = ""
+
+    def allow(self) -> bool:
+        """Whether a call may go to the provider now (an open circuit whose
+        cooldown has passed lets exactly one through)."""
+        threshold, cooldown = breaker_settings()
+        with self._lock:
+            if threshold == 0 or self.opened_at is None:
+                return True
+            if self.trial or clock.monotonic() - self.opened_at < cooldown:
+                return False
+            self.trial = True
+            return True
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.opened_at = None
+            self.trial = False
+            self.last_error = ""
+
+    def failure(self, error: BaseException) -> None:
+        """Count ``error`` if it says the provider is unwell (retryable);
+        credentials and bad requests say nothing of its health."""
+        if not getattr(error, "retryable", False):
+            with self._lock:
+                self.trial = False
+            return
+        threshold, _ = breaker_settings()
+        with self._lock:
+            self.failures += 1
+            self.last_error = str(error)
+            if threshold and (self.trial or self.failures >= threshold):
+                if self.opened_at is None or self.trial:
+                    logger.warning(
+                        "AI backend circuit opened after %s failures in a row: %s",
+                        self.failures,
+                        self.last_error,
+                    )
+                self.opened_at = clock.monotonic()
+            self.trial = False
+
+    def release(self) -> None:
+        """The call ended without a verdict on the provider (cancelled, or
+        failed before reaching it): another call may try."""
+        with self._lock:
+            self.trial = False
+
+    def state(self) -> CircuitState:
+        _, cooldown = breaker_settings()
+        with self._lock:
+            if self.opened_at is None:
+                return CircuitState(CLOSED, self.failures, None, self.last_error)
+            left = cooldown - (clock.monotonic() - self.opened_at)
+            if left <= 0 or self.trial:
+                return CircuitState(HALF_OPEN, self.failures, None, self.last_error)
+            return CircuitState(OPEN, self.failures, left, self.last_error)
+
+
+_breakers: dict[tuple[str, str], CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker(kind: str, alias: str) -> CircuitBreaker:
+    """The breaker of ``alias`` (of ``kind``) in this process."""
+    key = (kind, alias)
+    with _breakers_lock:
+        found = _breakers.get(key)
+        if found is None:
+            found = _breakers[key] = CircuitBreaker()
+        return found
+
+
+def breaker_state(kind: str, alias: str) -> CircuitState:
+    """The circuit state of ``alias`` (of ``kind``) in this process."""
+    return breaker(kind, alias).state()
+
+
+def reset_breakers() -> None:
+    """Close every circuit (done when the settings change, and by tests)."""
+    with _breakers_lock:
+        _breakers.clear()
+
+
+def breaker_settings() -> tuple[int, float]:
+    """``(FAILURE_THRESHOLD, COOLDOWN_SECONDS)``; a threshold of 0 turns the
+    breaker off."""
+    if not settings.configured:  # Backends used in a script, without Django.
+        values = conf.CIRCUIT_BREAKER_DEFAULTS
+    else:
+        values = conf.get_circuit_breaker_settings()
+    return values["FAILURE_THRESHOLD"], float(values["COOLDOWN_SECONDS"])
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == conf.SETTING_NAME:
+        reset_breakers()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="wvi-resilience")
+
+
+# -- retries and fallbacks -------------------------------------------------------
+
+
+def falls_back(error: BaseException) -> bool:
+    """Whether another alias may succeed where one failed with ``error``
+    (after its retries): the provider is unwell, the input too long for
+    the model, the alias's credentials refused, or its circuit open."""
+    return isinstance(
+        error,
+        (AIContextWindowExceededError, AIAuthenticationError, AICircuitOpenError),
+    ) or (isinstance(error, AIProviderError) and error.retryable)
+
+
+def backoff(retry: int, error: BaseException) -> float:
+    """Seconds to wait before retry number ``retry`` (1 for the first)."""
+    delay = min(MAX_DELAY, BASE_DELAY * 2 ** (retry - 1))
+    delay = delay / 2 + clock.random() * delay / 2
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+@dataclass
+class Attempt:
+    """One request about to be made: to ``backend`` with ``parameters``
+    (``timeout`` lowered to what is left of the call's), the ``number``
+    th request of the call (retries and fallbacks count up)."""
+
+    backend: Any
+    parameters: dict[str, Any]
+    number: int
+
+
+def _deadline(parameters: dict[str, Any]) -> float | None:
+    timeout = parameters.get("timeout")
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return clock.monotonic() + float(timeout) if timeout > 0 else None
+    return None
+
+
+def _with_time_left(
+    parameters: dict[str, Any], deadline: float | None
+) -> dict[str, Any]:
+    if deadline is None:
+        return parameters
+    return {**parameters, "timeout": max(deadline - clock.monotonic(), 0.001)}
+
+
+class _Plan:
+    """The bookkeeping of one call's attempts, shared by :func:`run` and
+    :func:`arun`."""
+
+    def __init__(
+        self,
+        backend: Any,
+        call_kwargs: dict[str, Any],
+        observer: Any,
+    ) -> None:
+        self.chain = backend.resilience_chain()
+        self.call_kwargs = call_kwargs
+        self.observer = observer
+        self.number = 0
+        self.error: BaseException | None = None
+        #: The last failure, reported once another attempt follows it (the
+        #: one raised in the end is the caller's to record).
+        self.pending: tuple[Attempt, BaseException] | None = None
+
+    def targets(self) -> Any:
+        """For each backend of the chain whose circuit lets it through:
+        ``(backend, breaker, parameters, deadline)``."""
+        for backend in self.chain:
+            circuit = breaker(backend.kind, backend.alias)
+            if not circuit.allow():
+                if self.error is None:
+                    self.error = AICircuitOpenError(
+                        alias=backend.alias,
+                        model_id=backend.config.model_id,
+                        retry_in=circuit.state().retry_in,
+                    )
+                continue
+            parameters = backend.merged_parameters(self.call_kwargs)
+            yield backend, circuit, parameters, _deadline(parameters)
+
+    def next_attempt(
+        self, backend: Any, parameters: dict[str, Any], deadline: float | None
+    ) -> Attempt:
+        if self.pending is not None and self.observer is not None:
+            self.observer.attempt_failed(*self.pending)
+        self.pending = None
+        self.number += 1
+        attempt = Attempt(backend, _with_time_left(parameters, deadline), self.number)
+        if self.observer is not None:
+            self.observer.attempt_started(attempt)
+        return attempt
+
+    def wait_before_retry(
+        self,
+        attempt: Attempt,
+        retries: int,
+        error: BaseException,
+        deadline: float | None,
+    ) -> float | None:
+        """Seconds to wait before retrying ``attempt``, or ``None`` when it
+        must not be retried (the fallbacks come next, if the error allows)."""
+        if not (isinstance(error, AIProviderError) and error.retryable):
+            return None
+        if retries >= attempt.backend.config.max_retries:
+            return None
+        wait = backoff(retries + 1, error)
+        if deadline is None:
+            return wait if wait <= MAX_WAIT else None
+        if clock.monotonic() + wait + MIN_ATTEMPT_TIME > deadline:
+            return None
+        return wait
+
+    def failed(self, attempt: Attempt, error: BaseException) -> BaseException:
+        self.error = error
+        self.pending = (attempt, error)
+        if isinstance(error, AIProviderError):
+            error.attempts = attempt.number
+        return error
+
+    def give_up(self) -> BaseException:
+        """The failure to raise once every backend of the chain failed or
+        was skipped."""
+        error = self.error
+        if error is None:  # An empty chain: nothing was configured to try.
+            raise RuntimeError("no backend to call")
+        return error
+
+
+def run(
+    backend: Any,
+    request: Callable[[Attempt], T],
+    call_kwargs: dict[str, Any],
+    observer: Any = None,
+) -> tuple[T, Attempt]:
+    """``request(attempt)`` until one succeeds: retried, then on each
+    fallback (see the module's docstring). Returns its result and the
+    attempt that succeeded; raises the last failure (its ``attempts`` says
+    how many requests were made). ``observer`` (a ``usage.Recording``)
+    hears ``attempt_started(attempt)`` before each request and
+    ``attempt_failed(attempt, error)`` for every failure but the one
+    raised."""
+    plan = _Plan(backend, call_kwargs, observer)
+    for target, circuit, parameters, deadline in plan.targets():
+        retries = 0
+        while True:
+            attempt = plan.next_attempt(target, parameters, deadline)
+            try:
+                result = request(attempt)
+            except AIProviderError as error:
+                circuit.failure(error)
+                plan.failed(attempt, error)
+                wait = plan.wait_before_retry(attempt, retries, error, deadline)
+                if wait is None:
+                    if falls_back(error):
+                        break
+                    raise
+                retries += 1
+                clock.sleep(wait)
+            except BaseException:
+                circuit.release()
+                raise
+            else:
+                circuit.success()
+                return result, attempt
+    raise plan.give_up()
+
+
+async def arun(
+    backend: Any,
+    request: Callable[[Attempt], Awaitable[T]],
+    call_kwargs: dict[str, Any],
+    observer: Any = None,
+) -> tuple[T, Attempt]:
+    """:func:`run` for a coroutine function."""
+    plan = _Plan(backend, call_kwargs, observer)
+    for target, circuit, parameters, deadline in plan.targets():
+        retries = 0
+        while True:
+            attempt = plan.next_attempt(target, parameters, deadline)
+            try:
+                result = await request(attempt)
+            except AIProviderError as error:
+                circuit.failure(error)
+                plan.failed(attempt, error)
+                wait = plan.wait_before_retry(attempt, retries, error, deadline)
+                if wait is None:
+                    if falls_back(error):
+                        break
+                    raise
+                retries += 1
+                await clock.asleep(wait)
+            except BaseException:
+                circuit.release()
+                raise
+            else:
+                circuit.success()
+                return result, attempt
+    raise plan.give_up()
