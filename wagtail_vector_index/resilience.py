@@ -286,7 +286,7 @@ class _Plan:
         ``(backend, breaker, parameters, deadline)``."""
         for backend in self.chain:
             circuit = breaker(backend.kind, backend.alias)
-            if not circuit.allow():
+            if not backend.probing and not circuit.allow():
                 if self.error is None:
                     self.error = AICircuitOpenError(
                         alias=backend.alias,

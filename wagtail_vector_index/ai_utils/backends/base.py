@@ -6,6 +6,7 @@ import asyncio
 import copy
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger(__name__)
+
+#: The usage ledger's feature for :meth:`BaseBackend.check_connection`.
+_CONNECTION_CHECK = "connection check"
 
 _TOKEN = re.compile(r"\s*\S+\s*")
 
@@ -176,6 +180,30 @@ class BaseBackend:
     def can_fall_back_to(self, other: BaseBackend) -> bool:
         """Whether ``other`` may answer in this backend's place."""
         return other.kind == self.kind
+
+    #: True on the copy :meth:`check_connection` sends: its circuit breaker
+    #: is asked nothing (a check must reach the provider), only told.
+    probing: bool = False
+
+    def check_connection(self) -> float:
+        """Send the smallest request this backend can make and return the
+        seconds it took; a failure raises as a call's would (an
+        :class:`~wagtail_vector_index.exceptions.AIProviderError`).
+
+        Only this alias is tried, once: no retries, no fallbacks, and even
+        when its circuit is open (a success closes it, a failure counts).
+        The call is recorded in the usage ledger as "connection check".
+        """
+        probe = copy.copy(self)
+        probe.config = replace(self.config, max_retries=0, fallbacks=())
+        probe.probing = True
+        started = time.perf_counter()
+        with usage.usage_context(feature=_CONNECTION_CHECK):
+            probe._smallest_request()
+        return time.perf_counter() - started
+
+    def _smallest_request(self) -> None:
+        raise NotImplementedError
 
     def with_usage(
         self,
@@ -522,6 +550,10 @@ class BaseChatBackend(BaseBackend):
 
     # -- usage ----------------------------------------------------------------
 
+    def _smallest_request(self) -> None:
+        limit = {"max_tokens": 1} if self.supports_parameter("max_tokens") else {}
+        self.chat(messages=[{"role": "user", "content": "Hi"}], **limit)
+
     def estimate_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """A cheap estimate of the prompt's tokens (about four characters a
         token, plus a few per message), for budget reservations."""
@@ -733,6 +765,9 @@ class BaseEmbeddingBackend(BaseBackend):
             and other.config.embedding_output_dimensions
             == self.config.embedding_output_dimensions
         )
+
+    def _smallest_request(self) -> None:
+        self.embed_matrix(["Hi"])
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (subclasses use the model's tokenizer)."""
