@@ -37,7 +37,8 @@ FAILURE_MODES = {
     "echo-400": "400 whose message quotes the key",
     "echo-404": "404 whose message quotes the key",
     "context": "400, context length exceeded",
-    "429": "429 with Retry-After: 30",
+    "429": "429 with Retry-After: state.retry_after (30 by default)",
+    "429-bare": "429 without Retry-After",
     "500": "500 with a JSON error",
     "502": "502 with a JSON error",
     "503": "503 with a JSON error",
@@ -145,6 +146,12 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
     max_in_flight: int = 0
+    #: The ``Retry-After`` header of a "429" failure.
+    retry_after: str = "30"
+    #: Fail this share of requests (at random, seeded) in ``random_mode``.
+    random_failures: float = 0.0
+    random_mode: str = "429"
+    random: Any = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -221,6 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             failure = state.failures.pop(0) if state.failures else state.always
+            if (
+                failure is None
+                and state.random_failures
+                and state.random.random() < state.random_failures
+            ):
+                failure = state.random_mode
         try:
             if state.latency:
                 time.sleep(state.latency)
@@ -316,8 +329,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif failure == "429":
             self._error(
-                429, "Rate limit reached.", "rate_limit_exceeded", {"Retry-After": "30"}
+                429,
+                "Rate limit reached.",
+                "rate_limit_exceeded",
+                {"Retry-After": self.server.state.retry_after},
             )
+        elif failure == "429-bare":
+            self._error(429, "Rate limit reached.", "rate_limit_exceeded")
         elif failure in ("500", "502", "503"):
             self._error(int(failure), "The server had an error.", "server_error")
         elif failure == "html-500":
@@ -716,6 +734,18 @@ class ProviderServer:
             raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}")
         with self.state.lock:
             self.state.failures.extend([mode] * times)
+
+    def fail_randomly(self, share: float, mode: str = "429", seed: int = 1) -> None:
+        """Make ``share`` of the POST requests (at random, from ``seed``)
+        fail in ``mode``."""
+        import random
+
+        if mode not in FAILURE_MODES:
+            raise ValueError(f"mode must be one of {sorted(FAILURE_MODES)}")
+        with self.state.lock:
+            self.state.random = random.Random(seed)  # noqa: S311 (a test)
+            self.state.random_failures = share
+            self.state.random_mode = mode
 
     def fail_always(self, mode: str | None) -> None:
         """Make every POST request fail in ``mode`` (``None``: stop)."""

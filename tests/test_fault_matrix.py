@@ -46,6 +46,7 @@ EXPECTED = {
     "echo-404": BAD_REQUEST,
     "context": exceptions.AIContextWindowExceededError,
     "429": exceptions.AIRateLimitError,
+    "429-bare": exceptions.AIRateLimitError,
     "500": UNAVAILABLE,
     "502": UNAVAILABLE,
     "503": UNAVAILABLE,

@@ -41,6 +41,9 @@ CONFIG_KEYS = frozenset(
         "MAX_CONCURRENCY",
         "EMBEDDING_BASE64",
         "EMBEDDING_DIRECT",
+        "MAX_RETRIES",
+        "ATTEMPT_TIMEOUT",
+        "FALLBACKS",
     }
 )
 #: Parameters counting output tokens, bounded by the model's output limit (W004).
@@ -96,6 +99,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         conf.AUTO_UPDATE_KEY,
         conf.STORAGE_KEY,
         conf.USAGE_KEY,
+        conf.CIRCUIT_BREAKER_KEY,
     }
     for key in sorted(set(user) - known):
         messages.append(
@@ -175,9 +179,207 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         messages.extend(_check_storage(user[conf.STORAGE_KEY]))
     if conf.USAGE_KEY in user:
         messages.extend(_check_usage(user[conf.USAGE_KEY]))
+    if conf.CIRCUIT_BREAKER_KEY in user:
+        messages.extend(_check_circuit_breaker(user[conf.CIRCUIT_BREAKER_KEY]))
     for kind, kind_key in conf.KIND_KEYS.items():
-        messages.extend(_check_kind(kind, kind_key, conf.get_backend_settings(kind)))
+        configured = conf.get_backend_settings(kind)
+        messages.extend(_check_kind(kind, kind_key, configured))
+        if isinstance(configured, Mapping):
+            messages.extend(_check_fallbacks(kind, kind_key, configured))
     return messages
+
+
+def _check_circuit_breaker(value: Any) -> list[checks.CheckMessage]:
+    """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]``: E028, W011."""
+    where = f'{SETTING}["{conf.CIRCUIT_BREAKER_KEY}"]'
+    example = '{"FAILURE_THRESHOLD": 5, "COOLDOWN_SECONDS": 30}'
+    if not isinstance(value, Mapping):
+        return [
+            checks.Error(
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {"setting": where, "type": type(value).__name__},
+                hint=_("Give the circuit breaker's settings as %(example)s.")
+                % {"example": example},
+                id=ID.format("E028"),
+            )
+        ]
+    known = set(conf.CIRCUIT_BREAKER_DEFAULTS)
+    messages: list[checks.CheckMessage] = [
+        checks.Warning(
+            _('%(setting)s has an unknown key "%(key)s".')
+            % {"setting": where, "key": key},
+            hint=_("The known keys are %(keys)s; check the spelling.")
+            % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
+            id=ID.format("W011"),
+        )
+        for key in sorted(set(value) - known)
+    ]
+    threshold = value.get("FAILURE_THRESHOLD", 5)
+    if not conf.is_count(threshold):
+        messages.append(
+            checks.Error(
+                _("%(setting)s must be a whole number of failures, not %(value)s.")
+                % {
+                    "setting": f'{where}["FAILURE_THRESHOLD"]',
+                    "value": repr(threshold),
+                },
+                hint=_(
+                    "Use a number such as 5 (failures in a row that pause an "
+                    "alias), or 0 to turn the circuit breaker off."
+                ),
+                id=ID.format("E028"),
+            )
+        )
+    cooldown = value.get("COOLDOWN_SECONDS", 30)
+    if not conf.is_duration(cooldown):
+        messages.append(
+            checks.Error(
+                _("%(setting)s must be a number of seconds above 0, not %(value)s.")
+                % {"setting": f'{where}["COOLDOWN_SECONDS"]', "value": repr(cooldown)},
+                hint=_(
+                    "Use a number such as 30: how long a paused alias is skipped "
+                    "before one call tries it again."
+                ),
+                id=ID.format("E028"),
+            )
+        )
+    return messages
+
+
+def _check_fallbacks(
+    kind: str, kind_key: str, backends: Mapping[str, Any]
+) -> list[checks.CheckMessage]:
+    """``CONFIG["FALLBACKS"]`` of every alias of a kind: E025 (not a list
+    of configured aliases, or a loop), E026 (an embedding fallback of
+    another model or dimensions)."""
+    messages: list[checks.CheckMessage] = []
+    graph: dict[str, list[str]] = {}
+    for alias, backend in backends.items():
+        config = backend.get("CONFIG") if isinstance(backend, Mapping) else None
+        if not isinstance(config, Mapping) or "FALLBACKS" not in config:
+            continue
+        where = f'{_where(kind_key, str(alias), "CONFIG")}["FALLBACKS"]'
+        fallbacks = config["FALLBACKS"]
+        if isinstance(fallbacks, str) or not isinstance(fallbacks, (list, tuple)):
+            messages.append(
+                checks.Error(
+                    _("%(setting)s must be a list of aliases, not %(type)s.")
+                    % {"setting": where, "type": type(fallbacks).__name__},
+                    hint=_("Write it as %(example)s.") % {"example": '["backup"]'},
+                    id=ID.format("E025"),
+                )
+            )
+            continue
+        graph[str(alias)] = []
+        for other in fallbacks:
+            if not isinstance(other, str) or other not in backends:
+                messages.append(
+                    checks.Error(
+                        _(
+                            "%(setting)s names %(value)s, which is not a "
+                            "configured alias."
+                        )
+                        % {"setting": where, "value": repr(other)},
+                        hint=_("The configured aliases are %(known)s.")
+                        % {"known": ", ".join(f'"{a}"' for a in sorted(backends))},
+                        id=ID.format("E025"),
+                    )
+                )
+                continue
+            graph[str(alias)].append(other)
+            if kind == conf.EMBEDDING:
+                messages.extend(
+                    _check_embedding_fallback(
+                        where, backends[alias], backends[other], other
+                    )
+                )
+    for alias in sorted(graph):
+        loop = _loop_from(alias, graph)
+        if loop:
+            messages.append(
+                checks.Error(
+                    _('%(setting)s leads back to "%(alias)s": %(loop)s.')
+                    % {
+                        "setting": f'{_where(kind_key, alias, "CONFIG")}["FALLBACKS"]',
+                        "alias": alias,
+                        "loop": " → ".join(loop),
+                    },
+                    hint=_(
+                        "An alias must not fall back to itself, directly or "
+                        "through its fallbacks' fallbacks."
+                    ),
+                    id=ID.format("E025"),
+                )
+            )
+    return messages
+
+
+def _loop_from(start: str, graph: Mapping[str, list[str]]) -> list[str] | None:
+    """A path of fallbacks from ``start`` back to ``start``, if any."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        alias, path = stack.pop()
+        for other in graph.get(alias, ()):
+            if other == start:
+                return [*path, other]
+            if other not in seen:
+                seen.add(other)
+                stack.append((other, [*path, other]))
+    return None
+
+
+def _check_embedding_fallback(
+    where: str, backend: Any, fallback: Any, other: str
+) -> list[checks.CheckMessage]:
+    """E026: an embedding fallback must give vectors of the same space."""
+
+    def described(settings: Any) -> tuple[Any, Any]:
+        config = settings.get("CONFIG") if isinstance(settings, Mapping) else None
+        config = config if isinstance(config, Mapping) else {}
+        model = config.get("MODEL_ID")
+        dimensions = config.get("EMBEDDING_OUTPUT_DIMENSIONS")
+        if (
+            dimensions is None
+            and isinstance(model, str)
+            and isinstance(settings, Mapping)
+        ):
+            try:
+                backend_class = import_backend_class(
+                    settings.get("CLASS"), kind=conf.EMBEDDING, alias=other
+                )
+            except InvalidAIBackendError:
+                return model, None
+            description = backend_class.describe_model(model)
+            dimensions = (
+                description.embedding_output_dimensions if description else None
+            )
+        return model, dimensions
+
+    model, dimensions = described(backend)
+    other_model, other_dimensions = described(fallback)
+    if (model, dimensions) == (other_model, other_dimensions):
+        return []
+    return [
+        checks.Error(
+            _(
+                '%(setting)s names "%(alias)s", whose vectors come from another '
+                "model or have other dimensions (%(theirs)s, not %(ours)s)."
+            )
+            % {
+                "setting": where,
+                "alias": other,
+                "theirs": f"{other_model}, {other_dimensions}",
+                "ours": f"{model}, {dimensions}",
+            },
+            hint=_(
+                "An embedding fallback must use the same model with the same "
+                "dimensions (the same model at another provider or region): "
+                "vectors of another model would be mixed into the indexes."
+            ),
+            id=ID.format("E026"),
+        )
+    ]
 
 
 #: ``USAGE`` keys holding budgets: a number of 0 or more, or ``None``.
@@ -578,6 +780,36 @@ def _check_config(
             "request through LiteLLM."
         ),
     }
+    retries = config.get("MAX_RETRIES", 0)
+    if not conf.is_count(retries):
+        messages.append(
+            checks.Error(
+                _("%(setting)s must be a whole number of 0 or more, not %(value)s.")
+                % {"setting": f'{where}["MAX_RETRIES"]', "value": repr(retries)},
+                hint=_(
+                    "Set how many times a failure that may pass (rate limit, "
+                    "timeout, outage) is retried, such as 2 (the default), or 0."
+                ),
+                id=ID.format("E024"),
+            )
+        )
+    attempt_timeout = config.get("ATTEMPT_TIMEOUT", 1)
+    if not conf.is_duration(attempt_timeout):
+        messages.append(
+            checks.Error(
+                _("%(setting)s must be a number of seconds above 0, not %(value)s.")
+                % {
+                    "setting": f'{where}["ATTEMPT_TIMEOUT"]',
+                    "value": repr(attempt_timeout),
+                },
+                hint=_(
+                    "Set the longest one request may take, shorter than the "
+                    '"timeout" parameter (the whole call\'s) so that a slow '
+                    "request can be retried, or remove it."
+                ),
+                id=ID.format("E027"),
+            )
+        )
     for key, hint in switches.items():
         if key in config and not isinstance(config[key], bool):
             messages.append(

@@ -59,6 +59,9 @@ class BackendConfigSettings(TypedDict):
     MAX_RETRIES: NotRequired[int]
     #: Aliases of the same kind tried in order when this one fails.
     FALLBACKS: NotRequired[list[str]]
+    #: The longest one request may take (seconds; the ``timeout`` parameter
+    #: bounds the whole call).
+    ATTEMPT_TIMEOUT: NotRequired[float]
 
 
 class BackendSettings(TypedDict):

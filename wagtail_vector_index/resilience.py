@@ -11,9 +11,11 @@ parameters, retries and circuit breaker).
   connections, 5xx, unreadable replies). The wait doubles from
   :data:`BASE_DELAY` up to :data:`MAX_DELAY` with jitter (half of it random,
   so that processes failing together do not retry together), and is at
-  least the provider's ``Retry-After``. A wait never goes past the call's
-  ``timeout`` parameter (the whole call's time, retries and waits
-  included); without one, a provider asking for more than :data:`MAX_WAIT`
+  least the provider's ``Retry-After``. The ``timeout`` parameter is the
+  whole call's time, retries and waits included: each request gets what is
+  left of it (at most ``CONFIG["ATTEMPT_TIMEOUT"]``, so that a slow request
+  can be cut and retried), and a retry that would not fit is not made.
+  Without a ``timeout``, a provider asking for more than :data:`MAX_WAIT`
   seconds is not retried.
 * **Fallbacks**: after an alias's retries, or at once for a context window
   too small, credentials refused or an open circuit.
@@ -255,11 +257,16 @@ def _deadline(parameters: dict[str, Any]) -> float | None:
 
 
 def _with_time_left(
-    parameters: dict[str, Any], deadline: float | None
+    parameters: dict[str, Any], deadline: float | None, cap: float | None
 ) -> dict[str, Any]:
-    if deadline is None:
+    """``parameters`` whose ``timeout`` is what one request may take: what is
+    left of the call's, and at most ``cap`` (``CONFIG["ATTEMPT_TIMEOUT"]``)."""
+    limits = [cap] if cap is not None else []
+    if deadline is not None:
+        limits.append(max(deadline - clock.monotonic(), 0.001))
+    if not limits:
         return parameters
-    return {**parameters, "timeout": max(deadline - clock.monotonic(), 0.001)}
+    return {**parameters, "timeout": min(limits)}
 
 
 class _Plan:
@@ -304,7 +311,11 @@ class _Plan:
             self.observer.attempt_failed(*self.pending)
         self.pending = None
         self.number += 1
-        attempt = Attempt(backend, _with_time_left(parameters, deadline), self.number)
+        attempt = Attempt(
+            backend,
+            _with_time_left(parameters, deadline, backend.config.attempt_timeout),
+            self.number,
+        )
         if self.observer is not None:
             self.observer.attempt_started(attempt)
         return attempt

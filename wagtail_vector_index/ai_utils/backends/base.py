@@ -100,6 +100,9 @@ class BackendConfig:
     max_retries: int = 2
     #: Aliases tried in order when this one fails (``CONFIG["FALLBACKS"]``).
     fallbacks: tuple[str, ...] = ()
+    #: The longest one request may take (``CONFIG["ATTEMPT_TIMEOUT"]``);
+    #: ``None``: what is left of the call's ``timeout``.
+    attempt_timeout: float | None = None
 
 
 class BaseBackend:
@@ -320,6 +323,11 @@ class BaseBackend:
             embedding_direct=config.get("EMBEDDING_DIRECT") is not False,
             max_retries=_count(config.get("MAX_RETRIES"), conf.DEFAULT_MAX_RETRIES),
             fallbacks=_aliases(config.get("FALLBACKS")),
+            attempt_timeout=(
+                config["ATTEMPT_TIMEOUT"]
+                if conf.is_duration(config.get("ATTEMPT_TIMEOUT"))
+                else None
+            ),
         )
 
     def invalid_response(self, detail: str) -> AIInvalidResponseError:
