@@ -33,6 +33,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("parameters", (f"{PACKAGE}.parameters",)),
     # The usage ledger and budgets: the backends record through it.
     ("usage", (f"{PACKAGE}.usage",)),
+    # Retries, fallbacks and the circuit breaker: the backends' calls go
+    # through it.
+    ("resilience", (f"{PACKAGE}.resilience",)),
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
     ("ai", (f"{PACKAGE}.ai",)),
