@@ -5,6 +5,7 @@ error must carry the alias and model, be chained to LiteLLM's exception, and
 have a message fit for an editor (no API key, no raw reply).
 """
 
+import asyncio
 import socket
 
 import pytest
@@ -151,6 +152,36 @@ def test_unreachable_server(provider):
     assert_safe(
         caught.value, exceptions.AIConnectionError, "default", "openai/test-chat"
     )
+
+
+@pytest.mark.parametrize("style", ["chat", "achat", "stream", "embed", "aembed"])
+def test_no_api_key_at_all_is_an_authentication_error_never_retried(
+    provider, monkeypatch, style
+):
+    # The OpenAI SDK refuses to build a client without a key, before any
+    # request; LiteLLM reports that as an HTTP 500, which is not retryable.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    settings = {
+        "CHAT_BACKENDS": {"default": chat_backend_settings(provider, MAX_RETRIES=2)},
+        "EMBEDDING_BACKENDS": {
+            "default": embedding_backend_settings(provider, MAX_RETRIES=2)
+        },
+    }
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        with pytest.raises(exceptions.AIAuthenticationError) as caught:
+            if style == "chat":
+                ai.get_chat_backend().chat(messages=MESSAGES)
+            elif style == "achat":
+                asyncio.run(ai.get_chat_backend().achat(messages=MESSAGES))
+            elif style == "stream":
+                ai.get_chat_backend().chat(messages=MESSAGES, stream=True)
+            elif style == "embed":
+                list(ai.get_embedding_backend().embed(["text"]))
+            else:
+                asyncio.run(ai.get_embedding_backend().aembed(["text"]))
+    assert "no API key is configured" in str(caught.value)
+    assert caught.value.attempts == 1
+    assert provider.requests == []
 
 
 def test_an_api_key_in_the_parameters_never_reaches_the_message(provider):

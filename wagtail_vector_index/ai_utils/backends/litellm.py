@@ -225,6 +225,17 @@ def _is_garbage_reply(chain: list[BaseException]) -> bool:
     return any(hint in text for hint in _GARBAGE_HINTS)
 
 
+def _no_credentials(chain: list[BaseException]) -> bool:
+    """Whether the OpenAI SDK refused to build a client for want of a key
+    (its plain ``OpenAIError``, raised before any request)."""
+    import openai
+
+    return any(
+        type(error) is openai.OpenAIError and "credentials" in str(error).lower()
+        for error in chain
+    )
+
+
 def _is_unreachable(chain: list[BaseException]) -> bool:
     """Whether the failure comes from the connection: refused, reset, or
     closed before the reply was complete (LiteLLM reports these as HTTP 500)."""
@@ -360,6 +371,12 @@ def translate_error(
 
     if isinstance(error, litellm.ContextWindowExceededError):
         return exceptions.AIContextWindowExceededError(**kwargs, detail=detail())
+    if _no_credentials(chain):
+        # The SDK refused to send a request without a key (LiteLLM reports
+        # it as HTTP 500): nothing to retry, nothing reached the provider.
+        return exceptions.AIAuthenticationError(
+            **kwargs, detail=_("no API key is configured for this provider")
+        )
     if _is_timeout(chain):
         return exceptions.AITimeoutError(**kwargs)
     response = _http_response(chain)
@@ -414,6 +431,10 @@ def translate_error(
         return exceptions.AIBadRequestError(**kwargs, detail=detail())
     if isinstance(error, litellm.APIConnectionError):
         return exceptions.AIConnectionError(**kwargs)
+    if isinstance(
+        error, (litellm.InternalServerError, litellm.ServiceUnavailableError)
+    ):
+        return exceptions.AIServiceUnavailableError(**kwargs)
     if isinstance(error, litellm.APIError):
         status = getattr(error, "status_code", None)
         return exceptions.AIServiceUnavailableError(
