@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from wagtail_vector_index import ai, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
-from wagtail_vector_index.index import rebuild
+from wagtail_vector_index.index import rebuild, scope
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
@@ -154,6 +154,12 @@ class VectorIndex:
     #: Tokens each chunk repeats from the end of the previous one.
     chunk_overlap = 32
     prompt = DEFAULT_PROMPT
+    #: Index pages behind a login or group view restriction too (never those
+    #: behind a password), so that searches given ``user=`` (or a request)
+    #: find what that user may view; searches without a user still return
+    #: public pages only. Off by default: their text is sent to the
+    #: embedding provider and stored with the index.
+    include_restricted = False
     #: Seconds an update's lease lasts unless refreshed (see
     #: :mod:`wagtail_vector_index.index.lease`): how long a process killed
     #: mid-update can block the index's updates from another host.
@@ -190,6 +196,10 @@ class VectorIndex:
         from wagtail.models import Page
 
         if issubclass(queryset.model, Page):
+            if self.include_restricted:
+                return scope.exclude_subtrees(
+                    queryset.live(), scope.password_protected_paths()
+                )
             queryset = queryset.live().public()
         return queryset
 
@@ -278,7 +288,9 @@ class VectorIndex:
 
     # -- searching ----------------------------------------------------------
 
-    def _objects_for(self, hits: Iterable[Hit]) -> dict[tuple[int, str], Any]:
+    def _objects_for(
+        self, hits: Iterable[Hit], within: scope.Scope = scope.EVERYTHING
+    ) -> dict[tuple[int, str], Any]:
         by_type: dict[int, set[str]] = defaultdict(set)
         for hit in hits:
             by_type[hit.content_type_id].add(hit.object_id)
@@ -288,7 +300,7 @@ class VectorIndex:
             if model is None:
                 continue
             queryset = self.indexable(model._default_manager.filter(pk__in=ids))
-            for obj in queryset:
+            for obj in scope.visible(self, queryset, within):
                 found[(content_type_id, str(obj.pk))] = obj
         return found
 
@@ -299,14 +311,19 @@ class VectorIndex:
         limit: int,
         threshold: float,
         exclude: tuple[int, str] | None = None,
+        within: scope.Scope = scope.EVERYTHING,
     ) -> list[SearchResult]:
         # Chunks, not objects, are ranked: ask for more than needed, keep each
-        # object's best chunk, and drop objects no longer indexable.
+        # object's best chunk, and drop objects no longer indexable (or not
+        # visible to the scope's user).
+        keys = scope.allowed_keys(self, within)
+        if keys is not None and not keys:
+            return []
         wanted = limit * 4 + 8
         while True:
-            hits = self.storage.search(state, vector, wanted)
+            hits = self.storage.search(state, vector, wanted, keys=keys)
             hits = [h for h in hits if h.score >= threshold]
-            objects = self._objects_for(hits)
+            objects = self._objects_for(hits, within)
             results: list[SearchResult] = []
             seen: set[tuple[int, str]] = set()
             for hit in hits:
@@ -321,24 +338,50 @@ class VectorIndex:
 
     @usage.labelled(usage.INDEX_SEARCH)
     def search_results(
-        self, query: str, limit: int = 5, similarity_threshold: float = 0.0
+        self,
+        query: str,
+        limit: int = 5,
+        similarity_threshold: float = 0.0,
+        *,
+        filter: Any = None,  # noqa: A002 (a public keyword argument)
+        site: Any = None,
+        request: Any = None,
+        user: Any = None,
+        locale: Any = None,
     ) -> list[SearchResult]:
-        """Objects whose content is most similar to ``query``, with scores."""
+        """Objects whose content is most similar to ``query``, with scores.
+
+        ``filter`` (a queryset of the indexed model, or a ``Q``) restricts
+        the results: they are the best ``limit`` matches within it. With
+        ``site`` (or ``request``), only that site's pages; with Wagtail's
+        internationalisation on, the active language's (or ``locale``'s);
+        only public pages, unless ``user`` (or the request's user) may view
+        restricted ones (see ``include_restricted``).
+        """
+        within = scope.make_scope(
+            filter=filter, site=site, request=request, user=user, locale=locale
+        )
         backend = self.embedding_backend
         state = self._check_state(backend)
         if state is None or not query.strip():
             return []
         (vector,) = backend.embed_matrix([query])
-        return self._results(state, vector, limit, similarity_threshold)
+        return self._results(state, vector, limit, similarity_threshold, within=within)
 
     @usage.labelled(usage.INDEX_SEARCH)
     def search(
-        self, query: str, limit: int = 5, similarity_threshold: float = 0.0
+        self,
+        query: str,
+        limit: int = 5,
+        similarity_threshold: float = 0.0,
+        **scope_kwargs: Any,
     ) -> list[Any]:
-        """The objects most similar to ``query``, best first."""
-        return [
-            r.object for r in self.search_results(query, limit, similarity_threshold)
-        ]
+        """The objects most similar to ``query``, best first (the keyword
+        arguments of :meth:`search_results`)."""
+        results = self.search_results(
+            query, limit, similarity_threshold, **scope_kwargs
+        )
+        return [r.object for r in results]
 
     @usage.labelled(usage.INDEX_SEARCH)
     def find_similar(
@@ -348,13 +391,22 @@ class VectorIndex:
         include_self: bool = False,
         *,
         embed_missing: bool = True,
+        filter: Any = None,  # noqa: A002 (a public keyword argument)
+        site: Any = None,
+        request: Any = None,
+        user: Any = None,
+        locale: Any = None,
     ) -> list:
-        """Objects similar to ``obj`` (by the mean of its chunks' vectors).
+        """Objects similar to ``obj`` (by the mean of its chunks' vectors),
+        restricted as :meth:`search_results` says.
 
         An object that is not in the index is embedded on the fly, unless
         ``embed_missing=False`` (say, on a page view: then nothing is found
         and no provider is called).
         """
+        within = scope.make_scope(
+            filter=filter, site=site, request=request, user=user, locale=locale
+        )
         backend = self.embedding_backend
         state = self._check_state(backend)
         if state is None:
@@ -368,7 +420,12 @@ class VectorIndex:
             return []
         mean = np.mean(np.vstack(vectors), axis=0)
         results = self._results(
-            state, mean, limit, -1.0, exclude=None if include_self else key
+            state,
+            mean,
+            limit,
+            -1.0,
+            exclude=None if include_self else key,
+            within=within,
         )
         return [r.object for r in results]
 
@@ -393,6 +450,9 @@ class VectorIndex:
         stream: bool = False,
         site: Any = None,
         request: Any = None,
+        filter: Any = None,  # noqa: A002 (a public keyword argument)
+        user: Any = None,
+        locale: Any = None,
         **chat_kwargs: Any,
     ) -> QueryResponse | QueryStreamingResponse:
         """Answer ``question`` from the most relevant content.
@@ -400,13 +460,22 @@ class VectorIndex:
         The chat backend gets the matching chunks as context (with the site's
         parameters when ``site`` or ``request`` is given); the answer comes
         back with the source objects. ``stream=True`` returns the answer as a
-        stream.
+        stream. The sources are restricted as :meth:`search_results` says
+        (``filter``, ``site`` / ``request``, ``user``, ``locale``).
 
         0.10.0's ``query=`` (the question) and ``chat_backend_alias=`` still
         work for one release, with a ``DeprecationWarning``.
         """
         question, alias = _legacy_query_arguments("query", question, chat_kwargs)
-        results = self.search_results(question, limit=sources_limit)
+        results = self.search_results(
+            question,
+            limit=sources_limit,
+            filter=filter,
+            site=site,
+            request=request,
+            user=user,
+            locale=locale,
+        )
         backend = self.chat_backend(site=site, request=request, alias=alias)
         messages = self._messages(question, results)
         sources = [r.object for r in results]
@@ -425,13 +494,23 @@ class VectorIndex:
         *,
         stream: bool = False,
         site: Any = None,
+        filter: Any = None,  # noqa: A002 (a public keyword argument)
+        user: Any = None,
+        locale: Any = None,
         **chat_kwargs: Any,
     ) -> QueryResponse | QueryStreamingResponse:
         """Asynchronous :meth:`query` (the search runs in a thread)."""
         from asgiref.sync import sync_to_async
 
         question, alias = _legacy_query_arguments("aquery", question, chat_kwargs)
-        results = await sync_to_async(self.search_results)(question, sources_limit)
+        results = await sync_to_async(self.search_results)(
+            question,
+            sources_limit,
+            filter=filter,
+            site=site,
+            user=user,
+            locale=locale,
+        )
         backend = await sync_to_async(self.chat_backend)(site=site, alias=alias)
         messages = self._messages(question, results)
         sources = [r.object for r in results]

@@ -1,8 +1,8 @@
 """The "Search an index" tab of the embeddings test page.
 
 ``IndexSearchView`` (POST only) runs a query against one registered vector
-index with the index's own ``search_results()``, so only what the index lets
-the public see (live, public pages by default) is ever listed. Problems an
+index with the index's own ``search_results()``, so only what the index holds
+(live pages) and the editor may view is ever listed. Problems an
 editor can fix (an index never built, built with another model, empty) are
 found before the provider is called and explained on the page; provider
 failures are shown with the project's messages, as on the rest of the page.
@@ -22,6 +22,7 @@ from wagtail.models import Page
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import registry
+from wagtail_vector_index.index.scope import ALL_LOCALES
 from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views import ratelimit
 from wagtail_vector_index.views.chat import UNEXPECTED_ERROR
@@ -129,6 +130,10 @@ class IndexSearchView(EmbeddingsTestView):
                 form.cleaned_data["query"],
                 limit=form.cleaned_data["limit"],
                 similarity_threshold=form.cleaned_data["similarity_threshold"],
+                # What the editor may view (restricted pages the index holds
+                # included), in every site and locale.
+                user=request.user,
+                locale=ALL_LOCALES,
             )
         except WagtailVectorIndexError as error:
             # Provider failures (AIProviderError), an index rebuilt with

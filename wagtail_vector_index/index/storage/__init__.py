@@ -26,7 +26,7 @@ Nothing here imports NumPy until a storage is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,8 +92,17 @@ class VectorStorage(Protocol):
     ) -> None:
         """Swap one object's chunks in the active build."""
 
-    def search(self, state: IndexState, vector: Any, limit: int) -> list[Hit]:
-        """The ``limit`` chunks most similar to ``vector``, best first."""
+    def search(
+        self,
+        state: IndexState,
+        vector: Any,
+        limit: int,
+        *,
+        keys: Collection[tuple[int, str]] | None = None,
+    ) -> list[Hit]:
+        """The ``limit`` chunks most similar to ``vector``, best first; with
+        ``keys``, only chunks of those ``(content type id, object id)``
+        (the best ``limit`` among them, not the best overall filtered)."""
 
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str

@@ -12,7 +12,7 @@ them again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +50,29 @@ def normalise(matrix: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     return matrix / norms
 
 
+#: A filtered search scores only its rows (a copy of them) when they are at
+#: most this share of the index; above it, every row is scored (no copy) and
+#: the filter's rows picked out.
+GATHER_SHARE = 0.1
+
+
 @dataclass
 class _Loaded:
     revision: str
     build: int
     matrix: np.ndarray
     keys: list[tuple[int, str, int, str]]  # content type, object id, position, text
+    _rows_by_key: dict[tuple[int, str], list[int]] | None = None
+
+    def rows_for(self, wanted: Collection[tuple[int, str]]) -> np.ndarray:
+        """The matrix rows of the chunks of ``wanted`` objects, in order."""
+        if self._rows_by_key is None:
+            by_key: dict[tuple[int, str], list[int]] = {}
+            for row, key in enumerate(self.keys):
+                by_key.setdefault((key[0], key[1]), []).append(row)
+            self._rows_by_key = by_key
+        rows = [row for key in wanted for row in self._rows_by_key.get(key, ())]
+        return np.sort(np.fromiter(rows, dtype=np.intp, count=len(rows)))
 
 
 class DatabaseStorage(ChunkTableStorage):
@@ -151,19 +168,38 @@ class DatabaseStorage(ChunkTableStorage):
         return loaded
 
     def search(
-        self, state: IndexState, vector: Sequence[float], limit: int
+        self,
+        state: IndexState,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        keys: Collection[tuple[int, str]] | None = None,
     ) -> list[Hit]:
-        """The ``limit`` chunks most similar to ``vector`` (cosine), best first."""
+        """The ``limit`` chunks most similar to ``vector`` (cosine), best
+        first; with ``keys``, among the chunks of those objects only."""
         loaded = self._loaded(state)
         if not loaded.keys or limit <= 0:
             return []
         data = self.check_query(vector, state.dimensions)
         query = normalise(np.frombuffer(data, dtype=np.float32))
-        scores = loaded.matrix @ query
+        if keys is None:
+            rows = None
+            scores = loaded.matrix @ query
+        else:
+            rows = loaded.rows_for(keys)
+            if not len(rows):
+                return []
+            if len(rows) <= GATHER_SHARE * len(loaded.keys):
+                scores = loaded.matrix[rows] @ query
+            else:
+                scores = (loaded.matrix @ query)[rows]
         count = min(limit, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
         best = best[np.argsort(-scores[best], kind="stable")]
-        return [Hit(*loaded.keys[i], score=float(scores[i])) for i in best]
+        return [
+            Hit(*loaded.keys[i if rows is None else rows[i]], score=float(scores[i]))
+            for i in best
+        ]
 
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str

@@ -40,7 +40,7 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -234,6 +234,7 @@ class PgvectorStorage(ChunkTableStorage):
         *,
         exact: bool | None = None,
         fitting_only: bool = False,
+        filtered: bool = False,
     ) -> str:
         """The query :meth:`search` runs (for EXPLAIN and the curious).
 
@@ -241,7 +242,10 @@ class PgvectorStorage(ChunkTableStorage):
         fences the ordering off from the HNSW index, so every vector of the
         build is compared. ``fitting_only`` leaves out rows of other
         dimensions (whose cast would fail), at the cost of reading each
-        vector twice.
+        vector twice. ``filtered`` joins the rows to two array parameters,
+        the content type ids and object ids a search may return, and
+        compares every vector among them (HNSW filtered afterwards would
+        return fewer than ``limit`` for a narrow filter).
         """
         from wagtail_vector_index.contrib.pgvector.fields import to_text
 
@@ -258,20 +262,38 @@ class PgvectorStorage(ChunkTableStorage):
         where = self._build_filter(state.active_build)
         if fitting_only:
             where = f"{where} AND vector_dims(embedding) = {dimensions:d}"
-        candidates = f"{select}FROM {self._table()} WHERE {where}"
+        source = self._table()
+        if filtered:
+            exact = True
+            source = (
+                f"{source} JOIN unnest(%s::int[], %s::text[]) AS allowed(ct, oid) "
+                "ON content_type_id = allowed.ct AND object_id = allowed.oid"
+            )
+        candidates = f"{select}FROM {source} WHERE {where}"
         if exact:
             outer = f"SELECT * FROM candidates ORDER BY distance LIMIT {limit:d}"  # noqa: S608
             return f"WITH candidates AS MATERIALIZED ({candidates}) {outer}"
         return f"{candidates} ORDER BY distance LIMIT {limit:d}"
 
     def search(
-        self, state: IndexState, vector: Sequence[float], limit: int
+        self,
+        state: IndexState,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        keys: Collection[tuple[int, str]] | None = None,
     ) -> list[Any]:
-        """The ``limit`` chunks most similar to ``vector`` (cosine), best first."""
-        if limit <= 0:
+        """The ``limit`` chunks most similar to ``vector`` (cosine), best
+        first; with ``keys``, among the chunks of those objects only."""
+        if limit <= 0 or (keys is not None and not keys):
             return []
+        filtered = keys is not None
+        params: list[Any] = []
+        if filtered:
+            params = [[int(key[0]) for key in keys], [str(key[1]) for key in keys]]
         try:
-            rows = self._search_rows(self.search_sql(state, vector, limit), limit)
+            sql = self.search_sql(state, vector, limit, filtered=filtered)
+            rows = self._search_rows(sql, limit, params)
         except DataError:
             # "expected N dimensions, not M": a row that does not fit, stored
             # before vectors were checked (see the module's docstring).
@@ -290,8 +312,10 @@ class PgvectorStorage(ChunkTableStorage):
                     invalid,
                     state.dimensions,
                 )
-            sql = self.search_sql(state, vector, limit, fitting_only=True)
-            rows = self._search_rows(sql, limit)
+            sql = self.search_sql(
+                state, vector, limit, fitting_only=True, filtered=filtered
+            )
+            rows = self._search_rows(sql, limit, params)
         return [
             Hit(
                 content_type_id,
@@ -304,7 +328,7 @@ class PgvectorStorage(ChunkTableStorage):
             for content_type_id, object_id, position, text, distance in rows
         ]
 
-    def _search_rows(self, sql: str, limit: int) -> list[tuple]:
+    def _search_rows(self, sql: str, limit: int, params: list[Any]) -> list[tuple]:
         connection = self.connection
         nested = connection.in_atomic_block
         if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
@@ -316,7 +340,7 @@ class PgvectorStorage(ChunkTableStorage):
                 else contextlib.nullcontext()
             ):
                 with connection.cursor() as cursor:
-                    cursor.execute(sql)
+                    cursor.execute(sql, params or None)
                     return cursor.fetchall()
         # HNSW returns at most hnsw.ef_search rows: raise it (never lower it)
         # for this query.
@@ -329,7 +353,7 @@ class PgvectorStorage(ChunkTableStorage):
                 [int(limit), DEFAULT_EF_SEARCH],
             )
             previous = cursor.fetchone()[0]
-            cursor.execute(sql)
+            cursor.execute(sql, params or None)
             rows = cursor.fetchall()
             if nested:
                 # In the caller's transaction the setting would last until
