@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "wagtail.documents",
     "wagtail.images",
     "wagtail.admin",
+    # Keyword and hybrid searches use the site's Wagtail search backend.
+    "wagtail.search",
     "wagtail",
     "modelcluster",
     "taggit",

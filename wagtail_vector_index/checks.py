@@ -945,6 +945,10 @@ INDEX_OPTIONS = (
     "max_chunk_tokens",
     "chunk_overlap",
     "prompt",
+    "search_mode",
+    "hybrid_weights",
+    "rrf_k",
+    "include_restricted",
 )
 
 
@@ -1185,3 +1189,90 @@ def check_indexed_models(
                 )
             )
     return messages
+
+
+@checks.register(checks.Tags.models)
+def check_index_search(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Each vector index's search settings: E029 (``search_mode``,
+    ``hybrid_weights`` or ``rrf_k`` unusable), W012 (keyword or hybrid by
+    default over models that Wagtail's search cannot search)."""
+    from wagtail_vector_index.index import hybrid
+    from wagtail_vector_index.index.registry import get_indexes
+
+    messages: list[checks.CheckMessage] = []
+    for name, index in get_indexes().items():
+        mode = getattr(index, "search_mode", hybrid.VECTOR)
+        problems = []
+        if mode not in hybrid.MODES:
+            problems.append(
+                _('search_mode is %(value)s, not "vector", "keyword" or "hybrid".')
+                % {"value": repr(mode)}
+            )
+        weights = getattr(index, "hybrid_weights", (1.0, 1.0))
+        if not (
+            isinstance(weights, (tuple, list))
+            and len(weights) == 2
+            and all(_is_weight(weight) for weight in weights)
+            and any(weights)
+        ):
+            problems.append(
+                _(
+                    "hybrid_weights is %(value)s, not two numbers of 0 or more "
+                    "(the vector ranking's, the keyword ranking's)."
+                )
+                % {"value": repr(weights)}
+            )
+        k = getattr(index, "rrf_k", 60)
+        if not conf.is_duration(k):
+            problems.append(
+                _("rrf_k is %(value)s, not a number above 0.") % {"value": repr(k)}
+            )
+        for problem in problems:
+            messages.append(
+                checks.Error(
+                    # Translators: %(index)s is the name of a vector index,
+                    # %(problem)s a sentence saying what is wrong.
+                    _('Vector index "%(index)s": %(problem)s')
+                    % {"index": name, "problem": problem},
+                    hint=_(
+                        "Fix it in the model's vector_index_options or on the "
+                        "VectorIndex subclass (see docs/retrieval.md)."
+                    ),
+                    id=ID.format("E029"),
+                )
+            )
+        if mode in (hybrid.KEYWORD, hybrid.HYBRID):
+            blind = [
+                queryset.model._meta.label
+                for queryset in index.get_querysets()
+                if not hybrid.keyword_searchable(queryset.model)
+            ]
+            if blind:
+                messages.append(
+                    checks.Warning(
+                        _(
+                            # Translators: %(index)s is the name of a vector
+                            # index, %(mode)s "keyword" or "hybrid", %(models)s
+                            # a list of models.
+                            'Vector index "%(index)s" searches in %(mode)s mode, '
+                            "but %(models)s has no search_fields: its objects "
+                            "are ranked by vector alone."
+                        )
+                        % {"index": name, "mode": mode, "models": ", ".join(blind)},
+                        hint=_(
+                            "Add Wagtail search_fields to the model "
+                            "(wagtail.search.index.SearchField), or use "
+                            'search_mode "vector".'
+                        ),
+                        id=ID.format("W012"),
+                    )
+                )
+    return messages
+
+
+def _is_weight(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    )

@@ -1,6 +1,7 @@
 from django.db import models
 from wagtail.fields import RichTextField
 from wagtail.models import Page
+from wagtail.search import index
 
 from wagtail_vector_index.index import (
     AIBackendsMixin,
@@ -18,6 +19,12 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         EmbeddingField("title", important=True),
         EmbeddingField("intro"),
         EmbeddingField("body"),
+    ]
+    # What keyword and hybrid searches find with the Wagtail search backend.
+    search_fields = [
+        *Page.search_fields,
+        index.SearchField("intro"),
+        index.SearchField("body"),
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from wagtail_vector_index import ai, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
-from wagtail_vector_index.index import rebuild, scope
+from wagtail_vector_index.index import hybrid, rebuild, scope
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
@@ -73,11 +73,18 @@ DEFAULT_PROMPT = (
 
 @dataclass
 class SearchResult:
-    """An object found by a search, with its best matching chunk."""
+    """An object found by a search, with its best matching chunk.
+
+    ``score`` is the cosine similarity of that chunk in a vector search; in
+    keyword and hybrid searches, the reciprocal rank fusion score (higher is
+    better; not comparable with a similarity).
+    """
 
     object: Any
     score: float
     text: str
+    #: ``(content type id, object id)`` of the object.
+    key: tuple[int, str] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -154,6 +161,15 @@ class VectorIndex:
     #: Tokens each chunk repeats from the end of the previous one.
     chunk_overlap = 32
     prompt = DEFAULT_PROMPT
+    #: How :meth:`search` ranks by default: "vector" (similarity of
+    #: embeddings), "keyword" (the site's Wagtail search backend) or "hybrid"
+    #: (both, fused by reciprocal rank fusion).
+    search_mode = hybrid.VECTOR
+    #: Weights of the vector and the keyword ranking in a hybrid search.
+    hybrid_weights: tuple[float, float] = (1.0, 1.0)
+    #: The constant k of reciprocal rank fusion (``weight / (k + rank)``):
+    #: larger values flatten the advantage of the top ranks.
+    rrf_k = 60
     #: Index pages behind a login or group view restriction too (never those
     #: behind a password), so that searches given ``user=`` (or a request)
     #: find what that user may view; searches without a user still return
@@ -291,9 +307,16 @@ class VectorIndex:
     def _objects_for(
         self, hits: Iterable[Hit], within: scope.Scope = scope.EVERYTHING
     ) -> dict[tuple[int, str], Any]:
+        return self._objects_by_key(
+            ((hit.content_type_id, hit.object_id) for hit in hits), within
+        )
+
+    def _objects_by_key(
+        self, keys: Iterable[tuple[int, str]], within: scope.Scope = scope.EVERYTHING
+    ) -> dict[tuple[int, str], Any]:
         by_type: dict[int, set[str]] = defaultdict(set)
-        for hit in hits:
-            by_type[hit.content_type_id].add(hit.object_id)
+        for content_type_id, object_id in keys:
+            by_type[content_type_id].add(object_id)
         found: dict[tuple[int, str], Any] = {}
         for content_type_id, ids in by_type.items():
             model = ContentType.objects.get_for_id(content_type_id).model_class()
@@ -331,7 +354,7 @@ class VectorIndex:
                 if key in seen or key == exclude or key not in objects:
                     continue
                 seen.add(key)
-                results.append(SearchResult(objects[key], hit.score, hit.text))
+                results.append(SearchResult(objects[key], hit.score, hit.text, key))
             if len(results) >= limit or len(hits) < wanted:
                 return results[:limit]
             wanted *= 4
@@ -343,6 +366,7 @@ class VectorIndex:
         limit: int = 5,
         similarity_threshold: float = 0.0,
         *,
+        mode: str | None = None,
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         site: Any = None,
         request: Any = None,
@@ -351,6 +375,12 @@ class VectorIndex:
     ) -> list[SearchResult]:
         """Objects whose content is most similar to ``query``, with scores.
 
+        ``mode`` (by default the index's ``search_mode``): "vector" ranks by
+        the similarity of embeddings; "keyword" by the site's Wagtail search
+        backend (no provider call); "hybrid" fuses both rankings
+        (``hybrid_weights``, ``rrf_k``). ``similarity_threshold`` applies to
+        the vector ranking.
+
         ``filter`` (a queryset of the indexed model, or a ``Q``) restricts
         the results: they are the best ``limit`` matches within it. With
         ``site`` (or ``request``), only that site's pages; with Wagtail's
@@ -358,15 +388,116 @@ class VectorIndex:
         only public pages, unless ``user`` (or the request's user) may view
         restricted ones (see ``include_restricted``).
         """
+        mode = hybrid.check_mode(mode or self.search_mode)
         within = scope.make_scope(
             filter=filter, site=site, request=request, user=user, locale=locale
         )
+        if mode != hybrid.VECTOR and not self._keyword_searchable():
+            mode = hybrid.VECTOR  # Logged (and W012 in manage.py check).
         backend = self.embedding_backend
         state = self._check_state(backend)
-        if state is None or not query.strip():
+        if not query.strip():
+            return []
+        if mode == hybrid.KEYWORD:
+            return self._keyword_results(state, query, limit, within)
+        if state is None:
             return []
         (vector,) = backend.embed_matrix([query])
-        return self._results(state, vector, limit, similarity_threshold, within=within)
+        if mode == hybrid.VECTOR:
+            return self._results(
+                state, vector, limit, similarity_threshold, within=within
+            )
+        return self._hybrid_results(
+            state, query, vector, limit, similarity_threshold, within
+        )
+
+    def _keyword_searchable(self) -> bool:
+        """Whether any model of the index has Wagtail ``search_fields``;
+        without, keyword and hybrid searches rank by vector (logged)."""
+        if any(hybrid.keyword_searchable(q.model) for q in self.get_querysets()):
+            return True
+        hybrid.warn_once(
+            self.name,
+            "Vector index %r: none of its models has search_fields; keyword and "
+            "hybrid searches rank by vector alone.",
+        )
+        return False
+
+    def _keyword_results(
+        self, state: Any, query: str, limit: int, within: scope.Scope
+    ) -> list[SearchResult]:
+        ranking = hybrid.keyword_ranking(self, query, within, limit)
+        return self._fused(state, [ranking], (1.0,), limit, {}, within)
+
+    def _hybrid_results(
+        self,
+        state: Any,
+        query: str,
+        vector: Any,
+        limit: int,
+        threshold: float,
+        within: scope.Scope,
+    ) -> list[SearchResult]:
+        depth = limit * 4 + 8
+        found = self._results(state, vector, depth, threshold, within=within)
+        ranking = hybrid.keyword_ranking(self, query, within, depth)
+        by_key = {result.key: result for result in found}
+        return self._fused(
+            state,
+            [list(by_key), ranking],
+            self.hybrid_weights,
+            limit,
+            by_key,
+            within,
+        )
+
+    def _fused(
+        self,
+        state: Any,
+        rankings: list[list[tuple[int, str]]],
+        weights: Sequence[float],
+        limit: int,
+        known: dict[Any, SearchResult],
+        within: scope.Scope,
+    ) -> list[SearchResult]:
+        """The best ``limit`` objects of the fused rankings; ``known`` holds
+        the results of the vector ranking (object and best chunk)."""
+        fused = hybrid.fuse(rankings, weights, self.rrf_k)
+        missing = [key for key, _ in fused if key not in known]
+        objects = self._objects_by_key(missing, within) if missing else {}
+        texts = self._first_texts(state, [k for k in missing if k in objects])
+        results = []
+        for key, score in fused:
+            if key in known:
+                results.append(replace(known[key], score=score))
+            elif key in objects:
+                results.append(
+                    SearchResult(objects[key], score, texts.get(key, ""), key)
+                )
+            if len(results) == limit:
+                break
+        return results
+
+    def _first_texts(
+        self, state: Any, keys: list[tuple[int, str]]
+    ) -> dict[tuple[int, str], str]:
+        """The text of each object's first stored chunk (objects found by
+        keyword alone have no matching chunk)."""
+        if state is None or not keys:
+            return {}
+        by_type: dict[int, list[str]] = defaultdict(list)
+        for content_type_id, object_id in keys:
+            by_type[content_type_id].append(object_id)
+        texts = {}
+        for content_type_id, ids in by_type.items():
+            rows = (
+                self.storage.chunks(state.active_build)
+                .filter(content_type_id=content_type_id, object_id__in=ids, position=0)
+                .values_list("object_id", "text")
+            )
+            for object_id, text in rows:
+                texts[(content_type_id, object_id)] = text
+        return texts
 
     @usage.labelled(usage.INDEX_SEARCH)
     def search(
@@ -450,6 +581,7 @@ class VectorIndex:
         stream: bool = False,
         site: Any = None,
         request: Any = None,
+        mode: str | None = None,
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         user: Any = None,
         locale: Any = None,
@@ -470,6 +602,7 @@ class VectorIndex:
         results = self.search_results(
             question,
             limit=sources_limit,
+            mode=mode,
             filter=filter,
             site=site,
             request=request,
@@ -494,6 +627,7 @@ class VectorIndex:
         *,
         stream: bool = False,
         site: Any = None,
+        mode: str | None = None,
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         user: Any = None,
         locale: Any = None,
@@ -506,6 +640,7 @@ class VectorIndex:
         results = await sync_to_async(self.search_results)(
             question,
             sources_limit,
+            mode=mode,
             filter=filter,
             site=site,
             user=user,

@@ -41,7 +41,8 @@ class VectorIndexedMixin:
                                 EmbeddingField("body")]
 
     ``vector_index_options`` may set ``embedding_alias``, ``chat_alias``,
-    ``max_chunk_tokens``, ``chunk_overlap`` or ``prompt``.
+    ``max_chunk_tokens``, ``chunk_overlap``, ``prompt``, ``search_mode``,
+    ``hybrid_weights``, ``rrf_k`` or ``include_restricted``.
     """
 
     embedding_fields: ClassVar[list[EmbeddingField]] = []
