@@ -49,10 +49,23 @@ answer = visitor.get("/ask/", {"q": "How do I grow tomatoes on my balcony?"})
 html = answer.content.decode()
 check(answer.status_code == 200, "the ask page renders")
 check(
-    html.index("Growing tomatoes on a balcony") < html.index("</ul>"),
+    html.index("Growing tomatoes on a balcony") < html.index("</ol>"),
     "the answer's first source is the tomato article",
 )
 check("best matching source says" in html, "the offline answer quotes its source")
+check('class="citation"' in html, "the answer cites its source as a link")
+follow_up = visitor.get("/ask/", {"q": "And how often do I water them?"})
+html = follow_up.content.decode()
+check(
+    "Earlier in this conversation" in html
+    and "How do I grow tomatoes on my balcony?" in html,
+    "the ask page keeps the conversation",
+)
+check(
+    visitor.get("/ask/", {"new": "1"}).status_code == 302
+    and "Earlier in this conversation" not in visitor.get("/ask/").content.decode(),
+    "a new conversation starts empty",
+)
 
 editor = Client(HTTP_HOST="127.0.0.1")
 editor.force_login(get_user_model().objects.get(username="admin"))

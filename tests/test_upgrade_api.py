@@ -125,7 +125,7 @@ async def test_aquery_takes_the_same_0_10_keywords(chat_aliases, monkeypatch):
     # The keywords only: no sources (searching would need the ORM in another
     # thread, so a transactional test; tests/test_vector_index.py covers it).
     index = ArticlePage.vector_index
-    monkeypatch.setattr(index, "search_results", lambda question, limit: [])
+    monkeypatch.setattr(index, "search_results", lambda question, limit, **scope: [])
     with pytest.warns(DeprecationWarning) as warned:
         result = await index.aquery(
             query="bread", sources_limit=1, chat_backend_alias="writer"

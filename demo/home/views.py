@@ -1,6 +1,7 @@
 """Demo views: generating a summary (admin) and asking the site (visitors)."""
 
 import logging
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -50,24 +51,57 @@ class GenerateSummaryView(WagtailAdminTemplateMixin, TemplateView):
         return redirect(reverse("wagtailadmin_pages:edit", args=[page_id]))
 
 
+#: Turns of the conversation kept in the visitor's session (three exchanges).
+MAX_TURNS = 6
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
 def ask(request):
-    """Answer a visitor's question from the articles, with links to sources.
+    """Answer a visitor's questions from the articles, as a short
+    conversation, with the sources cited as links.
 
     A visitor never sees why the AI failed (the provider's words are for the
     site's developers): the page says no answer could be given, and the
     reason goes to the log.
     """
+    if request.GET.get("new"):
+        request.session.pop("ask_history", None)
+        return redirect("ask")
+    history = request.session.get("ask_history", [])
     question = request.GET.get("q", "").strip()[:300]
-    context = {"question": question}
+    context = {"question": question, "earlier": history}
     if question:
         try:
             result = ArticlePage.vector_index.query(
-                question, sources_limit=3, request=request
+                question, sources_limit=3, request=request, history=history
             )
         except WagtailVectorIndexError as error:
             logger.warning("Ask page: no answer to a visitor's question: %s", error)
             context["failed"] = True
         else:
             context["answer"] = result.answer
+            context["answer_parts"] = cited_parts(result.answer, result.sources)
             context["sources"] = result.sources
+            context["cited"] = result.citations
+            turns = [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": result.answer},
+            ]
+            request.session["ask_history"] = (history + turns)[-MAX_TURNS:]
     return render(request, "home/ask.html", context)
+
+
+def cited_parts(answer, sources):
+    """The answer as text and citations (``[2]`` naming ``sources[1]``), for
+    the template to show as escaped text and links."""
+    parts = []
+    position = 0
+    for match in _CITATION.finditer(answer):
+        number = int(match.group(1))
+        if not 1 <= number <= len(sources):
+            continue
+        parts.append({"text": answer[position : match.start()]})
+        parts.append({"number": number, "source": sources[number - 1]})
+        position = match.end()
+    parts.append({"text": answer[position:]})
+    return parts

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from wagtail_vector_index import ai, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
-from wagtail_vector_index.index import hybrid, rebuild, scope
+from wagtail_vector_index.index import conversation, hybrid, rebuild, scope
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
@@ -67,7 +67,8 @@ def _legacy_query_arguments(
 
 DEFAULT_PROMPT = (
     "Answer the question using only the sources below. If they do not contain "
-    "the answer, say that you do not know. Be concise.\n\n{context}"
+    "the answer, say that you do not know. Be concise. Cite the sources you use "
+    "by their numbers in square brackets, like [1].\n\n{context}"
 )
 
 
@@ -89,19 +90,76 @@ class SearchResult:
 
 @dataclass
 class QueryResponse:
-    """An answer from the chat backend and the objects it was drawn from."""
+    """An answer from the chat backend and the objects it was drawn from.
+
+    ``citations`` are the numbers the answer cites (``[2]`` is
+    ``sources[1]``), in order of first citation; ``question`` is what the
+    sources were searched with (the standalone question condensed from a
+    conversation, or the question itself).
+    """
 
     answer: str
     sources: list[Any]
     response: AIResponse | None = None
+    citations: list[int] = field(default_factory=list)
+    question: str = ""
+
+    @property
+    def cited_sources(self) -> list[Any]:
+        """The sources the answer cites, in order of first citation."""
+        return [self.sources[number - 1] for number in self.citations]
 
 
 @dataclass
 class QueryStreamingResponse:
-    """A streamed answer (iterate ``stream``) and its sources."""
+    """A streamed answer (iterate ``stream``) and its sources.
+
+    ``citations`` (and ``cited_sources``) say what the answer read so far
+    cites: complete once the stream is read to its end.
+    """
 
     stream: AIStreamingResponse
     sources: list[Any]
+    question: str = ""
+
+    def __post_init__(self) -> None:
+        self._text: list[str] = []
+        self.stream = _Tee(self.stream, self._text)
+
+    @property
+    def citations(self) -> list[int]:
+        return conversation.citations("".join(self._text), len(self.sources))
+
+    @property
+    def cited_sources(self) -> list[Any]:
+        return [self.sources[number - 1] for number in self.citations]
+
+
+class _Tee:
+    """A streamed answer that keeps the text of its first choice as it is
+    read (for the citations); everything else is the stream's."""
+
+    def __init__(self, stream: AIStreamingResponse, text: list[str]) -> None:
+        self._stream = stream
+        self._text = text
+
+    def __iter__(self) -> Iterator[Any]:
+        for part in self._stream:
+            if part["index"] == 0:
+                self._text.append(part["content"])
+            yield part
+
+    async def __aiter__(self) -> Any:
+        async for part in self._stream:
+            if part["index"] == 0:
+                self._text.append(part["content"])
+            yield part
+
+    def text(self) -> str:
+        return "".join(part["content"] for part in self if part["index"] == 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 @dataclass
@@ -562,15 +620,55 @@ class VectorIndex:
 
     # -- answering ----------------------------------------------------------
 
-    def _messages(self, question: str, results: list[SearchResult]) -> list[dict]:
-        context = "\n\n".join(
-            f"Source {number}: {result.text}"
-            for number, result in enumerate(results, start=1)
-        )
+    #: With a conversation's ``history``, search with a standalone question
+    #: rewritten from it (one extra chat call); ``query(condense=...)``
+    #: decides per call.
+    condense_history = True
+
+    def _messages(
+        self,
+        question: str,
+        results: list[SearchResult],
+        history: list[dict[str, str]] = (),  # type: ignore[assignment]
+    ) -> list[dict]:
+        context = conversation.context([result.text for result in results])
         return [
             {"role": "system", "content": self.prompt.format(context=context)},
+            *history,
             {"role": "user", "content": question},
         ]
+
+    def _search_question(
+        self,
+        backend: Any,
+        question: str,
+        history: list[dict[str, str]],
+        condense: bool | None,
+        chat_kwargs: dict[str, Any],
+    ) -> str:
+        """What to search with: ``question``, or with a ``history``, the
+        standalone question the chat backend rewrites it as."""
+        if not history or not (self.condense_history if condense is None else condense):
+            return question
+        messages = conversation.condense_messages(history, question)
+        response = backend.chat(messages=messages, **_condense_kwargs(chat_kwargs))
+        return conversation.standalone_question(response.text, question)
+
+    async def _asearch_question(
+        self,
+        backend: Any,
+        question: str,
+        history: list[dict[str, str]],
+        condense: bool | None,
+        chat_kwargs: dict[str, Any],
+    ) -> str:
+        if not history or not (self.condense_history if condense is None else condense):
+            return question
+        messages = conversation.condense_messages(history, question)
+        response = await backend.achat(
+            messages=messages, **_condense_kwargs(chat_kwargs)
+        )
+        return conversation.standalone_question(response.text, question)
 
     @usage.labelled(usage.INDEX_QUERY)
     def query(
@@ -585,9 +683,19 @@ class VectorIndex:
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         user: Any = None,
         locale: Any = None,
+        history: Sequence[dict[str, str]] | None = None,
+        condense: bool | None = None,
         **chat_kwargs: Any,
     ) -> QueryResponse | QueryStreamingResponse:
         """Answer ``question`` from the most relevant content.
+
+        ``history`` holds the conversation's earlier turns (``{"role":
+        "user" | "assistant", "content": ...}``, oldest first): the answer is
+        written with them, and the sources are searched with a standalone
+        question rewritten from them (one extra chat call; ``condense=False``
+        or the index's ``condense_history = False`` searches with the
+        question as it is). The answer cites its sources by number
+        (``response.citations``, ``response.cited_sources``).
 
         The chat backend gets the matching chunks as context (with the site's
         parameters when ``site`` or ``request`` is given); the answer comes
@@ -599,8 +707,13 @@ class VectorIndex:
         work for one release, with a ``DeprecationWarning``.
         """
         question, alias = _legacy_query_arguments("query", question, chat_kwargs)
+        turns = conversation.check_history(history)
+        backend = self.chat_backend(site=site, request=request, alias=alias)
+        searched = self._search_question(
+            backend, question, turns, condense, chat_kwargs
+        )
         results = self.search_results(
-            question,
+            searched,
             limit=sources_limit,
             mode=mode,
             filter=filter,
@@ -609,15 +722,17 @@ class VectorIndex:
             user=user,
             locale=locale,
         )
-        backend = self.chat_backend(site=site, request=request, alias=alias)
-        messages = self._messages(question, results)
+        messages = self._messages(question, results, turns)
         sources = [r.object for r in results]
         if stream:
             return QueryStreamingResponse(
-                backend.chat(messages=messages, stream=True, **chat_kwargs), sources
+                backend.chat(messages=messages, stream=True, **chat_kwargs),
+                sources,
+                searched,
             )
         response = backend.chat(messages=messages, **chat_kwargs)
-        return QueryResponse(response.text, sources, response)
+        cited = conversation.citations(response.text, len(sources))
+        return QueryResponse(response.text, sources, response, cited, searched)
 
     @usage.labelled(usage.INDEX_QUERY)
     async def aquery(
@@ -631,14 +746,21 @@ class VectorIndex:
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         user: Any = None,
         locale: Any = None,
+        history: Sequence[dict[str, str]] | None = None,
+        condense: bool | None = None,
         **chat_kwargs: Any,
     ) -> QueryResponse | QueryStreamingResponse:
         """Asynchronous :meth:`query` (the search runs in a thread)."""
         from asgiref.sync import sync_to_async
 
         question, alias = _legacy_query_arguments("aquery", question, chat_kwargs)
+        turns = conversation.check_history(history)
+        backend = await sync_to_async(self.chat_backend)(site=site, alias=alias)
+        searched = await self._asearch_question(
+            backend, question, turns, condense, chat_kwargs
+        )
         results = await sync_to_async(self.search_results)(
-            question,
+            searched,
             sources_limit,
             mode=mode,
             filter=filter,
@@ -646,16 +768,17 @@ class VectorIndex:
             user=user,
             locale=locale,
         )
-        backend = await sync_to_async(self.chat_backend)(site=site, alias=alias)
-        messages = self._messages(question, results)
+        messages = self._messages(question, results, turns)
         sources = [r.object for r in results]
         if stream:
             return QueryStreamingResponse(
                 await backend.achat(messages=messages, stream=True, **chat_kwargs),
                 sources,
+                searched,
             )
         response = await backend.achat(messages=messages, **chat_kwargs)
-        return QueryResponse(response.text, sources, response)
+        cited = conversation.citations(response.text, len(sources))
+        return QueryResponse(response.text, sources, response, cited, searched)
 
     # -- updating -----------------------------------------------------------
 
@@ -1012,6 +1135,16 @@ class VectorIndex:
             self.storage.replace_object(
                 state, content_type_id, object_id, [], lease=lease
             )
+
+
+def _condense_kwargs(chat_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's chat keyword arguments for the rewriting call (the
+    answer's length limits aside: the question is short)."""
+    return {
+        key: value
+        for key, value in chat_kwargs.items()
+        if key not in ("max_tokens", "max_completion_tokens", "n")
+    }
 
 
 class ModelVectorIndex(VectorIndex):

@@ -61,15 +61,20 @@ class EchoChatBackend(BaseChatBackend):
         suffix = f" (parameters: {settings})" if settings else ""
         name = "" if self.config.model_id == "echo" else f" {self.config.model_id}"
         answer = f"[offline echo{name}] You said: {last}{suffix}"
-        # Given sources to answer from (as vector index queries give them),
-        # quote the best one, so the offline answer still says something.
         system = " ".join(m["content"] for m in messages if m["role"] == "system")
-        if "Source 1: " in system:
-            source = system.split("Source 1: ", 1)[1].split("\n\nSource 2: ", 1)[0]
+        if "standalone question" in system:
+            # Asked to rewrite a conversation's last question (vector index
+            # queries with a history): the question as it is.
+            return last
+        # Given sources to answer from (as vector index queries give them,
+        # numbered "[1] ..."), quote and cite the best one, so the offline
+        # answer still says something.
+        if "[1] " in system:
+            source = system.split("[1] ", 1)[1].split("\n\n[2] ", 1)[0]
             source = " ".join(source.split())
             if len(source) > 300:
                 source = source[:299] + "…"
-            answer += f". The best matching source says: {source}"
+            answer += f". The best matching source says: {source} [1]"
         return answer
 
     def _usage(self, messages: list[ChatMessage], answer: str) -> Usage:
