@@ -145,8 +145,24 @@ def check_backend(
         return CheckResult(kind, alias, ok=False, error=redact(str(error)))
     except Exception:
         logger.exception("The connection check of %r failed", backend)
-        return CheckResult(kind, alias, ok=False, error=str(UNEXPECTED))
+        return CheckResult(kind, alias, ok=False, error=_unexpected(backend))
     return CheckResult(kind, alias, ok=True, seconds=seconds)
+
+
+def _unexpected(backend: Any) -> str:
+    """What a check that failed unforeseen says: missing credentials are the
+    likely cause when LiteLLM says some are (its client then fails before
+    sending anything, with an error that names no HTTP status)."""
+    try:
+        missing = backend.describe_provider().missing
+    except Exception:
+        missing = ()
+    if not missing:
+        return str(UNEXPECTED)
+    return gettext(
+        "The check failed, and LiteLLM reports these settings missing "
+        "from the environment: %(names)s."
+    ) % {"names": ", ".join(missing)}
 
 
 def kind_label(kind: str) -> str:
