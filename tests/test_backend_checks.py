@@ -373,3 +373,56 @@ def test_the_command_reports_missing_credentials(provider, monkeypatch):
         with pytest.raises(CommandError):
             call_command("check_ai_backends", "--alias", "default", stdout=out)
     assert "credentials missing (OPENAI_API_KEY)" in out.getvalue()
+
+
+# -- describing a provider -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "expected"),
+    [
+        ("openai/gpt-4o", {"api_key": PLAIN_KEY}, ("openai", "present", ())),
+        (
+            "openai/gpt-4o",
+            {"extra_headers": {"Authorization": f"Bearer {PLAIN_KEY}"}},
+            ("openai", "present", ()),
+        ),
+        (
+            "openai/gpt-4o",
+            {"max_tokens": 5},
+            ("openai", "missing", ("OPENAI_API_KEY",)),
+        ),
+        (
+            "openai/gpt-4o",
+            {"api_key": "  "},
+            ("openai", "missing", ("OPENAI_API_KEY",)),
+        ),
+        (
+            "anthropic/claude-3-haiku-20240307",
+            {},
+            ("anthropic", "missing", ("ANTHROPIC_API_KEY",)),
+        ),
+        ("ollama/llama3", {}, ("ollama", "not needed", ())),
+        ("no-such-provider/model", {}, (None, "unknown", ())),
+    ],
+)
+def test_describe_provider(monkeypatch, model, parameters, expected):
+    from wagtail_vector_index.ai_utils.backends.litellm import (
+        describe_litellm_provider,
+    )
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    found = describe_litellm_provider(model, parameters)
+    assert (found.provider, found.credentials, found.missing) == expected
+    assert PLAIN_KEY not in repr(found)
+
+
+def test_describe_provider_reads_the_environment(monkeypatch):
+    from wagtail_vector_index.ai_utils.backends.litellm import (
+        describe_litellm_provider,
+    )
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLAIN_KEY)
+    found = describe_litellm_provider("anthropic/claude-3-haiku-20240307", {})
+    assert (found.credentials, found.missing) == ("present", ())
