@@ -139,6 +139,9 @@ class ServerState:
     chunk_delay: float = 0.0
     #: ``time.time()`` when the first content chunk of each stream was sent.
     first_token_times: list[float] = field(default_factory=list)
+    #: The message of every JSON error reply while set, in place of the
+    #: mode's own (what a page does with a provider's markup, say).
+    error_message: str | None = None
     failures: list[str] = field(default_factory=list)
     #: A failure mode for every request until reset (after ``failures``).
     always: str | None = None
@@ -267,6 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = self.server.state.error_message or message
         body = json.dumps(
             {"error": {"message": message, "type": "test_error", "code": code}}
         ).encode()

@@ -13,6 +13,8 @@ from wagtail import hooks
 
 from tests.utils import (
     ALL_URLS,
+    BACKENDS_CHECK_URL,
+    BACKENDS_URL,
     CHAT_URL,
     EMBEDDINGS_URL,
     SAVE_URL,
@@ -37,6 +39,8 @@ def test_urls_are_under_the_admin():
     assert reverse(STREAM_URL) == "/admin/ai/chat/stream/"
     assert reverse(SAVE_URL) == "/admin/ai/chat/save-overrides/"
     assert reverse(EMBEDDINGS_URL) == "/admin/ai/embeddings/"
+    assert reverse(BACKENDS_URL) == "/admin/ai/backends/"
+    assert reverse(BACKENDS_CHECK_URL) == "/admin/ai/backends/check/"
 
 
 @pytest.mark.parametrize("name", ALL_URLS)
@@ -62,6 +66,7 @@ def test_menu_is_hidden_without_the_permission(backends, outsider, editor):
     assert reverse(CHAT_URL) not in hidden
     shown = logged_in(editor).get("/admin/").content.decode()
     assert "Chat test" in shown and "Embeddings test" in shown
+    assert "AI backends" in shown and reverse(BACKENDS_URL) in shown
     assert reverse(CHAT_URL) in shown and reverse(EMBEDDINGS_URL) in shown
 
 
@@ -89,7 +94,7 @@ def test_granting_the_permission_through_a_group(backends):
     assert logged_in(user).get(reverse(EMBEDDINGS_URL)).status_code == 200
 
 
-@pytest.mark.parametrize("name", [STREAM_URL, SAVE_URL])
+@pytest.mark.parametrize("name", [STREAM_URL, SAVE_URL, BACKENDS_CHECK_URL])
 def test_endpoints_are_post_only(backends, editor, name):
     assert logged_in(editor).get(reverse(name)).status_code == 405
 
@@ -101,6 +106,7 @@ def test_importing_the_hooks_and_views_does_not_import_litellm():
         "import wagtail_vector_index.wagtail_hooks\n"
         "import wagtail_vector_index.views.chat\n"
         "import wagtail_vector_index.views.embeddings\n"
+        "import wagtail_vector_index.views.backends\n"
         "from django.urls import reverse\n"
         "reverse('wagtail_vector_index:chat')\n"
         "print('litellm' in sys.modules)\n"

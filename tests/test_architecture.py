@@ -38,7 +38,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("resilience", (f"{PACKAGE}.resilience",)),
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
-    ("ai", (f"{PACKAGE}.ai",)),
+    # The AI backends page's and check_ai_backends' description of each
+    # alias, and the connection check.
+    ("ai", (f"{PACKAGE}.ai", f"{PACKAGE}.backend_checks")),
     (
         "settings form, page helpers",
         (f"{PACKAGE}.ai_settings_form", f"{PACKAGE}.pages"),

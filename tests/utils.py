@@ -95,6 +95,8 @@ SAVE_URL = "wagtail_vector_index:chat_save_overrides"
 EMBEDDINGS_URL = "wagtail_vector_index:embeddings"
 INDEXES_URL = "wagtail_vector_index:indexes"
 INDEX_SEARCH_URL = "wagtail_vector_index:embeddings_index_search"
+BACKENDS_URL = "wagtail_vector_index:backends"
+BACKENDS_CHECK_URL = "wagtail_vector_index:backends_check"
 ALL_URLS = [
     CHAT_URL,
     STREAM_URL,
@@ -102,6 +104,8 @@ ALL_URLS = [
     EMBEDDINGS_URL,
     INDEX_SEARCH_URL,
     INDEXES_URL,
+    BACKENDS_URL,
+    BACKENDS_CHECK_URL,
 ]
 
 

@@ -81,6 +81,20 @@ def _credentials(parameters: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def has_credentials(parameters: Mapping[str, Any]) -> bool:
+    """Whether ``parameters`` hold a credential (an ``api_key``, a provider's
+    own key parameter, an ``Authorization`` header...); values unread."""
+    for name, value in parameters.items():
+        if name in _HEADER_PARAMETERS and isinstance(value, Mapping):
+            if has_credentials(value):
+                return True
+        elif _CREDENTIAL_NAME.search(name) and any(
+            item.strip() for item in _values(value)
+        ):
+            return True
+    return False
+
+
 def remember(parameters: Mapping[str, Any]) -> None:
     """Hide the credentials in a call's ``parameters`` from now on, in log
     records too (the backends call it before every provider call)."""

@@ -1,6 +1,6 @@
 """Wagtail admin integration: the permissions, URLs and menus of the AI pages
-(the chat and embeddings test pages, the vector index report, Reports › AI
-usage) and the AI usage panel of the dashboard.
+(the chat and embeddings test pages, the vector index report, the AI
+backends page, Reports › AI usage) and the AI usage panel of the dashboard.
 
 Kept light: nothing here (nor in the views it imports) imports LiteLLM, which
 is only loaded when a test page builds or calls a backend.
@@ -88,6 +88,13 @@ def register_admin_menu_item() -> MenuItem:
                 name="wvi-vector-indexes",
                 icon_name="table",
                 order=300,
+            ),
+            AIPageMenuItem(
+                _("AI backends"),
+                reverse("wagtail_vector_index:backends"),
+                name="wvi-ai-backends",
+                icon_name="link",
+                order=400,
             ),
         ]
     )

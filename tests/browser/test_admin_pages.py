@@ -216,3 +216,52 @@ def test_editor_searches_an_index_from_its_tab(
     # enough shows the tabs, the form and the results at once.
     page.set_viewport_size({"width": 1280, "height": 1300})
     page.screenshot(path=str(IMAGES / "index-search-tab.png"))
+
+
+def test_editor_checks_the_backends(page, live_server, sites, editor, provider):
+    settings = {
+        "CHAT_BACKENDS": {
+            "default": chat_backend_settings(provider),
+            "writer": chat_backend_settings(
+                provider, model="openai/test-writer", FALLBACKS=["default"]
+            ),
+        },
+        "EMBEDDING_BACKENDS": {
+            "default": {
+                "CLASS": f"{ECHO}.HashingEmbeddingBackend",
+                "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 256},
+            }
+        },
+    }
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog), dialog.dismiss()))
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        log_in(page, live_server)
+        page.click("#wagtail-sidebar button:has-text('AI')")
+        with page.expect_navigation():
+            page.click("a:has-text('AI backends')")
+        assert not provider.requests
+        default = page.locator("[data-wvi-backend='chat:default']")
+        assert "present" in default.text_content()
+
+        with page.expect_navigation():
+            default.locator("button:has-text('Check')").click()
+        result = page.locator("[data-wvi-backend='chat:default'] [role=status]")
+        assert re.search(r"OK in \d+ ms", result.text_content())
+        assert len(provider.requests) == 1
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.screenshot(path=str(IMAGES / "ai-backends.png"), full_page=True)
+
+        # A provider message with markup is shown as text.
+        provider.state.error_message = (
+            'Unknown model <img src=x onerror="alert(1)"> <b>here</b>.'
+        )
+        provider.fail("400")
+        writer = page.locator("[data-wvi-backend='chat:writer']")
+        with page.expect_navigation():
+            writer.locator("button:has-text('Check')").click()
+        result = page.locator("[data-wvi-backend='chat:writer'] [role=status]")
+        assert '<img src=x onerror="alert(1)">' in result.text_content()
+        assert not page.locator("[data-wvi-backend='chat:writer'] img").count()
+        assert not dialogs
+        assert len(provider.requests) == 2

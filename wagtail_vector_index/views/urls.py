@@ -3,6 +3,7 @@ the ``wagtail_vector_index`` namespace (see ``wagtail_hooks``)."""
 
 from django.urls import path
 
+from wagtail_vector_index.views.backends import BackendCheckView, BackendsView
 from wagtail_vector_index.views.base import AIPagePermissionMixin
 from wagtail_vector_index.views.chat import (
     ChatSaveOverridesView,
@@ -39,6 +40,8 @@ urlpatterns = [
         IndexSearchView.as_view(),
         name="embeddings_index_search",
     ),
+    path("backends/", BackendsView.as_view(), name="backends"),
+    path("backends/check/", BackendCheckView.as_view(), name="backends_check"),
     path("indexes/", with_permission(IndexReportView).as_view(), name="indexes"),
     # Behind its own permission (view_ai_usage_report), checked by the view.
     path("usage/", UsageReportView.as_view(), name="usage_report"),

@@ -105,6 +105,28 @@ class BackendConfig:
     attempt_timeout: float | None = None
 
 
+#: What :meth:`BaseBackend.describe_provider` says of a backend's credentials.
+CREDENTIALS_PRESENT = "present"
+CREDENTIALS_MISSING = "missing"
+#: The backend calls no provider, or one that takes no key (a local server).
+CREDENTIALS_NOT_NEEDED = "not needed"
+#: The provider is not known, so neither are the credentials it needs.
+CREDENTIALS_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ProviderDescription:
+    """Who a backend calls and whether it has what it needs to, found
+    without calling anyone. Never holds a credential's value."""
+
+    #: The provider's name (LiteLLM's, e.g. ``"openai"``), or ``None``.
+    provider: str | None = None
+    #: One of the ``CREDENTIALS_*`` values.
+    credentials: str = CREDENTIALS_UNKNOWN
+    #: Names of the environment variables the provider needs and lacks.
+    missing: tuple[str, ...] = ()
+
+
 class BaseBackend:
     """Behaviour common to chat and embedding backends."""
 
@@ -207,6 +229,13 @@ class BaseBackend:
 
     def _smallest_request(self) -> None:
         raise NotImplementedError
+
+    def describe_provider(self) -> ProviderDescription:
+        """The provider this backend calls and whether its credentials are
+        present (in the parameters or the environment); no request is made."""
+        if self.offline:
+            return ProviderDescription(credentials=CREDENTIALS_NOT_NEEDED)
+        return ProviderDescription()
 
     def with_usage(
         self,

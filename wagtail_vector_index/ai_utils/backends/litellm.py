@@ -24,9 +24,14 @@ from wagtail_vector_index import exceptions
 from wagtail_vector_index import usage as ledger
 from wagtail_vector_index.ai_utils.backends import openai_direct
 from wagtail_vector_index.ai_utils.backends.base import (
+    CREDENTIALS_MISSING,
+    CREDENTIALS_NOT_NEEDED,
+    CREDENTIALS_PRESENT,
+    CREDENTIALS_UNKNOWN,
     BaseChatBackend,
     BaseEmbeddingBackend,
     ModelDescription,
+    ProviderDescription,
 )
 from wagtail_vector_index.ai_utils.types import (
     AIResponse,
@@ -36,6 +41,7 @@ from wagtail_vector_index.ai_utils.types import (
     Usage,
 )
 from wagtail_vector_index.redaction import (
+    has_credentials,
     install_log_filters,
     known_secrets,
     redact,
@@ -66,6 +72,10 @@ _QUOTED_MESSAGE_PATTERN = re.compile(
 _OPENAI_SDK_PROVIDERS = frozenset(
     {"openai", "azure", "azure_ai", "text-completion-openai", "custom_openai"}
 )
+
+
+#: LiteLLM providers of local servers that take no key.
+_KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat"})
 
 
 #: LiteLLM providers whose embedding API answers ``encoding_format: "base64"``
@@ -443,6 +453,36 @@ def translate_error(
     return None
 
 
+def describe_litellm_provider(
+    model_id: str, parameters: Mapping[str, Any]
+) -> ProviderDescription:
+    """LiteLLM's provider for ``model_id`` and whether the credentials it
+    needs are in ``parameters`` or in the environment (LiteLLM's
+    ``validate_environment``, which reads the environment only). Nothing is
+    sent anywhere, and no value is read out."""
+    provider = _llm_provider(model_id)
+    if provider is None:
+        return ProviderDescription()
+    if provider in _KEYLESS_PROVIDERS:
+        return ProviderDescription(provider, CREDENTIALS_NOT_NEEDED)
+    if has_credentials(parameters):
+        return ProviderDescription(provider, CREDENTIALS_PRESENT)
+    api_base = parameters.get("api_base") or parameters.get("base_url")
+    api_version = parameters.get("api_version")
+    try:
+        found = _litellm().validate_environment(
+            model=model_id,
+            api_base=api_base if isinstance(api_base, str) else None,
+            api_version=api_version if isinstance(api_version, str) else None,
+        )
+    except Exception:  # A provider LiteLLM cannot judge: say so, not fail.
+        return ProviderDescription(provider, CREDENTIALS_UNKNOWN)
+    missing = tuple(str(name) for name in found.get("missing_keys") or ())
+    if found.get("keys_in_environment") and not missing:
+        return ProviderDescription(provider, CREDENTIALS_PRESENT)
+    return ProviderDescription(provider, CREDENTIALS_MISSING, missing)
+
+
 class LiteLLMBackendMixin:
     """Model map lookups and error translation for LiteLLM backends."""
 
@@ -451,6 +491,12 @@ class LiteLLMBackendMixin:
     @classmethod
     def describe_model(cls, model_id: str) -> ModelDescription | None:
         return describe_litellm_model(model_id)
+
+    def describe_provider(self) -> ProviderDescription:
+        return describe_litellm_provider(
+            self.config.model_id,  # type: ignore[attr-defined]
+            self.config.default_parameters,  # type: ignore[attr-defined]
+        )
 
     def provider_parameters(self, parameters: dict) -> dict:
         """``parameters`` as LiteLLM gets them: the OpenAI SDK's own retries
