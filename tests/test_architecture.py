@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("parameters", (f"{PACKAGE}.parameters",)),
     # The usage ledger and budgets: the backends record through it.
     ("usage", (f"{PACKAGE}.usage",)),
+    # The embedding cache: the backends' with_cache() and the indexes use it.
+    ("embedding cache", (f"{PACKAGE}.embedding_cache",)),
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
     ("ai", (f"{PACKAGE}.ai",)),
