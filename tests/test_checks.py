@@ -594,7 +594,8 @@ def test_w003_unknown_top_level_key():
         Warning(
             'WAGTAIL_VECTOR_INDEX has an unknown key "CHAT_BACKEND".',
             hint='The known keys are "AUTO_UPDATE", "CHAT_BACKENDS", '
-            '"EMBEDDING_BACKENDS", "SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
+            '"EMBEDDING_BACKENDS", "EMBEDDING_CACHE", '
+            '"SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
             '"TEST_PAGES_RATE_LIMIT", "USAGE"; check the spelling.',
             id="wagtail_vector_index.W003",
         )
