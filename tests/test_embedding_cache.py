@@ -227,6 +227,25 @@ def test_the_size_is_not_counted_on_every_store(monkeypatch):
     assert real_evict(240) == 10 and EmbeddingCacheEntry.objects.count() == 240
 
 
+def test_clearing_and_evicting_never_read_the_vectors():
+    # QuerySet.delete() would read every row first (Wagtail connects
+    # post_delete receivers for all models): a full cache is hundreds of MB.
+    embedding_cache.store(
+        MODEL, DIMENSIONS, {digest(str(i)): vector(i) for i in range(30)}
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert embedding_cache.evict(10) == 20
+        assert embedding_cache.clear() == 10
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if '"vector"' in sql]
+    assert [sql.split()[0] for sql in statements] == [
+        "SELECT",  # COUNT
+        "SELECT",  # the 20 least recently used
+        "DELETE",
+        "DELETE",
+    ]
+
+
 def test_clear_all_or_one_model_with_the_command(capsys):
     embedding_cache.store(MODEL, DIMENSIONS, {digest("a"): vector(1)})
     embedding_cache.store("openai/other", DIMENSIONS, {digest("a"): vector(1)})
