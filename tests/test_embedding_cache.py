@@ -325,6 +325,40 @@ def test_without_with_cache_every_text_is_sent(http):
     assert EmbeddingCacheEntry.objects.count() == 1
 
 
+def test_inputs_from_a_generator(http):
+    backend = ai.get_embedding_backend().with_cache()
+    backend.embed_matrix(["alpha"])
+
+    vectors = backend.embed_matrix(text for text in ["alpha", "beta"])
+
+    np.testing.assert_array_equal(vectors, expected("alpha", "beta"))
+    assert sent(http) == [["alpha"], ["beta"]]
+
+
+def test_calls_sending_parameters_that_change_the_vectors_are_not_cached(http):
+    # Cohere's input_type (Vertex AI's task_type): a query's vector differs
+    # from a document's, and the key does not hold the parameter.
+    backend = ai.get_embedding_backend().with_cache()
+    backend.embed_matrix(["alpha"])
+    backend.embed_matrix(["alpha"], input_type="search_query")
+
+    assert sent(http) == [["alpha"], ["alpha"]]
+    assert EmbeddingCacheEntry.objects.count() == 1
+
+
+def test_indexes_whose_backend_sends_such_parameters_are_not_cached(articles, http):
+    ArticlesIndex("one").update()
+    settings = http_settings(http)
+    settings["EMBEDDING_BACKENDS"]["default"]["CONFIG"]["DEFAULT_PARAMETERS"][
+        "task_type"
+    ] = "RETRIEVAL_DOCUMENT"
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        report = ArticlesIndex("two").update()
+
+    assert [len(texts) for texts in sent(http)] == [len(ARTICLES)] * 2
+    assert report.cached == 0
+
+
 def test_refused_parameters_fail_before_the_cache(http):
     backend = ai.get_embedding_backend().with_cache()
     with pytest.raises(TypeError, match="model cannot be passed"):

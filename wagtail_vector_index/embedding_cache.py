@@ -60,6 +60,12 @@ CHECK_EVERY = 1_000
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 
+#: Parameters that change the vectors a model returns without changing its
+#: id or dimensions (Cohere's ``input_type``, Vertex AI's and Gemini's
+#: ``task_type``). The key does not hold them, so calls sending one are not
+#: cached: a query's vector is never served for a document's.
+VECTOR_PARAMETERS = frozenset({"input_type", "task_type"})
+
 
 def content_hash(text: str) -> str:
     """The key of ``text`` in the cache: SHA-256, hex (chunks' hash too)."""
@@ -283,10 +289,18 @@ class ModelCache:
             logger.warning("Embedding cache: vectors not stored: %s", error)
 
 
-def for_backend(backend: Any) -> ModelCache | None:
+def for_backend(
+    backend: Any, parameters: Mapping[str, Any] | None = None
+) -> ModelCache | None:
     """The cache of ``backend``'s model and dimensions, or ``None`` where
-    the cache does not apply (see :func:`applies`)."""
+    the cache does not apply (see :func:`applies`) or the call's
+    ``parameters`` (default: the backend's) set one of
+    :data:`VECTOR_PARAMETERS`."""
     if not applies(backend):
+        return None
+    if parameters is None:
+        parameters = backend.config.default_parameters
+    if VECTOR_PARAMETERS.intersection(parameters):
         return None
     return ModelCache(backend.config.model_id, backend.embedding_output_dimensions)
 

@@ -604,11 +604,13 @@ class BaseEmbeddingBackend(BaseBackend):
     def _from_cache(self, inputs: Any, kwargs: dict[str, Any]) -> np.ndarray | None:
         """The vectors of ``inputs`` through the cache, or ``None`` when this
         call does not use it."""
-        cache = embedding_cache.for_backend(self) if self.use_cache else None
+        if not self.use_cache:
+            return None
+        # (Refused parameters fail here, before any lookup.)
+        cache = embedding_cache.for_backend(self, self.merged_parameters(kwargs))
         if cache is None:
             return None
         inputs = validate_inputs(inputs)
-        self.merged_parameters(kwargs)  # Refused parameters fail before a lookup.
         direct = copy.copy(self)
         direct.use_cache = False
         return embedding_cache.embed_through(
@@ -619,11 +621,12 @@ class BaseEmbeddingBackend(BaseBackend):
         self, inputs: Any, kwargs: dict[str, Any]
     ) -> np.ndarray | None:
         """:meth:`_from_cache` for the asynchronous methods."""
-        cache = embedding_cache.for_backend(self) if self.use_cache else None
+        if not self.use_cache:
+            return None
+        cache = embedding_cache.for_backend(self, self.merged_parameters(kwargs))
         if cache is None:
             return None
         inputs = validate_inputs(inputs)
-        self.merged_parameters(kwargs)
         direct = copy.copy(self)
         direct.use_cache = False
 
