@@ -471,6 +471,28 @@ def test_only_texts_not_cached_are_sent_by_an_update(articles, http):
     assert len(calls(http)) == 2
 
 
+def test_a_stopped_update_keeps_the_vectors_it_paid_for(articles, http):
+    from wagtail_vector_index.exceptions import AIBudgetExceededError
+
+    index = ArticlesIndex()
+    settings = http_settings(http)
+    # Room for the first request of two texts; the second is refused while
+    # the first is still in flight.
+    settings["USAGE"] = {"NO_SITE_MONTHLY_BUDGET_TOKENS": 1}
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        with pytest.raises(AIBudgetExceededError):
+            index.update(batch_size=2)
+    assert index.storage.state() is None  # Nothing answers yet.
+    (first,) = sent(http)
+    assert EmbeddingCacheEntry.objects.count() == 2
+
+    report = index.update(batch_size=2)
+
+    assert (report.embedded, report.cached) == (len(ARTICLES) - 2, 2)
+    assert not set(first) & {text for texts in sent(http)[1:] for text in texts}
+    assert_holds_the_providers_vectors(index, articles.values())
+
+
 def test_the_update_command_says_what_comes_from_the_cache(articles, http, capsys):
     ArticlesIndex("elsewhere").update()
     call_command("update_vector_indexes", "testapp.articlepage", "--noinput")

@@ -19,7 +19,9 @@ back from the storage when a group needs them.
 The embedding cache (``cache``, see :mod:`wagtail_vector_index.embedding_cache`)
 is consulted by the main thread for each group before its call starts: texts
 it holds are not sent. The vectors a call brings are stored in it by the
-main thread when the group is written.
+main thread when the group is written, or, when the update stops first (an
+error, a budget used up), once the request has finished: paid for, they
+serve the next run.
 
 The build being written does not answer until it is activated: an error or
 an interruption leaves the old build answering (and the next update clears
@@ -39,6 +41,9 @@ import numpy as np
 
 from wagtail_vector_index.index.chunking import Chunk
 from wagtail_vector_index.index.storage.types import ChunkRow
+from wagtail_vector_index.redaction import get_logger
+
+logger = get_logger(__name__)
 
 #: The most rows written in one group (groups needing no provider call are
 #: cut at this size too).
@@ -132,7 +137,9 @@ def write_build(
         # is recorded as it ended (its vectors are not written).
         pool.shutdown(wait=True)
         while in_flight:
-            _settle(in_flight.popleft())
+            group = in_flight.popleft()
+            _settle(group)
+            _keep(cache, group)
 
 
 def _settle(group: _Group) -> None:
@@ -145,6 +152,17 @@ def _settle(group: _Group) -> None:
         call.finish()
     else:
         call.fail(error)
+
+
+def _keep(cache: Any, group: _Group) -> None:
+    """Store the vectors of a group that was not written (the update
+    stopped) in the embedding cache, if its request succeeded."""
+    if cache is None or group.vectors is None or group.vectors.exception():
+        return
+    try:
+        cache.store(dict(zip(group.new, group.vectors.result(), strict=True)))
+    except Exception as error:  # The update's own error is the one to raise.
+        logger.warning("Embedding cache: vectors of a stopped update lost: %s", error)
 
 
 def _write_group(
