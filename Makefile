@@ -46,7 +46,8 @@ test: install chromium gettext
 		tests/test_vector_index.py tests/test_index_signals.py tests/test_pgvector.py \
 		tests/test_index_integrity.py tests/test_concurrent_updates.py \
 		tests/test_update_faults.py tests/test_upgrade_migrations.py \
-		tests/test_usage_report.py tests/test_retrieval_scope.py tests/test_hybrid.py
+		tests/test_usage_report.py tests/test_retrieval_scope.py tests/test_hybrid.py \
+		tests/test_embedding_cache.py
 	$(BIN)/python -m pytest -m browser
 	$(BIN)/python tests/manage.py makemigrations --check --dry-run
 

@@ -36,6 +36,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Retries, fallbacks and the circuit breaker: the backends' calls go
     # through it.
     ("resilience", (f"{PACKAGE}.resilience",)),
+    # The embedding cache: the backends' with_cache() and the indexes use it.
+    ("embedding cache", (f"{PACKAGE}.embedding_cache",)),
     ("backends", (f"{PACKAGE}.ai_utils.backends",)),
     ("site overrides", (f"{PACKAGE}.site_overrides",)),
     # The AI backends page's and check_ai_backends' description of each

@@ -594,7 +594,8 @@ def test_w003_unknown_top_level_key():
         Warning(
             'WAGTAIL_VECTOR_INDEX has an unknown key "CHAT_BACKEND".',
             hint='The known keys are "AUTO_UPDATE", "CHAT_BACKENDS", '
-            '"EMBEDDING_BACKENDS", "SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
+            '"CIRCUIT_BREAKER", "EMBEDDING_BACKENDS", "EMBEDDING_CACHE", '
+            '"SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
             '"TEST_PAGES_RATE_LIMIT", "USAGE"; check the spelling.',
             id="wagtail_vector_index.W003",
         )
@@ -641,10 +642,10 @@ def test_w003_unknown_config_key():
         Warning(
             'WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["default"]["CONFIG"] has an '
             'unknown key "DEFAULT_PARAMETER".',
-            hint="The known keys are BATCH_SIZE, BATCH_TOKEN_LIMIT, "
+            hint="The known keys are ATTEMPT_TIMEOUT, BATCH_SIZE, BATCH_TOKEN_LIMIT, "
             "DEFAULT_PARAMETERS, EMBEDDING_BASE64, EMBEDDING_DIRECT, "
-            "EMBEDDING_OUTPUT_DIMENSIONS, MAX_CONCURRENCY, MODEL_ID, TOKEN_LIMIT; "
-            "check the spelling.",
+            "EMBEDDING_OUTPUT_DIMENSIONS, FALLBACKS, MAX_CONCURRENCY, MAX_RETRIES, "
+            "MODEL_ID, TOKEN_LIMIT; check the spelling.",
             id="wagtail_vector_index.W003",
         )
     ]

@@ -54,6 +54,16 @@ class Site:
         with sqlite3.connect(self.database) as db:
             return db.execute(sql, params).fetchall()
 
+    def execute(self, sql: str) -> None:
+        if ON_POSTGRES:
+            import psycopg
+
+            with psycopg.connect(self.database) as db:
+                db.execute(sql)
+        else:
+            with sqlite3.connect(self.database) as db:
+                db.execute(sql)
+
     def chunks(self, index_name: str) -> dict[str, Any]:
         """Rows, distinct chunks and what the index's state says."""
         rows, distinct = self.query(
@@ -139,6 +149,13 @@ def site(tmp_path_factory):
         yield Site(database, env)
     finally:
         drop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_embedding_cache(site):
+    """Every test's updates embed through the provider: the vectors earlier
+    tests' processes left in the site's embedding cache are removed."""
+    site.execute("DELETE FROM wagtail_vector_index_embeddingcacheentry")
 
 
 @pytest.fixture(scope="module")

@@ -100,6 +100,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         conf.STORAGE_KEY,
         conf.USAGE_KEY,
         conf.CIRCUIT_BREAKER_KEY,
+        conf.EMBEDDING_CACHE_KEY,
     }
     for key in sorted(set(user) - known):
         messages.append(
@@ -181,6 +182,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         messages.extend(_check_usage(user[conf.USAGE_KEY]))
     if conf.CIRCUIT_BREAKER_KEY in user:
         messages.extend(_check_circuit_breaker(user[conf.CIRCUIT_BREAKER_KEY]))
+    if conf.EMBEDDING_CACHE_KEY in user:
+        messages.extend(_check_embedding_cache(user[conf.EMBEDDING_CACHE_KEY]))
     for kind, kind_key in conf.KIND_KEYS.items():
         configured = conf.get_backend_settings(kind)
         messages.extend(_check_kind(kind, kind_key, configured))
@@ -486,6 +489,67 @@ def _check_usage(usage: Any) -> list[checks.CheckMessage]:
                     id=ID.format("E023"),
                 )
             )
+    return messages
+
+
+def _check_embedding_cache(cache: Any) -> list[checks.CheckMessage]:
+    """``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]``: E030-E032, W015."""
+    where = f'{SETTING}["{conf.EMBEDDING_CACHE_KEY}"]'
+    if not isinstance(cache, Mapping):
+        return [
+            checks.Error(
+                _("%(setting)s must be a dict, not %(type)s.")
+                % {"setting": where, "type": type(cache).__name__},
+                hint=_(
+                    "Set it to a dict such as %(example)s, or remove it to use "
+                    "the defaults."
+                )
+                % {"example": '{"MAX_ENTRIES": 100000}'},
+                id=ID.format("E030"),
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    known = set(conf.EMBEDDING_CACHE_DEFAULTS)
+    for key in sorted(set(cache) - known, key=str):
+        messages.append(
+            checks.Warning(
+                _('%(setting)s has an unknown key "%(key)s".')
+                % {"setting": where, "key": key},
+                hint=_("The known keys are %(keys)s; check the spelling.")
+                % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
+                id=ID.format("W015"),
+            )
+        )
+    enabled = cache.get("ENABLED", True)
+    if not isinstance(enabled, bool):
+        messages.append(
+            checks.Error(
+                _("%(setting)s must be True or False, not %(value)s.")
+                % {"setting": f'{where}["ENABLED"]', "value": repr(enabled)},
+                hint=_(
+                    "Set it to False to send every text to the provider, or "
+                    "True (the default) to use the embedding cache."
+                ),
+                id=ID.format("E031"),
+            )
+        )
+    size = cache.get("MAX_ENTRIES", conf.EMBEDDING_CACHE_DEFAULTS["MAX_ENTRIES"])
+    if not _is_positive_int(size):
+        messages.append(
+            checks.Error(
+                _(
+                    "%(setting)s must be a whole number of entries above 0, "
+                    "not %(value)s."
+                )
+                % {"setting": f'{where}["MAX_ENTRIES"]', "value": repr(size)},
+                hint=_(
+                    "Use a number such as %(example)s (an entry of 1,536 "
+                    "dimensions takes about 6 KB), or set ENABLED to False."
+                )
+                % {"example": conf.EMBEDDING_CACHE_DEFAULTS["MAX_ENTRIES"]},
+                id=ID.format("E032"),
+            )
+        )
     return messages
 
 

@@ -94,6 +94,13 @@ class CircuitBreakerSettings(TypedDict, total=False):
     COOLDOWN_SECONDS: float
 
 
+class EmbeddingCacheSettings(TypedDict, total=False):
+    """``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]``: the embedding cache."""
+
+    ENABLED: bool
+    MAX_ENTRIES: int
+
+
 class WagtailVectorIndexSettings(TypedDict, total=False):
     """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
 
@@ -105,6 +112,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     STORAGE: str
     USAGE: UsageSettings
     CIRCUIT_BREAKER: CircuitBreakerSettings
+    EMBEDDING_CACHE: EmbeddingCacheSettings
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -248,6 +256,17 @@ CIRCUIT_BREAKER_DEFAULTS: CircuitBreakerSettings = {
 }
 
 
+EMBEDDING_CACHE_KEY = "EMBEDDING_CACHE"
+
+#: ``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]`` keys and their defaults. An
+#: entry of 1,536 dimensions takes about 6 KB in the database, so the default
+#: bound is about 600 MB at that size.
+EMBEDDING_CACHE_DEFAULTS: EmbeddingCacheSettings = {
+    "ENABLED": True,
+    "MAX_ENTRIES": 100_000,
+}
+
+
 @functools.cache
 def get_circuit_breaker_settings() -> CircuitBreakerSettings:
     """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]`` with defaults filled in;
@@ -274,6 +293,34 @@ def is_duration(value: Any) -> bool:
 DEFAULT_MAX_RETRIES = 2
 
 
+@functools.cache
+def get_embedding_cache_settings() -> EmbeddingCacheSettings:
+    """``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]`` with defaults filled in
+    (values as written; the checks report malformed ones)."""
+    user = get_user_settings()
+    cache = user.get(EMBEDDING_CACHE_KEY) if isinstance(user, Mapping) else None
+    merged: dict[str, Any] = dict(EMBEDDING_CACHE_DEFAULTS)
+    if isinstance(cache, Mapping):
+        merged.update(cache)
+    return merged  # type: ignore[return-value]
+
+
+def get_embedding_cache_enabled() -> bool:
+    """Whether vectors are kept in and taken from the embedding cache (a
+    malformed value counts as the default, on)."""
+    value = get_embedding_cache_settings().get("ENABLED")
+    return value if isinstance(value, bool) else True
+
+
+def get_embedding_cache_max_entries() -> int:
+    """The most entries the embedding cache keeps (a malformed value counts
+    as the default)."""
+    value = get_embedding_cache_settings().get("MAX_ENTRIES")
+    if is_count(value) and value > 0:
+        return value
+    return EMBEDDING_CACHE_DEFAULTS["MAX_ENTRIES"]
+
+
 def clear_cache() -> None:
     """Forget everything read from settings. (Modules above this one that
     build things from settings connect their own ``setting_changed``
@@ -281,6 +328,7 @@ def clear_cache() -> None:
     get_backend_settings.cache_clear()
     get_usage_settings.cache_clear()
     get_circuit_breaker_settings.cache_clear()
+    get_embedding_cache_settings.cache_clear()
 
 
 @receiver(setting_changed)

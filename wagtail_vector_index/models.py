@@ -337,3 +337,43 @@ class AIUsageTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} {self.start} {self.scope}"
+
+
+class EmbeddingCacheEntry(models.Model):
+    """One vector in the embedding cache, shared by every index and by
+    ``backend.with_cache()`` callers: the same text embedded with the same
+    model and dimensions is never sent to the provider twice.
+
+    Written and read by :mod:`wagtail_vector_index.embedding_cache` (through
+    the app registry); bounded by ``EMBEDDING_CACHE["MAX_ENTRIES"]``, the
+    least recently used going first.
+    """
+
+    model_id = models.CharField(_("model"), max_length=255)
+    dimensions = models.PositiveIntegerField(_("dimensions"))
+    #: SHA-256 of the text (hex), as chunks' ``content_hash``.
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    #: ``dimensions`` float32 values, little-endian.
+    vector = models.BinaryField(_("vector"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    #: Refreshed by lookups (at most every few minutes per entry): what
+    #: eviction orders by.
+    last_used_at = models.DateTimeField(_("last used"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("embedding cache entry")
+        verbose_name_plural = _("embedding cache entries")
+        constraints = [
+            # Its index serves the lookups (model, dimensions, hash IN ...)
+            # and clearing one model's entries.
+            models.UniqueConstraint(
+                fields=["model_id", "dimensions", "content_hash"],
+                name="wvi_embedding_cache_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["last_used_at", "id"], name="wvi_embedding_cache_lru")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} ({self.dimensions}): {self.content_hash[:12]}"

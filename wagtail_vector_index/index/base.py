@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils.translation import gettext as _
 
-from wagtail_vector_index import ai, usage
+from wagtail_vector_index import ai, embedding_cache, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import conversation, hybrid, rebuild, scope
@@ -173,6 +173,9 @@ class UpdateEstimate:
     tokens_to_embed: int
     cost: float | None
     model_id: str
+    #: Chunks to embed whose vectors the embedding cache holds: no provider
+    #: call (not counted in ``chunks_to_embed`` and ``tokens_to_embed``).
+    chunks_cached: int = 0
 
 
 @dataclass
@@ -188,6 +191,9 @@ class UpdateReport:
     #: Stored vectors found invalid (another length, NaN or infinite values)
     #: and replaced: embedded again, or taken from a valid copy.
     invalid: int = 0
+    #: New chunks whose vectors came from the embedding cache (no provider
+    #: call); ``embedded`` counts those the provider embedded.
+    cached: int = 0
 
 
 @dataclass
@@ -198,6 +204,7 @@ class _Plan:
     pending: dict[str, str] = field(default_factory=dict)  # hash -> text
     stored_keys: Counter = field(default_factory=Counter)  # of the active build
     invalid: int = 0  # stored vectors that cannot be reused
+    cached: set[str] = field(default_factory=set)  # pending, in the cache
 
 
 class VectorIndex:
@@ -798,6 +805,9 @@ class VectorIndex:
                 digest = chunk.content_hash
                 if digest not in plan.reusable:
                     plan.pending[digest] = chunk.text
+        cache = embedding_cache.for_backend(backend)
+        if cache is not None and plan.pending:
+            plan.cached = cache.cached_hashes(plan.pending)
         return plan
 
     def estimate(self) -> UpdateEstimate:
@@ -807,15 +817,17 @@ class VectorIndex:
         return self._estimate(backend, self._plan(backend, state))
 
     def _estimate(self, backend: Any, plan: _Plan) -> UpdateEstimate:
-        tokens = sum(backend.count_tokens(text) for text in plan.pending.values())
+        to_embed = [t for d, t in plan.pending.items() if d not in plan.cached]
+        tokens = sum(backend.count_tokens(text) for text in to_embed)
         return UpdateEstimate(
             index_name=self.name,
             objects=plan.objects,
             chunks=len(plan.rows),
-            chunks_to_embed=len(plan.pending),
+            chunks_to_embed=len(to_embed),
             tokens_to_embed=tokens,
-            cost=backend.estimate_cost(tokens) if plan.pending else 0.0,
+            cost=backend.estimate_cost(tokens) if to_embed else 0.0,
             model_id=backend.config.model_id,
+            chunks_cached=len(plan.pending) - len(to_embed),
         )
 
     def _reusable_state(self, backend: Any) -> Any:
@@ -918,11 +930,14 @@ class VectorIndex:
             dimensions = backend.embedding_output_dimensions
             build = self.storage.next_build(lease=lease)
 
-            def written(embedded: int) -> None:
-                if embedded:
+            def written(embedded: int, cached: int) -> None:
+                if embedded or cached:
                     report.embedded += embedded
+                    report.cached += cached
                     if progress is not None:
-                        progress(report.embedded, len(plan.pending))
+                        # Vectors from the cache are progress too.
+                        done = report.embedded + report.cached
+                        progress(done, len(plan.pending))
                 lease.refresh()
 
             rebuild.write_build(
@@ -935,6 +950,7 @@ class VectorIndex:
                 dimensions=dimensions,
                 batch_size=batch_size,
                 on_group=written,
+                cache=embedding_cache.for_backend(backend),
             )
             lease.refresh()
             self.storage.activate(
@@ -1103,9 +1119,8 @@ class VectorIndex:
         known = self.storage.vectors_by_hash(state, [c.content_hash for c in chunks])
         missing = [c for c in chunks if c.content_hash not in known]
         if missing:
-            for chunk, vector in zip(
-                missing, backend.embed_matrix([c.text for c in missing]), strict=True
-            ):
+            vectors = backend.with_cache().embed_matrix([c.text for c in missing])
+            for chunk, vector in zip(missing, vectors, strict=True):
                 known[chunk.content_hash] = to_bytes(vector)
         rows = [
             ChunkRow(

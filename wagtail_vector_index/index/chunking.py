@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# The chunks' hash is the embedding cache's key: the same function.
+from wagtail_vector_index.embedding_cache import content_hash
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,6 @@ class Chunk:
     @functools.cached_property
     def content_hash(self) -> str:
         return content_hash(self.text)
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def split_tokens(tokens: Sequence[Any], size: int, overlap: int) -> list[Sequence[Any]]:

@@ -16,6 +16,13 @@ vectors: 25 MB at 1,536 dimensions), whatever the size of the index. Texts
 already embedded in this run, or reused from the answering build, are read
 back from the storage when a group needs them.
 
+The embedding cache (``cache``, see :mod:`wagtail_vector_index.embedding_cache`)
+is consulted by the main thread for each group before its call starts: texts
+it holds are not sent. The vectors a call brings are stored in it by the
+main thread when the group is written, or, when the update stops first (an
+error, a budget used up), once the request has finished: paid for, they
+serve the next run.
+
 The build being written does not answer until it is activated: an error or
 an interruption leaves the old build answering (and the next update clears
 the unfinished one).
@@ -34,6 +41,9 @@ import numpy as np
 
 from wagtail_vector_index.index.chunking import Chunk
 from wagtail_vector_index.index.storage.types import ChunkRow
+from wagtail_vector_index.redaction import get_logger
+
+logger = get_logger(__name__)
 
 #: The most rows written in one group (groups needing no provider call are
 #: cut at this size too).
@@ -48,6 +58,8 @@ class _Group:
     vectors: Future | None = None
     #: The recorded embedding call of ``new`` (see ``DeferredEmbedding``).
     call: Any = None
+    #: Vectors of the group's texts found in the embedding cache, by hash.
+    cached: dict[str, Any] = field(default_factory=dict)
 
 
 def _groups(
@@ -78,11 +90,14 @@ def write_build(
     pending: dict[str, str],
     dimensions: int,
     batch_size: int,
-    on_group: Callable[[int], None],
+    on_group: Callable[[int, int], None],
+    cache: Any = None,
 ) -> None:
     """Embed ``pending`` (hash -> text) and write every row of ``rows`` into
-    ``build``; ``on_group(embedded)`` runs after each group is written (to
-    report progress and keep the lease)."""
+    ``build``; ``on_group(embedded, cached)`` runs after each group is
+    written (to report progress and keep the lease). With ``cache`` (an
+    ``embedding_cache.ModelCache``), texts it holds are not sent and new
+    vectors are kept in it."""
     workers = max(1, int(getattr(backend.config, "max_concurrency", 1) or 1))
     batch_size = max(1, batch_size)
     in_flight: deque[_Group] = deque()
@@ -91,10 +106,10 @@ def write_build(
     def write_oldest() -> None:
         done = in_flight.popleft()
         try:
-            _write_group(storage, state, build, done, dimensions)
+            _write_group(storage, state, build, done, dimensions, cache)
         finally:
             _settle(done)
-        on_group(len(done.new))
+        on_group(len(done.new), len(done.cached))
 
     try:
         for group in _groups(rows, pending, batch_size):
@@ -102,6 +117,9 @@ def write_build(
             # submitted starts at once (none waits in the pool's queue).
             while len(in_flight) >= workers:
                 write_oldest()
+            if group.new and cache is not None:
+                group.cached = cache.lookup(group.new)
+                group.new = [d for d in group.new if d not in group.cached]
             if group.new:
                 texts = [pending[digest] for digest in group.new]
                 group.call = backend.deferred_embedding(texts)
@@ -119,7 +137,9 @@ def write_build(
         # is recorded as it ended (its vectors are not written).
         pool.shutdown(wait=True)
         while in_flight:
-            _settle(in_flight.popleft())
+            group = in_flight.popleft()
+            _settle(group)
+            _keep(cache, group)
 
 
 def _settle(group: _Group) -> None:
@@ -134,13 +154,33 @@ def _settle(group: _Group) -> None:
         call.fail(error)
 
 
+def _keep(cache: Any, group: _Group) -> None:
+    """Store the vectors of a group that was not written (the update
+    stopped) in the embedding cache, if its request succeeded."""
+    if cache is None or group.vectors is None or group.vectors.exception():
+        return
+    try:
+        cache.store(dict(zip(group.new, group.vectors.result(), strict=True)))
+    except Exception as error:  # The update's own error is the one to raise.
+        logger.warning("Embedding cache: vectors of a stopped update lost: %s", error)
+
+
 def _write_group(
-    storage: Any, state: Any, build: int, group: _Group, dimensions: int
+    storage: Any,
+    state: Any,
+    build: int,
+    group: _Group,
+    dimensions: int,
+    cache: Any = None,
 ) -> None:
     vectors: dict[str, Any] = {}
     if group.vectors is not None:
         matrix = np.asarray(group.vectors.result(), dtype=np.float32)
         vectors = dict(zip(group.new, matrix, strict=True))
+        if cache is not None:
+            # Kept before the build is written: paid for, whatever follows.
+            cache.store(vectors)
+    vectors.update(group.cached)
     wanted = {c.content_hash for _, _, c in group.rows} - vectors.keys()
     if wanted:
         # Reused from the answering build, or embedded by an earlier group

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
-from wagtail_vector_index import conf, resilience, usage
+from wagtail_vector_index import conf, embedding_cache, resilience, usage
 from wagtail_vector_index.ai_utils.types import (
     AIResponse,
     AIStreamingResponse,
@@ -787,6 +787,57 @@ class BaseEmbeddingBackend(BaseBackend):
     """A backend that turns texts into vectors."""
 
     kind = "embedding"
+    #: Whether calls take vectors from the embedding cache (see
+    #: :meth:`with_cache`).
+    use_cache: bool = False
+
+    def with_cache(self) -> BaseEmbeddingBackend:
+        """A copy of this backend whose :meth:`embed`, :meth:`aembed`,
+        :meth:`embed_matrix` and :meth:`aembed_matrix` take the vectors of
+        texts already embedded with this model and dimensions from the
+        embedding cache (:mod:`wagtail_vector_index.embedding_cache`) and send
+        only the others, each once, to the provider, then keep their vectors
+        there. Results are in input order; the usage ledger records the one
+        call for the texts sent (none when every text was cached). Nothing
+        changes when ``EMBEDDING_CACHE["ENABLED"]`` is off or the backend is
+        offline."""
+        backend = copy.copy(self)
+        backend.use_cache = True
+        return backend
+
+    def _from_cache(self, inputs: Any, kwargs: dict[str, Any]) -> np.ndarray | None:
+        """The vectors of ``inputs`` through the cache, or ``None`` when this
+        call does not use it."""
+        if not self.use_cache:
+            return None
+        # (Refused parameters fail here, before any lookup.)
+        cache = embedding_cache.for_backend(self, self.merged_parameters(kwargs))
+        if cache is None:
+            return None
+        inputs = validate_inputs(inputs)
+        direct = copy.copy(self)
+        direct.use_cache = False
+        return embedding_cache.embed_through(
+            cache, inputs, lambda texts: direct.embed_matrix(texts, **kwargs)
+        )
+
+    async def _afrom_cache(
+        self, inputs: Any, kwargs: dict[str, Any]
+    ) -> np.ndarray | None:
+        """:meth:`_from_cache` for the asynchronous methods."""
+        if not self.use_cache:
+            return None
+        cache = embedding_cache.for_backend(self, self.merged_parameters(kwargs))
+        if cache is None:
+            return None
+        inputs = validate_inputs(inputs)
+        direct = copy.copy(self)
+        direct.use_cache = False
+
+        async def embed(texts: list[str]) -> np.ndarray:
+            return await direct.aembed_matrix(texts, **kwargs)
+
+        return await embedding_cache.aembed_through(cache, inputs, embed)
 
     @property
     def embedding_output_dimensions(self) -> int:
@@ -939,6 +990,8 @@ class BaseEmbeddingBackend(BaseBackend):
 
     def embed(self, inputs: Sequence[str], **kwargs: Any) -> Iterator[list[float]]:
         """Vectors for ``inputs``, in input order."""
+        if (cached := self._from_cache(inputs, kwargs)) is not None:
+            return iter(cached.tolist())
         inputs = validate_inputs(inputs)
         self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
@@ -957,6 +1010,8 @@ class BaseEmbeddingBackend(BaseBackend):
 
         At most ``config.max_concurrency`` requests are in flight at once.
         """
+        if (cached := await self._afrom_cache(inputs, kwargs)) is not None:
+            return cached.tolist()
         inputs = validate_inputs(inputs)
         self.merged_parameters(kwargs)  # Refuses reserved names at once.
         if not inputs:
@@ -974,6 +1029,8 @@ class BaseEmbeddingBackend(BaseBackend):
         overrides :meth:`embed` itself (rather than ``_embed_batch``) gets
         its vectors from that method, converted.
         """
+        if (cached := self._from_cache(inputs, kwargs)) is not None:
+            return cached
         inputs = validate_inputs(inputs)
         if _overrides(self, "embed"):
             return self._recorded(
@@ -996,6 +1053,8 @@ class BaseEmbeddingBackend(BaseBackend):
     async def aembed_matrix(self, inputs: Sequence[str], **kwargs: Any) -> np.ndarray:
         """Asynchronous :meth:`embed_matrix`; batches sent concurrently as
         :meth:`aembed` sends them."""
+        if (cached := await self._afrom_cache(inputs, kwargs)) is not None:
+            return cached
         inputs = validate_inputs(inputs)
         if _overrides(self, "aembed"):
 

@@ -30,7 +30,7 @@ def describe(estimate: UpdateEstimate) -> str:
         else gettext("about $%(cost).4f") % {"cost": estimate.cost}
     )
     # Translators: %(cost)s is "about $0.0012" or "cost unknown for this model".
-    return gettext(
+    text = gettext(
         "%(objects)s objects, %(chunks)s chunks; %(to_embed)s chunks to embed "
         "with %(model)s (%(tokens)s tokens, %(cost)s)"
     ) % {
@@ -41,6 +41,11 @@ def describe(estimate: UpdateEstimate) -> str:
         "tokens": estimate.tokens_to_embed,
         "cost": cost,
     }
+    if estimate.chunks_cached:
+        text += "; " + gettext(
+            "%(cached)s chunks from the embedding cache (no provider call)"
+        ) % {"cached": estimate.chunks_cached}
+    return text
 
 
 def _amount(value: Any, unit: str) -> str:
@@ -269,6 +274,21 @@ class Command(BaseCommand):
             )
         elif report.cancelled:
             self.stdout.write("  " + gettext("Not updated."))
+        elif report.cached:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "  "
+                    + gettext(
+                        "Done: %(embedded)s chunks embedded, %(cached)s from the "
+                        "embedding cache, %(reused)s reused."
+                    )
+                    % {
+                        "embedded": report.embedded,
+                        "cached": report.cached,
+                        "reused": report.reused,
+                    }
+                )
+            )
         else:
             self.stdout.write(
                 self.style.SUCCESS(
