@@ -223,7 +223,8 @@ def test_w008_w009_old_attributes(check_isolated):
             "0.10.0 and is ignored.",
             hint="Remove it. Configure the model's index with "
             'vector_index_options = {...} ("embedding_alias", "chat_alias", '
-            '"max_chunk_tokens", "chunk_overlap", "prompt"), or subclass '
+            '"max_chunk_tokens", "chunk_overlap", "prompt", "search_mode", '
+            '"hybrid_weights", "rrf_k", "include_restricted"), or subclass '
             "wagtail_vector_index.index.VectorIndex and register it with "
             "@register_index (see docs/upgrading.md).",
             obj=Note,
