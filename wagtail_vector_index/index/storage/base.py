@@ -280,6 +280,23 @@ class ChunkTableStorage:
                 found[content_hash] = data
         return found
 
+    def drop(self) -> None:
+        """Delete the index's rows and state: every build, as if it had never
+        been built (a temporary index of ``evaluate_vector_index``)."""
+        from wagtail_vector_index.models import IndexUpdateLease, PendingIndexUpdate
+
+        rows = self.model.objects.filter(index_name=self.index_name)
+        # One DELETE, without reading the rows first (the ORM would, to send
+        # post_delete signals, which Wagtail connects for every model).
+        rows._raw_delete(rows.db)
+        IndexState.objects.filter(index_name=self.index_name).delete()
+        IndexUpdateLease.objects.filter(index_name=self.index_name).delete()
+        PendingIndexUpdate.objects.filter(index_name=self.index_name).delete()
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what this process holds in memory for the index."""
+
     # -- writing -----------------------------------------------------------
 
     def next_build(self, *, lease: Any = None) -> int:
