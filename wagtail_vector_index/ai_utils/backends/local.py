@@ -67,9 +67,12 @@ KNOWN_MODELS: dict[str, KnownModel] = {
 }
 
 
+def _known_name(model_id: str) -> str:
+    return model_id if "/" in model_id else f"sentence-transformers/{model_id}"
+
+
 def known_model(model_id: str) -> KnownModel | None:
-    name = model_id if "/" in model_id else f"sentence-transformers/{model_id}"
-    return KNOWN_MODELS.get(name)
+    return KNOWN_MODELS.get(_known_name(model_id))
 
 
 def sentence_transformers_missing() -> str | None:
@@ -113,7 +116,9 @@ _models_lock = threading.Lock()
 def load_model(model_id: str, device: str = "cpu") -> _Loaded:
     """The process's one instance of ``model_id`` on ``device``, loaded on
     first use. Raises :class:`ModuleNotFoundError` without sentence-transformers."""
-    key = (model_id, device)
+    # "all-MiniLM-L6-v2" and "sentence-transformers/all-MiniLM-L6-v2" are
+    # one model, loaded once.
+    key = (_known_name(model_id) if known_model(model_id) else model_id, device)
     loaded = _models.get(key)
     if loaded is None:
         with _models_lock:
@@ -124,6 +129,15 @@ def load_model(model_id: str, device: str = "cpu") -> _Loaded:
                 model = SentenceTransformer(model_location(model_id), device=device)
                 loaded = _models[key] = _Loaded(model)
     return loaded
+
+
+def embedding_dimension(model: Any) -> int:
+    """The length of ``model``'s vectors (the method was renamed in
+    sentence-transformers 6)."""
+    method = getattr(model, "get_embedding_dimension", None)
+    if method is None:
+        method = model.get_sentence_embedding_dimension
+    return method()
 
 
 def loaded_models() -> list[tuple[str, str]]:
@@ -204,7 +218,7 @@ class SentenceTransformersEmbeddingBackend(BaseEmbeddingBackend):
             return None  # build_config() and first use say why.
         return ModelDescription(
             token_limit=model.max_seq_length - SPECIAL_TOKENS,
-            embedding_output_dimensions=model.get_sentence_embedding_dimension(),
+            embedding_output_dimensions=embedding_dimension(model),
         )
 
     @classmethod
