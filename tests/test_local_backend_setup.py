@@ -161,6 +161,23 @@ def test_unknown_model_without_package_fails_when_built(
     assert str(error.value) == MISSING
 
 
+def test_unknown_hub_model_needs_its_limits_and_loads_nothing(monkeypatch):
+    """Describing a Hub name the table does not know would mean loading,
+    perhaps downloading, it: the settings must give its limits instead."""
+    monkeypatch.setattr(local_backend, "sentence_transformers_missing", lambda: None)
+    monkeypatch.setattr(local_backend, "_models", {})
+    with pytest.raises(InvalidAIBackendError) as error:
+        get_embedding_backend(
+            backend_dict={"CLASS": LOCAL, "CONFIG": {"MODEL_ID": "my/own-model"}},
+            backend_id="default",
+        )
+    assert str(error.value) == (
+        'AI backend "default": the token limit of model "my/own-model" is '
+        'unknown; set CONFIG["TOKEN_LIMIT"].'
+    )
+    assert local_backend.loaded_models() == []
+
+
 @override_settings(WAGTAIL_VECTOR_INDEX=embedding({"MODEL_ID": "my/own-model"}))
 def test_e040_package_not_installed(without_sentence_transformers):
     assert check_settings() == [

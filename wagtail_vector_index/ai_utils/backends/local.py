@@ -184,8 +184,10 @@ class SentenceTransformersEmbeddingBackend(BaseEmbeddingBackend):
     model. ``DEFAULT_PARAMETERS`` may hold ``normalize_embeddings`` (default
     True: unit vectors), ``device`` (default ``"cpu"``) and ``batch_size``
     (texts per forward pass, default 32). The token limit and dimensions
-    come from the settings, else from :data:`KNOWN_MODELS`, else from the
-    loaded model.
+    come from the settings, else from :data:`KNOWN_MODELS`, else, for a
+    saved model's folder, from the loaded model; a Hub name the table does not
+    know needs ``TOKEN_LIMIT`` and ``EMBEDDING_OUTPUT_DIMENSIONS``, so that
+    describing it never downloads it.
     """
 
     label = "sentence-transformers (local)"
@@ -211,7 +213,12 @@ class SentenceTransformersEmbeddingBackend(BaseEmbeddingBackend):
                 token_limit=known.max_seq_length - SPECIAL_TOKENS,
                 embedding_output_dimensions=known.dimensions,
             )
-        # The last resort: load the model (torch) and ask it.
+        if not Path(model_id).is_dir():
+            # A name the table does not know: loading it could mean a
+            # download from the Hugging Face Hub, which no check or start-up
+            # should do. The settings must give its limits.
+            return None
+        # The last resort: load the saved model (torch) and ask it.
         try:
             model = load_model(model_id).model
         except (ModuleNotFoundError, OSError):
@@ -226,9 +233,12 @@ class SentenceTransformersEmbeddingBackend(BaseEmbeddingBackend):
         model_id = config.get("MODEL_ID") or cls.default_model_id
         described = "TOKEN_LIMIT" in config and "EMBEDDING_OUTPUT_DIMENSIONS" in config
         if isinstance(model_id, str) and not (described or known_model(model_id)):
-            # Only the model can describe itself: a model that cannot load
-            # is reported as such, not as an unknown token limit.
-            _load(alias, model_id, "cpu")
+            if Path(model_id).is_dir():
+                # Only the model can describe itself: a model that cannot
+                # load is reported as such, not as an unknown token limit.
+                _load(alias, model_id, "cpu")
+            elif sentence_transformers_missing():
+                raise _missing_error(alias)
         return super().build_config(alias, config)
 
     @classmethod
