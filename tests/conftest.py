@@ -15,6 +15,9 @@ from tests.utils import (
 )
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The local embedding backend's tests load models from installed packages,
+# never from the Hugging Face Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pytest_configure(config):

@@ -674,6 +674,22 @@ def _check_backend(
     except InvalidAIBackendError:
         messages.append(_class_error(kind, where, backend["CLASS"]))
         backend_class = None
+    command = backend_class.missing_requirement() if backend_class else None
+    if command:
+        messages.append(
+            checks.Error(
+                # Translators: %(setting)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["EMBEDDING_BACKENDS"]["default"]["CLASS"];
+                # %(path)s the dotted path found there.
+                _("%(setting)s %(path)s needs a package that is not installed.")
+                % {"setting": f'{where}["CLASS"]', "path": repr(backend["CLASS"])},
+                # Translators: %(command)s is a shell command to copy as it is.
+                hint=_("Install it with %(command)s.") % {"command": command},
+                id=ID.format("E040"),
+            )
+        )
+        # Without the package the backend cannot describe its model.
+        backend_class = None
     config = backend.get("CONFIG", {})
     if not isinstance(config, Mapping):
         messages.append(

@@ -303,6 +303,13 @@ class BaseBackend:
         return None
 
     @classmethod
+    def missing_requirement(cls) -> str | None:
+        """The command that installs a package this backend needs and lacks
+        (reported by a system check, E040); ``None`` when nothing is missing.
+        Must not import the package."""
+        return None
+
+    @classmethod
     def from_settings(cls, alias: str, config: Mapping[str, Any]) -> BaseBackend:
         """Build the backend from the ``CONFIG`` mapping of its settings."""
         return cls(cls.build_config(alias, config))
