@@ -41,8 +41,14 @@ tomatoes = ArticlePage.objects.get(slug="tomatoes-on-a-balcony")
 article = visitor.get(tomatoes.url)
 html = article.content.decode()
 check(article.status_code == 200, "an article renders")
+# Which garden article comes first depends on the embedding model: any will do.
+GARDEN = (
+    "A compost heap that works",
+    "Starting vegetable seeds indoors in early spring",
+    "Watering the garden through a dry summer",
+)
 check(
-    "Similar articles" in html and "A compost heap that works" in html,
+    "Similar articles" in html and any(title in html for title in GARDEN),
     "the article lists similar articles from the index",
 )
 answer = visitor.get("/ask/", {"q": "How do I grow tomatoes on my balcony?"})

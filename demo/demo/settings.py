@@ -208,13 +208,27 @@ else:
     DEMO_AI_PROVIDER = "offline"
     _chat, _embedding = _ECHO_CHAT, _HASHING_EMBEDDING
 
+_embeddings = {"default": _embedding, "offline": _HASHING_EMBEDDING}
+if environ.Env.parse_value(_setting("LOCAL_EMBEDDINGS", "false"), bool):
+    # all-MiniLM-L6-v2 run in the process (the [local] extra): a real semantic
+    # model without network or key, to compare with the others
+    # (evaluate_vector_index --compare-alias local). Off by default: without
+    # sentence-transformers installed, check E040 would fail the demo.
+    _embeddings["local"] = {
+        "CLASS": (
+            "wagtail_vector_index.ai_utils.backends.local."
+            "SentenceTransformersEmbeddingBackend"
+        ),
+        "CONFIG": {},
+    }
+
 WAGTAIL_VECTOR_INDEX = {
     "CHAT_BACKENDS": {
         "default": _chat,
         # Always there, so a real model can be compared with the offline one.
         "offline": _ECHO_CHAT,
     },
-    "EMBEDDING_BACKENDS": {"default": _embedding, "offline": _HASHING_EMBEDDING},
+    "EMBEDDING_BACKENDS": _embeddings,
     # Publishing, unpublishing and deleting articles updates the index.
     "AUTO_UPDATE": True,
 }
