@@ -116,6 +116,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DEMO_DIR / "db.sqlite3",
+        # The usage ledger writes from a thread of its own: transactions that
+        # take the write lock at once (and wait for it) never fail with
+        # "database is locked" when a read turns into a write.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
 
