@@ -70,6 +70,11 @@ def setup_django(storage: str) -> None:
         settings.DATABASES["default"]["NAME"] = str(
             Path(tempfile.mkdtemp()) / "bench.sqlite3"
         )
+        # The usage ledger writes from its own thread (docs/usage.md, SQLite).
+        settings.DATABASES["default"]["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
     django.setup()
     from django.core.management import call_command
 
