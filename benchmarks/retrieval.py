@@ -111,12 +111,18 @@ def queries(count: int) -> list[str]:
     return result
 
 
+def topic_of(number: int) -> int:
+    """Page ``number``'s topic: evenly spread, within the filter's pages too
+    (one in FILTER_EVERY)."""
+    return (number + number // FILTER_EVERY) % len(TOPICS)
+
+
 def page_text(rng: Any, number: int) -> list[str]:
     """The body of page ``number``, as its chunks: two words in three from
     its topic, the rest common words."""
     import numpy as np
 
-    topic = np.array(vocabulary()[number % len(TOPICS)])
+    topic = np.array(vocabulary()[topic_of(number)])
     common = np.array(COMMON)
     size = CHUNKS_PER_PAGE * WORDS_PER_CHUNK
     words = np.where(
@@ -184,7 +190,7 @@ def add_pages(section: Any, numbers: list[int], rng: Any) -> dict[int, list[str]
     texts = {number: page_text(rng, number) for number in numbers}
     pages = []
     for step, number in enumerate(numbers, start=parent.numchild + 1):
-        title = f"{TOPICS[number % len(TOPICS)].split()[0].title()} page {number}"
+        title = f"{TOPICS[topic_of(number)].split()[0].title()} page {number}"
         pages.append(
             Page(
                 path=Page._get_path(parent.path, parent.depth + 1, step),
