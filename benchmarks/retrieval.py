@@ -291,9 +291,12 @@ def cases(narrow: Any) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def measure_size(index: Any, narrow: Any, words: list[str], rounds: int) -> dict:
+def measure_size(
+    index: Any, narrow: Any, words: list[str], rounds: int, budget: float
+) -> dict:
     """Every case over every query, ``rounds`` times, interleaved (each query
-    runs its cases in turn, starting from a different one each time)."""
+    runs its cases in turn, starting from a different one each time); no new
+    query after ``budget`` seconds once every case has run 8 searches."""
     chosen = cases(narrow)
     timings: dict[str, list[float]] = {label: [] for label, _, _ in chosen}
     empty: dict[str, int] = {label: 0 for label, _, _ in chosen}
@@ -302,15 +305,17 @@ def measure_size(index: Any, narrow: Any, words: list[str], rounds: int) -> dict
     first = time.perf_counter() - started
     for _label, mode, extra in chosen:  # Warms every path once.
         index.search_results(words[0], limit=10, mode=mode, **extra)
-    for round_number in range(rounds):
-        for number, query in enumerate(words):
-            shift = (number + round_number) % len(chosen)
-            for label, mode, extra in chosen[shift:] + chosen[:shift]:
-                started = time.perf_counter()
-                results = index.search_results(query, limit=10, mode=mode, **extra)
-                timings[label].append(time.perf_counter() - started)
-                if not results:
-                    empty[label] += 1
+    began = time.perf_counter()
+    for number, query in enumerate(words * rounds):
+        if number >= 8 and time.perf_counter() - began > budget:
+            break
+        shift = (number + number // len(words)) % len(chosen)
+        for label, mode, extra in chosen[shift:] + chosen[:shift]:
+            started = time.perf_counter()
+            results = index.search_results(query, limit=10, mode=mode, **extra)
+            timings[label].append(time.perf_counter() - started)
+            if not results:
+                empty[label] += 1
     return {
         "first_ms": first * 1000,
         "cases": [
@@ -340,6 +345,7 @@ def measure(storage: str, quick: bool) -> dict:
     sizes = [100, 1_000] if quick else [1_000, 10_000]  # Pages.
     words = queries(24 if quick else 40)
     rounds = 1 if quick else 2
+    budget = 30 if quick else 150  # Seconds of searching per size.
     rng = np.random.default_rng(42)
     narrow, wide = make_tree()
     index = ArticlePage.vector_index
@@ -360,7 +366,7 @@ def measure(storage: str, quick: bool) -> dict:
             started = time.perf_counter()
             fill(index, pages, rng)
             fill_seconds = time.perf_counter() - started
-            row = measure_size(index, narrow, words, rounds)
+            row = measure_size(index, narrow, words, rounds, budget)
             row.update(
                 pages=len(pages),
                 chunks=len(pages) * CHUNKS_PER_PAGE,
