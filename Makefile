@@ -86,6 +86,7 @@ demo: install
 bench: install chromium
 	$(BIN)/python benchmarks/run.py --with-old --markdown
 	$(BIN)/python benchmarks/indexes.py --storage database,pgvector --with-old
+	$(BIN)/python benchmarks/retrieval.py --storage database,pgvector
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 
 clean:
