@@ -9,7 +9,10 @@ pages (``filter=Page.objects.descendant_of(section)``), over 1,000 and
 100 and 1,000 pages with --quick). Each storage runs in a process of its own,
 one after the other (PostgreSQL: a throwaway pgserver with pgvector, as in
 indexes.py); the cases of one size are timed interleaved, query by query, so
-that their ratios to the vector mode hold on a busy machine.
+that their ratios to the vector mode hold on a busy machine. Each size runs
+its 40 queries twice (24 once with --quick), but starts no new query after
+150 seconds (30) of searching once 8 have run: SQLite's keyword searches
+take seconds each at 10,000 pages.
 
 The pages are real pages: tree rows written in bulk (``add_child`` costs
 milliseconds a page), indexed by the site's Wagtail search backend (its
