@@ -86,7 +86,9 @@ demo: install
 bench: install chromium
 	$(BIN)/python benchmarks/run.py --with-old --markdown
 	$(BIN)/python benchmarks/indexes.py --storage database,pgvector --with-old
+	$(BIN)/python benchmarks/retrieval.py --storage database,pgvector
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
+	$(BIN)/python benchmarks/resilience.py
 
 clean:
 	rm -rf $(VENV) $(LOCAL_VENV) build dist *.egg-info
