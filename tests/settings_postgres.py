@@ -16,6 +16,9 @@ from tests.settings import INSTALLED_APPS
 INSTALLED_APPS = [
     "wagtail_vector_index.contrib.pgvector",
     *INSTALLED_APPS,
+    # Wagtail's search backend on PostgreSQL uses GIN indexes, which Django 6
+    # checks for (postgres.E005).
+    "django.contrib.postgres",
 ]
 
 DATABASES = {"default": database_settings()}

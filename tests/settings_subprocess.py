@@ -16,7 +16,12 @@ from tests.settings import INSTALLED_APPS
 _database = os.environ["WVI_TEST_DATABASE"]
 if _database.startswith(("postgres://", "postgresql://")):
     DATABASES = {"default": settings_from_url(_database)}
-    INSTALLED_APPS = ["wagtail_vector_index.contrib.pgvector", *INSTALLED_APPS]
+    INSTALLED_APPS = [
+        "wagtail_vector_index.contrib.pgvector",
+        *INSTALLED_APPS,
+        # Wagtail's search backend on PostgreSQL (Django 6: postgres.E005).
+        "django.contrib.postgres",
+    ]
     _STORAGE = {
         "STORAGE": "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
     }

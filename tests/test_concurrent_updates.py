@@ -200,10 +200,23 @@ def finish(process: subprocess.Popen) -> Result:
     return Result(process.returncode, stdout, stderr)
 
 
+#: Seconds the provider takes per request while two updates race: long
+#: enough that the first still holds the lease when the second process,
+#: started once the first is embedding, has loaded Django and LiteLLM (a
+#: few seconds on a busy 2-core machine).
+RACE_LATENCY = 8.0
+
+
 def race(site: Site, provider: ProviderServer, *args: str) -> list[Result]:
-    """Two commands started 0.2 seconds apart."""
+    """Two commands: the second started once the first holds the lease (its
+    first embedding request has reached the provider)."""
+    provider.state.latency = RACE_LATENCY
     first = start(site, provider, *args)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 120
+    while not provider.requests_to("/v1/embeddings"):
+        assert first.poll() is None, finish(first)
+        assert time.monotonic() < deadline, "the first update never embedded"
+        time.sleep(0.05)
     second = start(site, provider, *args)
     return [finish(first), finish(second)]
 
