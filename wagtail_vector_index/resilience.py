@@ -347,6 +347,24 @@ class _Plan:
             error.attempts = attempt.number
         return error
 
+    def after_failure(
+        self,
+        circuit: CircuitBreaker,
+        attempt: Attempt,
+        error: AIProviderError,
+        retries: int,
+        deadline: float | None,
+    ) -> float | None:
+        """Seconds to wait before retrying ``attempt`` after ``error``;
+        ``None`` to go on to the fallbacks. Raises ``error`` when neither may
+        follow it."""
+        circuit.failure(error)
+        self.failed(attempt, error)
+        wait = self.wait_before_retry(attempt, retries, error, deadline)
+        if wait is None and not falls_back(error):
+            raise error
+        return wait
+
     def give_up(self) -> BaseException:
         """The failure to raise once every backend of the chain failed or
         was skipped."""
@@ -377,13 +395,9 @@ def run(
             try:
                 result = request(attempt)
             except AIProviderError as error:
-                circuit.failure(error)
-                plan.failed(attempt, error)
-                wait = plan.wait_before_retry(attempt, retries, error, deadline)
+                wait = plan.after_failure(circuit, attempt, error, retries, deadline)
                 if wait is None:
-                    if falls_back(error):
-                        break
-                    raise
+                    break
                 retries += 1
                 clock.sleep(wait)
             except BaseException:
@@ -410,13 +424,9 @@ async def arun(
             try:
                 result = await request(attempt)
             except AIProviderError as error:
-                circuit.failure(error)
-                plan.failed(attempt, error)
-                wait = plan.wait_before_retry(attempt, retries, error, deadline)
+                wait = plan.after_failure(circuit, attempt, error, retries, deadline)
                 if wait is None:
-                    if falls_back(error):
-                        break
-                    raise
+                    break
                 retries += 1
                 await clock.asleep(wait)
             except BaseException:

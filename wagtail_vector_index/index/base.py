@@ -645,6 +645,12 @@ class VectorIndex:
             {"role": "user", "content": question},
         ]
 
+    def _condenses(self, history: list[dict[str, str]], condense: bool | None) -> bool:
+        """Whether a query with ``history`` searches with a rewritten question."""
+        return bool(history) and (
+            self.condense_history if condense is None else condense
+        )
+
     def _search_question(
         self,
         backend: Any,
@@ -655,7 +661,7 @@ class VectorIndex:
     ) -> str:
         """What to search with: ``question``, or with a ``history``, the
         standalone question the chat backend rewrites it as."""
-        if not history or not (self.condense_history if condense is None else condense):
+        if not self._condenses(history, condense):
             return question
         messages = conversation.condense_messages(history, question)
         response = backend.chat(messages=messages, **_condense_kwargs(chat_kwargs))
@@ -669,7 +675,7 @@ class VectorIndex:
         condense: bool | None,
         chat_kwargs: dict[str, Any],
     ) -> str:
-        if not history or not (self.condense_history if condense is None else condense):
+        if not self._condenses(history, condense):
             return question
         messages = conversation.condense_messages(history, question)
         response = await backend.achat(
