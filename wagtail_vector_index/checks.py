@@ -11,7 +11,7 @@ paths, keys, dotted paths, values) is filled in, never translated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core import checks
@@ -192,31 +192,55 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
-def _check_circuit_breaker(value: Any) -> list[checks.CheckMessage]:
-    """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]``: E028, W011."""
-    where = f'{SETTING}["{conf.CIRCUIT_BREAKER_KEY}"]'
-    example = '{"FAILURE_THRESHOLD": 5, "COOLDOWN_SECONDS": 30}'
+def _check_dict_setting(
+    value: Any,
+    where: str,
+    known: Iterable[str],
+    hint: str,
+    error_id: str,
+    unknown_id: str,
+) -> tuple[bool, list[checks.CheckMessage]]:
+    """A setting that must be a dict of ``known`` keys: ``error_id`` (with
+    ``hint``) when it is not a dict, ``unknown_id`` for each unknown key.
+    Returns whether its keys can be checked further, and the messages."""
     if not isinstance(value, Mapping):
-        return [
+        return False, [
             checks.Error(
+                # Translators: %(setting)s is where in the settings;
+                # %(type)s a Python type (list, str).
                 _("%(setting)s must be a dict, not %(type)s.")
                 % {"setting": where, "type": type(value).__name__},
-                hint=_("Give the circuit breaker's settings as %(example)s.")
-                % {"example": example},
-                id=ID.format("E028"),
+                hint=hint,
+                id=ID.format(error_id),
             )
         ]
-    known = set(conf.CIRCUIT_BREAKER_DEFAULTS)
-    messages: list[checks.CheckMessage] = [
+    known = sorted(known)
+    return True, [
         checks.Warning(
             _('%(setting)s has an unknown key "%(key)s".')
             % {"setting": where, "key": key},
             hint=_("The known keys are %(keys)s; check the spelling.")
-            % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
-            id=ID.format("W011"),
+            % {"keys": ", ".join(f'"{k}"' for k in known)},
+            id=ID.format(unknown_id),
         )
-        for key in sorted(set(value) - known)
+        for key in sorted(set(value) - set(known), key=str)
     ]
+
+
+def _check_circuit_breaker(value: Any) -> list[checks.CheckMessage]:
+    """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]``: E028, W011."""
+    where = f'{SETTING}["{conf.CIRCUIT_BREAKER_KEY}"]'
+    usable, messages = _check_dict_setting(
+        value,
+        where,
+        conf.CIRCUIT_BREAKER_DEFAULTS,
+        _("Give the circuit breaker's settings as %(example)s.")
+        % {"example": '{"FAILURE_THRESHOLD": 5, "COOLDOWN_SECONDS": 30}'},
+        "E028",
+        "W011",
+    )
+    if not usable:
+        return messages
     threshold = value.get("FAILURE_THRESHOLD", 5)
     if not conf.is_count(threshold):
         messages.append(
@@ -399,33 +423,17 @@ BUDGET_KEYS = (
 def _check_usage(usage: Any) -> list[checks.CheckMessage]:
     """``WAGTAIL_VECTOR_INDEX["USAGE"]``: E019-E023, W010."""
     where = f'{SETTING}["{conf.USAGE_KEY}"]'
-    if not isinstance(usage, Mapping):
-        return [
-            checks.Error(
-                # Translators: %(setting)s is where in the settings;
-                # %(type)s a Python type (list, str).
-                _("%(setting)s must be a dict, not %(type)s.")
-                % {"setting": where, "type": type(usage).__name__},
-                hint=_(
-                    "Set it to a dict such as %(example)s, or remove it to use "
-                    "the defaults."
-                )
-                % {"example": '{"MONTHLY_BUDGET_USD": 50}'},
-                id=ID.format("E019"),
-            )
-        ]
-    messages: list[checks.CheckMessage] = []
-    known = set(conf.USAGE_DEFAULTS)
-    for key in sorted(set(usage) - known, key=str):
-        messages.append(
-            checks.Warning(
-                _('%(setting)s has an unknown key "%(key)s".')
-                % {"setting": where, "key": key},
-                hint=_("The known keys are %(keys)s; check the spelling.")
-                % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
-                id=ID.format("W010"),
-            )
-        )
+    usable, messages = _check_dict_setting(
+        usage,
+        where,
+        conf.USAGE_DEFAULTS,
+        _("Set it to a dict such as %(example)s, or remove it to use the defaults.")
+        % {"example": '{"MONTHLY_BUDGET_USD": 50}'},
+        "E019",
+        "W010",
+    )
+    if not usable:
+        return messages
     for key in BUDGET_KEYS:
         value = usage.get(key)
         if value is None:
@@ -495,31 +503,17 @@ def _check_usage(usage: Any) -> list[checks.CheckMessage]:
 def _check_embedding_cache(cache: Any) -> list[checks.CheckMessage]:
     """``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]``: E030-E032, W015."""
     where = f'{SETTING}["{conf.EMBEDDING_CACHE_KEY}"]'
-    if not isinstance(cache, Mapping):
-        return [
-            checks.Error(
-                _("%(setting)s must be a dict, not %(type)s.")
-                % {"setting": where, "type": type(cache).__name__},
-                hint=_(
-                    "Set it to a dict such as %(example)s, or remove it to use "
-                    "the defaults."
-                )
-                % {"example": '{"MAX_ENTRIES": 100000}'},
-                id=ID.format("E030"),
-            )
-        ]
-    messages: list[checks.CheckMessage] = []
-    known = set(conf.EMBEDDING_CACHE_DEFAULTS)
-    for key in sorted(set(cache) - known, key=str):
-        messages.append(
-            checks.Warning(
-                _('%(setting)s has an unknown key "%(key)s".')
-                % {"setting": where, "key": key},
-                hint=_("The known keys are %(keys)s; check the spelling.")
-                % {"keys": ", ".join(f'"{k}"' for k in sorted(known))},
-                id=ID.format("W015"),
-            )
-        )
+    usable, messages = _check_dict_setting(
+        cache,
+        where,
+        conf.EMBEDDING_CACHE_DEFAULTS,
+        _("Set it to a dict such as %(example)s, or remove it to use the defaults.")
+        % {"example": '{"MAX_ENTRIES": 100000}'},
+        "E030",
+        "W015",
+    )
+    if not usable:
+        return messages
     enabled = cache.get("ENABLED", True)
     if not isinstance(enabled, bool):
         messages.append(
