@@ -109,3 +109,186 @@ def test_through_litellm_where_it_adds_something(
         matrix = ai.get_embedding_backend().embed_matrix(INPUTS)
     assert_vectors(matrix)
     assert len(litellm_calls) == 1
+
+
+# -- decoding in one pass, and the async client's connections ---------------
+
+
+def test_replies_are_decoded_in_one_pass_with_the_json(
+    provider, litellm_calls, monkeypatch
+):
+    """pydantic-core reads the JSON and decodes the base64 together: the
+    reply's ``json()`` and binascii are not used for a reply as asked for."""
+    import binascii
+
+    import httpx
+
+    from wagtail_vector_index.ai_utils.backends import openai_direct
+
+    assert openai_direct._base64_reader() is not None
+    used = []
+
+    def refuse(name):
+        def used_anyway(*args, **kwargs):
+            used.append(name)
+            raise AssertionError(f"{name} used")
+
+        return used_anyway
+
+    monkeypatch.setattr(binascii, "a2b_base64", refuse("binascii"))
+    monkeypatch.setattr(httpx.Response, "json", refuse("Response.json"))
+    provider.state.dimensions = DIMENSIONS
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings_for(provider)):
+        backend = ai.get_embedding_backend()
+        assert_vectors(backend.embed_matrix(INPUTS))
+        assert_vectors(asyncio.run(backend.aembed_matrix(INPUTS)))
+        vectors = asyncio.run(backend.aembed(INPUTS))
+    assert used == []
+    assert vectors == [vector.tolist() for vector in expected()]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"embedding": [0.5, 1.0]}]}',  # Floats after all.
+        b'{"data": [{"embedding": "AACA"}]}',  # 3 bytes: no whole float32.
+        b'{"data": [{"embedding": "AACAPw==", "index": "0"}]}',
+        b'{"error": {"message": "no"}}',
+        b"[]",
+    ],
+)
+def test_replies_other_than_asked_for_are_left_to_the_full_reader(body):
+    """Anything but base64 vectors of whole float32 values is not decoded
+    by the one-pass reader: the reader that judges every reply (and says
+    what is wrong with it) reads it as before."""
+    from wagtail_vector_index.ai_utils.backends import openai_direct
+
+    assert openai_direct._decoded_reply(body) is None
+
+
+def test_an_older_pydantic_core_is_not_trusted(provider, monkeypatch):
+    """A pydantic-core that ignores ``val_json_bytes`` would hand back the
+    base64 text as bytes; the reader checks a known vector first and, if
+    it is not decoded, leaves replies to the json module and binascii."""
+    from wagtail_vector_index.ai_utils.backends import openai_direct
+
+    class IgnoresTheSetting:
+        def __init__(self, schema, config=None):
+            from pydantic_core import SchemaValidator, core_schema
+
+            item = core_schema.typed_dict_schema(
+                {"embedding": core_schema.typed_dict_field(core_schema.bytes_schema())}
+            )
+            self._inner = SchemaValidator(
+                core_schema.typed_dict_schema(
+                    {
+                        "data": core_schema.typed_dict_field(
+                            core_schema.list_schema(item)
+                        )
+                    }
+                )
+            )
+
+        def validate_json(self, content):
+            return self._inner.validate_json(content)
+
+    import pydantic_core
+
+    monkeypatch.setattr(pydantic_core, "SchemaValidator", IgnoresTheSetting)
+    monkeypatch.setattr(openai_direct, "_validator", None)
+    assert openai_direct._base64_reader() is None
+    provider.state.dimensions = DIMENSIONS
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings_for(provider)):
+        assert_vectors(ai.get_embedding_backend().embed_matrix(INPUTS))
+    monkeypatch.setattr(openai_direct, "_validator", None)  # Built again.
+
+
+def test_a_finished_event_loop_leaves_no_unclosed_connections(provider, caplog):
+    """Async requests go through LiteLLM's own HTTP client (aiohttp). The
+    clients of an event loop that has finished are let go, their
+    connections closed, when the next loop asks: nothing is left for the
+    garbage collector to report as "Unclosed client session"."""
+    import gc
+    import logging
+
+    from wagtail_vector_index.ai_utils.backends import openai_direct
+
+    provider.state.dimensions = DIMENSIONS
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings_for(provider)):
+        backend = ai.get_embedding_backend()
+        for _loop in range(3):
+            assert_vectors(asyncio.run(backend.aembed_matrix(INPUTS)))
+    loops = list(openai_direct._async_clients)
+    assert len(loops) == 1 and loops[0].is_closed()  # The last one's.
+    (_client, http_client), *_others = openai_direct._async_clients[loops[0]].values()
+    assert type(http_client._transport).__name__ == "LiteLLMAiohttpTransport"
+    gc.collect()
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+def test_no_unclosed_connections_at_exit(provider, tmp_path):
+    """A script that embeds asynchronously and exits reports nothing on
+    its way out (the clients still held are closed at exit)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    provider.state.dimensions = DIMENSIONS
+    script = tmp_path / "embed_and_exit.py"
+    script.write_text(
+        "import asyncio\n"
+        "from wagtail_vector_index.ai_utils.backends import get_embedding_backend\n"
+        "backend = get_embedding_backend(backend_dict={\n"
+        "    'CLASS': 'wagtail_vector_index.ai_utils.backends.litellm."
+        "LiteLLMEmbeddingBackend',\n"
+        "    'CONFIG': {'MODEL_ID': 'openai/test-embed', 'TOKEN_LIMIT': 8191,\n"
+        f"        'EMBEDDING_OUTPUT_DIMENSIONS': {DIMENSIONS},\n"
+        f"        'DEFAULT_PARAMETERS': {{'api_base': {provider.openai_base!r},\n"
+        "            'api_key': 'sk-test'}}}, backend_id='default')\n"
+        "async def main():\n"
+        "    return await backend.aembed_matrix(['alpha', 'beta'])\n"
+        "print(asyncio.run(main()).shape)\n"
+    )
+    environment = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"(2, {DIMENSIONS})"
+    # At exit the report may itself fail ("Exception ignored in:
+    # ClientSession.__del__"), so neither form may appear.
+    for sign in ("Unclosed", "ClientSession", "Exception ignored"):
+        assert sign not in done.stderr, done.stderr
+
+
+def test_the_loopback_provider_builds_base64_replies_as_json_would():
+    """The test and benchmark server assembles base64 replies from cached
+    parts (tests/providers.py): byte for byte what ``json.dumps`` makes."""
+    import json
+
+    from tests.providers import base64_reply, base64_vector
+
+    inputs = ["alpha beta", "gamma", "ünïcode text"]
+    tokens = sum(len(text.split()) for text in inputs)
+    made = {
+        "object": "list",
+        "data": [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64_vector(fake_array(text, 16)),
+            }
+            for i, text in enumerate(inputs)
+        ],
+        "model": 'quoted "model"',
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    assert base64_reply(inputs, 16, 'quoted "model"') == json.dumps(made).encode()

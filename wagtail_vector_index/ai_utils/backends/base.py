@@ -983,9 +983,19 @@ class BaseEmbeddingBackend(BaseBackend):
         otherwise end up in an index and break it. A decoded matrix comes back
         as lists of its float32 values.
         """
+        return self._as_lists(vectors, self._checked_values(vectors, expected))
+
+    def _checked_pair(self, vectors: Any, expected: int) -> tuple[Any, np.ndarray]:
+        """The check of :meth:`check_vectors` without its conversion to lists
+        (``aembed`` converts after the request has left its slot)."""
+        return vectors, self._checked_values(vectors, expected)
+
+    @staticmethod
+    def _as_lists(vectors: Any, values: np.ndarray) -> list[list[float]]:
+        """Checked ``vectors`` as lists: a decoded matrix's float32 values, or
+        the numbers the provider sent."""
         import numpy as np
 
-        values = self._checked_values(vectors, expected)
         if isinstance(vectors, np.ndarray):
             return values.tolist()
         return [v.tolist() if isinstance(v, np.ndarray) else v for v in vectors]
@@ -1024,7 +1034,10 @@ class BaseEmbeddingBackend(BaseBackend):
         if not inputs:
             return []
         results = await self._arecorded(
-            inputs, lambda: self._gather_batches(inputs, kwargs, "check_vectors")
+            inputs,
+            lambda: self._gather_batches(
+                inputs, kwargs, "_checked_pair", lambda pair: self._as_lists(*pair)
+            ),
         )
         return [vector for batch in results for vector in batch]
 
@@ -1170,11 +1183,17 @@ class BaseEmbeddingBackend(BaseBackend):
         return vectors
 
     async def _gather_batches(
-        self, inputs: list[str], kwargs: dict, check: str
+        self,
+        inputs: list[str],
+        kwargs: dict,
+        check: str,
+        finish: Callable[[Any], Any] | None = None,
     ) -> list[Any]:
         """The checked vectors of every batch (see :meth:`_request_batch`),
         sent concurrently (at most ``config.max_concurrency`` at once), in
-        input order."""
+        input order; ``finish`` turns each batch's checked result into what
+        is returned once its request has left its slot, so that the next
+        request is already on its way meanwhile."""
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
         observer = usage.current_recording()
 
@@ -1188,7 +1207,7 @@ class BaseEmbeddingBackend(BaseBackend):
                 vectors, _attempt = await resilience.arun(
                     self, lambda attempt: request(attempt, batch), kwargs, observer
                 )
-            return vectors
+            return vectors if finish is None else finish(vectors)
 
         tasks = [asyncio.ensure_future(run(b)) for b in self.batches(inputs)]
         try:

@@ -844,6 +844,8 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
     def _vectors(self, response: Any, expected: int) -> list[Any] | np.ndarray:
         """The reply's vectors in input order: one float32 matrix when they
         came as base64, else what the provider sent (checked by the caller)."""
+        import numpy as np
+
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != expected:
             count = len(data) if isinstance(data, list) else _("none")
@@ -855,24 +857,24 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         # Providers may return items out of order; "index" says where each
         # goes, and must name every input exactly once.
         indexes = [get(item, "index") for item in data]
-        if any(index is not None for index in indexes):
-            if sorted(i if isinstance(i, int) else -1 for i in indexes) != list(
-                range(expected)
-            ):
+        in_order = list(range(expected))
+        if indexes != in_order and any(index is not None for index in indexes):
+            if sorted(i if isinstance(i, int) else -1 for i in indexes) != in_order:
                 raise self.invalid_response(
                     _("the vectors' positions (index) do not match the inputs")
                 )
             data = sorted(data, key=lambda item: get(item, "index"))
         vectors = [get(item, "embedding") for item in data]
-        if any(isinstance(vector, (str, bytes)) for vector in vectors):
+        if any(isinstance(vector, (str, bytes, np.ndarray)) for vector in vectors):
             return self._decoded(vectors)
         return vectors
 
     def _decoded(self, vectors: list[Any]) -> list[Any] | np.ndarray:
         """Base64 vectors (little-endian float32, as OpenAI sends them)
         decoded: one ``(n, dimensions)`` float32 matrix if every vector was
-        base64 of the right length, else a list for the checks to judge (a
-        provider may have sent numbers for some)."""
+        base64 (or already decoded, as float32 arrays) of the right length,
+        else a list for the checks to judge (a provider may have sent numbers
+        for some)."""
         import numpy as np
 
         rows: list[Any] = []
