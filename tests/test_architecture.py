@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "foundation",
         (
             PACKAGE,  # The package's __init__: its version.
+            f"{PACKAGE}.i18n",
             f"{PACKAGE}.exceptions",
             f"{PACKAGE}.redaction",
             f"{PACKAGE}.conf",

@@ -292,3 +292,54 @@ def test_the_loopback_provider_builds_base64_replies_as_json_would():
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
     assert base64_reply(inputs, 16, 'quoted "model"') == json.dumps(made).encode()
+
+
+def test_without_django_settings_errors_are_still_typed_and_readable(
+    provider, tmp_path
+):
+    """In a script without Django settings, a reply that is wrong (vectors
+    of other dimensions) and a missing API key raise the package's typed
+    errors with their English messages, not ``ImproperlyConfigured`` from
+    the translation machinery."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    provider.state.dimensions = 8  # The backend expects 1,536.
+    script = tmp_path / "errors_without_settings.py"
+    script.write_text(
+        "import os\n"
+        "from wagtail_vector_index.ai_utils.backends import get_embedding_backend\n"
+        "from wagtail_vector_index.exceptions import AIProviderError\n"
+        "def backend(**parameters):\n"
+        "    return get_embedding_backend(backend_dict={\n"
+        "        'CLASS': 'wagtail_vector_index.ai_utils.backends.litellm."
+        "LiteLLMEmbeddingBackend',\n"
+        "        'CONFIG': {'MODEL_ID': 'openai/test-embed', 'TOKEN_LIMIT': 8191,\n"
+        f"            'EMBEDDING_OUTPUT_DIMENSIONS': {DIMENSIONS}, 'MAX_RETRIES': 0,\n"
+        f"            'DEFAULT_PARAMETERS': {{'api_base': {provider.openai_base!r},\n"
+        "                **parameters}}}, backend_id='default')\n"
+        "for parameters in ({'api_key': 'sk-test'}, {}):\n"
+        "    try:\n"
+        "        backend(**parameters).embed_matrix(['alpha'])\n"
+        "    except AIProviderError as error:\n"
+        "        print(type(error).__name__, '|', error)\n"
+    )
+    environment = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for name in ("DJANGO_SETTINGS_MODULE", "OPENAI_API_KEY"):
+        environment.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    wrong, no_key = done.stdout.strip().splitlines()
+    assert wrong.startswith("AIInvalidResponseError | ")
+    assert f"8 dimensions, not {DIMENSIONS}" in wrong
+    assert no_key.startswith("AIAuthenticationError | ")
+    assert "no API key is configured" in no_key

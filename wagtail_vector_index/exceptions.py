@@ -12,8 +12,9 @@ error is raised: an admin page's, under the editor's preferred language.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
+
+from wagtail_vector_index.i18n import gettext
+from wagtail_vector_index.i18n import gettext_lazy as _
 
 
 class WagtailVectorIndexError(Exception):

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.module_loading import import_string
-from django.utils.translation import gettext as _
 
 from wagtail_vector_index.ai_utils.backends.base import (
     BaseBackend,
@@ -20,6 +19,7 @@ from wagtail_vector_index.ai_utils.backends.base import (
     BaseEmbeddingBackend,
 )
 from wagtail_vector_index.exceptions import InvalidAIBackendError
+from wagtail_vector_index.i18n import gettext as _
 
 __all__ = [
     "InvalidAIBackendError",

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext as _
 
 from wagtail_vector_index import conf, embedding_cache, resilience, usage
 from wagtail_vector_index.ai_utils.types import (
@@ -25,6 +24,7 @@ from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
     InvalidAIBackendError,
 )
+from wagtail_vector_index.i18n import gettext as _
 from wagtail_vector_index.parameters import EffectiveParameter, ParameterLayers
 
 if TYPE_CHECKING:

@@ -18,8 +18,6 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.utils.translation import gettext as _
-
 from wagtail_vector_index import exceptions
 from wagtail_vector_index import usage as ledger
 from wagtail_vector_index.ai_utils.backends import openai_direct
@@ -40,6 +38,7 @@ from wagtail_vector_index.ai_utils.types import (
     StreamPart,
     Usage,
 )
+from wagtail_vector_index.i18n import gettext as _
 from wagtail_vector_index.redaction import (
     has_credentials,
     install_log_filters,

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.utils.translation import gettext as _
-
 from wagtail_vector_index.ai_utils.backends.base import (
     BackendConfig,
     BaseEmbeddingBackend,
     ModelDescription,
 )
 from wagtail_vector_index.exceptions import InvalidAIBackendError
+from wagtail_vector_index.i18n import gettext as _
 
 #: What installs the packages this backend needs.
 INSTALL_COMMAND = 'pip install "wagtail-vector-index[local]"'
