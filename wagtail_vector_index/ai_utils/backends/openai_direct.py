@@ -226,8 +226,8 @@ _validator: Any = None
 
 def _base64_reader() -> Any:
     """A pydantic-core validator reading an OpenAI embedding reply whose
-    vectors are base64, decoding them to bytes while it parses (in Rust: a
-    tenth of the CPU of ``json.loads`` plus ``binascii``); ``None`` if this
+    vectors are base64, decoding them to bytes while it parses (in Rust: about
+    a fifth of the CPU of ``json.loads`` plus ``binascii``); ``None`` if this
     pydantic-core cannot (an older one ignores ``val_json_bytes`` and would
     hand back the base64 text: checked on a known vector)."""
     global _validator
