@@ -107,12 +107,12 @@ async def timed_rounds(
         if failed_round := next((r for r in rounds if "seconds" not in r), None):
             results[name] = failed_round
             continue
-        rounds.sort(key=lambda r: r["seconds"])
-        row = dict(rounds[len(rounds) // 2])
+        by_time = sorted(rounds, key=lambda r: r["seconds"])
+        row = dict(by_time[len(by_time) // 2])
         row["cpu_ms_per_vector"] = statistics.median(
             r["cpu_ms_per_vector"] for r in rounds
         )
-        row["rounds"] = [round(r["seconds"], 3) for r in found[name]]
+        row["rounds"] = [round(r["seconds"], 3) for r in rounds]  # Run order.
         results[name] = row
     return results
 

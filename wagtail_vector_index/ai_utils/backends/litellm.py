@@ -922,11 +922,12 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         self, batch: list[str], parameters: dict
     ) -> list[Any] | np.ndarray:
         request = self._request(batch, parameters)
-        with self.provider_errors(parameters), _quiet_base64_warnings():
+        with self.provider_errors(parameters):
             if direct := self._direct(request):
                 response = openai_direct.embed(_litellm(), direct)
             else:
-                response = _litellm().embedding(**request)
+                with _quiet_base64_warnings():
+                    response = _litellm().embedding(**request)
         ledger.report_tokens(_usage(getattr(response, "usage", None)).prompt_tokens)
         return self._vectors(response, len(batch))
 
@@ -934,10 +935,12 @@ class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):
         self, batch: list[str], parameters: dict
     ) -> list[Any] | np.ndarray:
         request = self._request(batch, parameters)
-        with self.provider_errors(parameters), _quiet_base64_warnings():
+        with self.provider_errors(parameters):
             if direct := self._direct(request):
+                # No pydantic serializer on this path: no warning to quiet.
                 response = await openai_direct.aembed(_litellm(), direct)
             else:
-                response = await _litellm().aembedding(**request)
+                with _quiet_base64_warnings():
+                    response = await _litellm().aembedding(**request)
         ledger.report_tokens(_usage(getattr(response, "usage", None)).prompt_tokens)
         return self._vectors(response, len(batch))
