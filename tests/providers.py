@@ -13,6 +13,7 @@ import base64
 import functools
 import hashlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -153,6 +154,10 @@ class ServerState:
     dimensions: int = 8
     #: Seconds to wait before answering every request (benchmarks).
     latency: float = 0.0
+    #: If set, every POST waits for it (at most ``hold_seconds``) before
+    #: answering: a test lets the answers go when it is ready.
+    hold: threading.Event | None = None
+    hold_seconds: float = 60.0
     #: Seconds a "slow" failure waits (longer than the client's timeout).
     slow_seconds: float = 3.0
     #: Return embedding items in reverse order (with their "index").
@@ -263,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
             ):
                 failure = state.random_mode
         try:
+            if state.hold is not None:
+                state.hold.wait(state.hold_seconds)
             if state.latency:
                 time.sleep(state.latency)
             if failure and self._fail(failure, body):
@@ -715,6 +722,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: ServerState
     cut_next: bool = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client dropping a kept-alive connection between requests (as
+        # HTTP clients do when they are closed or collected) is nothing the
+        # server did wrong: no traceback in the test output.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class ProviderServer:
