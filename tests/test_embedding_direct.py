@@ -227,14 +227,30 @@ def test_a_finished_event_loop_leaves_no_unclosed_connections(provider, caplog):
     assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
 
 
-def test_no_unclosed_connections_at_exit(provider, tmp_path):
-    """A script that embeds asynchronously and exits reports nothing on
-    its way out (the clients still held are closed at exit)."""
+def run_without_settings(script, unset=()):
+    """``script`` run by this Python from the repository root, without
+    ``DJANGO_SETTINGS_MODULE`` (nor the ``unset`` variables)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    environment = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for name in ("DJANGO_SETTINGS_MODULE", *unset):
+        environment.pop(name, None)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        timeout=120,
+    )
+
+
+def test_no_unclosed_connections_at_exit(provider, tmp_path):
+    """A script that embeds asynchronously and exits reports nothing on
+    its way out (the clients still held are closed at exit)."""
     provider.state.dimensions = DIMENSIONS
     script = tmp_path / "embed_and_exit.py"
     script.write_text(
@@ -251,16 +267,7 @@ def test_no_unclosed_connections_at_exit(provider, tmp_path):
         "    return await backend.aembed_matrix(['alpha', 'beta'])\n"
         "print(asyncio.run(main()).shape)\n"
     )
-    environment = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-        env=environment,
-        timeout=120,
-    )
+    done = run_without_settings(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"(2, {DIMENSIONS})"
     # At exit the report may itself fail ("Exception ignored in:
@@ -301,11 +308,6 @@ def test_without_django_settings_errors_are_still_typed_and_readable(
     of other dimensions) and a missing API key raise the package's typed
     errors with their English messages, not ``ImproperlyConfigured`` from
     the translation machinery."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     provider.state.dimensions = 8  # The backend expects 1,536.
     script = tmp_path / "errors_without_settings.py"
     script.write_text(
@@ -326,17 +328,7 @@ def test_without_django_settings_errors_are_still_typed_and_readable(
         "    except AIProviderError as error:\n"
         "        print(type(error).__name__, '|', error)\n"
     )
-    environment = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    for name in ("DJANGO_SETTINGS_MODULE", "OPENAI_API_KEY"):
-        environment.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-        env=environment,
-        timeout=120,
-    )
+    done = run_without_settings(script, unset=("OPENAI_API_KEY",))
     assert done.returncode == 0, done.stderr
     wrong, no_key = done.stdout.strip().splitlines()
     assert wrong.startswith("AIInvalidResponseError | ")
