@@ -163,9 +163,10 @@ class AIBudgetExceededError(WagtailVectorIndexError):
 
     ``site`` is the site whose budget it is (``None``: calls without a site,
     or a user's daily budget), ``limit`` and ``spent`` are in ``unit``
-    (``"USD"`` or ``"tokens"``), ``period`` is ``"month"`` or ``"day"`` and
-    ``user`` the user of a daily user budget. ``str(error)`` is safe to show
-    to an editor.
+    (``"USD"`` or ``"tokens"``; ``spent`` counts the calls in flight),
+    ``needed`` what this call was expected to spend (``None``: not known),
+    ``period`` is ``"month"`` or ``"day"`` and ``user`` the user of a daily
+    user budget. ``str(error)`` is safe to show to an editor.
     """
 
     def __init__(
@@ -177,10 +178,12 @@ class AIBudgetExceededError(WagtailVectorIndexError):
         unit: str,
         period: str = "month",
         user: object = None,
+        needed: object = None,
     ) -> None:
         self.site = site
         self.limit = limit
         self.spent = spent
+        self.needed = needed
         self.unit = unit
         self.period = period
         self.user = user
@@ -205,7 +208,13 @@ class AIBudgetExceededError(WagtailVectorIndexError):
                 "The monthly AI budget for calls without a site is used up "
                 "(%(spent)s of %(limit)s spent, including calls in progress)."
             )
-        super().__init__(template % values)
+        message = template % values
+        if needed is not None and spent < limit:  # type: ignore[operator]
+            # Room is left, but not enough for this call.
+            message += " " + gettext("This call would need about %(needed)s.") % {
+                "needed": _amount(needed, unit)
+            }
+        super().__init__(message)
 
 
 def _amount(value: object, unit: str) -> str:

@@ -317,11 +317,6 @@ class AIUsageTotal(models.Model):
     errors = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
-    #: What the calls in flight are expected to spend: reserved before a
-    #: call under a budget starts, released when it ends, so that concurrent
-    #: calls cannot all pass a budget that has room for only some of them.
-    reserved_tokens = models.BigIntegerField(default=0)
-    reserved_cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
     #: Set once the budget alert (``ALERT_THRESHOLD``) went out for this
     #: period, by a conditional update, so that one process sends it.
     usd_alert_sent = models.BooleanField(default=False)
@@ -337,6 +332,35 @@ class AIUsageTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} {self.start} {self.scope}"
+
+
+class AIBudgetReservation(models.Model):
+    """What one call in flight under a budget is expected to spend.
+
+    Inserted before the call starts (on a connection of its own, so that
+    the caller's transaction can neither undo it nor hold its lock),
+    deleted when the call's spending is added to its ``AIUsageTotal``.
+    Deleting by primary key cannot go below zero or count twice, and a
+    reservation whose call never ended (a process killed, a forked child
+    ending with ``os._exit``) stops counting at ``expires_at``.
+    """
+
+    total = models.ForeignKey(
+        AIUsageTotal, on_delete=models.CASCADE, related_name="reservations"
+    )
+    tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("AI budget reservation")
+        indexes = [
+            models.Index(fields=["total", "expires_at"], name="wvi_reservation_live")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.total}: {self.tokens} tokens, {self.cost} USD"
 
 
 class EmbeddingCacheEntry(models.Model):

@@ -42,7 +42,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal
 from django.utils import timezone
@@ -57,6 +57,7 @@ F_ = TypeVar("F_", bound=Callable[..., Any])
 
 RECORD_MODEL = "wagtail_vector_index.AIUsageRecord"
 TOTAL_MODEL = "wagtail_vector_index.AIUsageTotal"
+RESERVATION_MODEL = "wagtail_vector_index.AIBudgetReservation"
 SETTINGS_MODEL = "wagtail_vector_index.AISettings"
 BUDGET_CACHE_KEY = "wagtail_vector_index:site-budget:{}"
 
@@ -421,9 +422,22 @@ def remaining(site: Any = None) -> dict[str, Decimal | int]:
     left: dict[str, Decimal | int] = {}
     for budget in budgets_for(context):
         row = _total_row(budget.period, period_start(budget.period), budget.scope)
-        reserved = row.reserved_cost if budget.unit == USD else row.reserved_tokens
+        reserved = _reserved(row.pk)[budget.unit]
         left[budget.unit] = max(budget.limit - spent(budget, row) - reserved, 0)
     return left
+
+
+def _reserved(total_id: int) -> dict[str, Decimal | int]:
+    """What the calls in flight under a totals row have reserved (the
+    reservations not expired), by unit."""
+    from django.db.models import Sum
+
+    sums = (
+        apps.get_model(RESERVATION_MODEL)
+        .objects.filter(total_id=total_id, expires_at__gt=timezone.now())
+        .aggregate(tokens=Sum("tokens"), cost=Sum("cost"))
+    )
+    return {TOKENS: int(sums["tokens"] or 0), USD: Decimal(sums["cost"] or 0)}
 
 
 def budget_status(site: Any = None) -> list[dict[str, Any]]:
@@ -452,6 +466,18 @@ def budget_status(site: Any = None) -> list[dict[str, Any]]:
             }
         )
     return status
+
+
+def _is_sqlite(alias: str) -> bool:
+    from django.db import connections
+
+    return connections[alias].vendor == "sqlite"
+
+
+def _is_locked(error: BaseException) -> bool:
+    from django.db import OperationalError
+
+    return isinstance(error, OperationalError) and "locked" in str(error)
 
 
 def _threshold() -> float:
@@ -491,11 +517,56 @@ def _decimal(cost: float | Decimal | None) -> Decimal | None:
     return Decimal(repr(float(cost))).quantize(Decimal("1e-8"))
 
 
+#: Seconds a reservation counts against its budget: a call still running
+#: after that (a stream read for longer, say) is counted when it ends, and a
+#: call whose process died stops holding room in the budget.
+RESERVATION_SECONDS = 900
+
+#: How long a budget check waits for SQLite's write lock on its own
+#: connection while the caller's own transaction is open (seconds). The
+#: caller may be holding that lock itself: the check then reserves inside
+#: the caller's transaction instead (see :func:`_reservation_connection`).
+SQLITE_PROBE_TIMEOUT = 0.1
+
+
 @dataclass
 class _Reservation:
     pk: int
     tokens: int
     cost: Decimal
+
+
+def _write_alias() -> str:
+    from django.db import router
+
+    return router.db_for_write(apps.get_model(TOTAL_MODEL))
+
+
+@contextlib.contextmanager
+def own_connection(alias: str, *, busy_timeout: float | None = None) -> Iterator[Any]:
+    """Run the block's queries on ``alias`` through a new connection of its
+    own, in autocommit: what the block writes is committed whatever the
+    caller's transaction does, and no lock of the caller's is waited on or
+    held. The calling thread's connection is put back afterwards."""
+    from django.db import connections
+
+    caller = connections[alias]
+    own = type(caller)(caller.settings_dict, alias)
+    connections[alias] = own
+    try:
+        if busy_timeout is not None and own.vendor == "sqlite":
+            with own.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        yield own
+    finally:
+        connections[alias] = caller
+        own.close()
+
+
+def _in_callers_transaction(alias: str) -> bool:
+    from django.db import connections
+
+    return connections[alias].in_atomic_block
 
 
 @dataclass
@@ -527,9 +598,13 @@ class UsageCall:
     def start(self) -> None:
         """Check the budgets and reserve the call's estimate against them.
 
-        Raises :class:`AIBudgetExceededError` when a budget is used up (none
-        of this call's reservations is then kept). Any other failure here is
-        logged, and the call goes on unchecked.
+        Raises :class:`AIBudgetExceededError` when a budget has no room for
+        the call's estimate (nothing is then reserved). The reservation is
+        written on a connection of its own, never in the caller's open
+        transaction (see :func:`own_connection`). Any other failure here
+        (the database unreachable or locked) is logged, and the call goes
+        on unchecked: a budget is a guard against runaway spending, not a
+        reason to take a site's AI features down with its database.
         """
         try:
             self.budgets = budgets_for(self.context)
@@ -544,13 +619,61 @@ class UsageCall:
 
     def _reserve(self) -> None:
         tokens, cost = self.estimate() if self.estimate else (0, None)
+        alias = _write_alias()
+        if not _writer.enabled:
+            # Everything in the caller's thread and transaction (tests that
+            # run in a transaction other connections cannot see); a savepoint
+            # keeps a failure from breaking that transaction.
+            with transaction.atomic(using=alias):
+                self._reserve_rows(tokens, cost)
+            return
+        if _in_callers_transaction(alias) and _is_sqlite(alias):
+            # SQLite has one writer at a time. If the caller's transaction
+            # holds that lock, a connection of our own would wait for the
+            # caller, who waits for us: reserve in the caller's transaction
+            # then (its lock already serialises every budget check, and a
+            # reservation rolled back with it is simply gone).
+            try:
+                with own_connection(alias, busy_timeout=SQLITE_PROBE_TIMEOUT):
+                    self._reserve_rows(tokens, cost)
+                return
+            except AIBudgetExceededError:
+                raise
+            except Exception as error:
+                if not _is_locked(error):
+                    raise
+            with transaction.atomic(using=alias):
+                self._reserve_rows(tokens, cost)
+            return
+        with own_connection(alias):
+            self._reserve_rows(tokens, cost)
+
+    def _reserve_rows(self, tokens: int, cost: float | None) -> None:
+        """In one transaction: lock the period's totals rows, count what is
+        spent and reserved, and reserve the estimate where every budget has
+        room for it (``spent + reserved + estimate <= limit``)."""
         by_scope: dict[tuple[str, str], list[Budget]] = {}
         for budget in self.budgets:
             by_scope.setdefault((budget.scope, budget.period), []).append(budget)
         Total = apps.get_model(TOTAL_MODEL)
-        try:
-            for (scope, period), budgets in by_scope.items():
-                row = _total_row(period, period_start(period), scope)
+        Reservation = apps.get_model(RESERVATION_MODEL)
+        # Rows found or created first (autocommit); locked in one order, so
+        # that two checks of the same rows cannot deadlock.
+        rows = {
+            key: _total_row(key[1], period_start(key[1]), key[0]).pk
+            for key in sorted(by_scope)
+        }
+        now = timezone.now()
+        reservations = []
+        with transaction.atomic(using=_write_alias()):
+            for key in sorted(by_scope):
+                pk = rows[key]
+                # A write first: it takes the row's lock (PostgreSQL) or the
+                # database's write lock (SQLite) before anything is read.
+                Total.objects.filter(pk=pk).update(calls=F("calls"))
+                row = Total.objects.get(pk=pk)
+                Reservation.objects.filter(total_id=pk, expires_at__lte=now).delete()
+                reserved = _reserved(pk)
                 # The estimate, but at least what an average call of this
                 # period spent (the completion of a chat is not known ahead).
                 reserve_tokens = max(int(tokens or 0), row.tokens // max(row.calls, 1))
@@ -558,38 +681,39 @@ class UsageCall:
                     _decimal(cost) or Decimal(0),
                     (Decimal(row.cost) / max(row.calls, 1)).quantize(Decimal("1e-8")),
                 )
-                room = Q(pk=row.pk)
-                for budget in budgets:
-                    # Something must be left, counting the calls in flight.
-                    if budget.unit == USD:
-                        room &= Q(cost__lt=budget.limit - F("reserved_cost"))
-                    else:
-                        room &= Q(tokens__lt=budget.limit - F("reserved_tokens"))
-                updated = Total.objects.filter(room).update(
-                    reserved_tokens=F("reserved_tokens") + reserve_tokens,
-                    reserved_cost=F("reserved_cost") + reserve_cost,
+                needed = {TOKENS: reserve_tokens, USD: reserve_cost}
+                for budget in by_scope[key]:
+                    used = spent(budget, row) + reserved[budget.unit]
+                    if (
+                        used >= budget.limit
+                        or used + needed[budget.unit] > budget.limit
+                    ):
+                        raise self._exceeded(budget, used, needed[budget.unit])
+                reservation = Reservation.objects.create(
+                    total_id=pk,
+                    tokens=reserve_tokens,
+                    cost=reserve_cost,
+                    created_at=now,
+                    expires_at=now + datetime.timedelta(seconds=RESERVATION_SECONDS),
                 )
-                if not updated:
-                    raise self._exceeded(budgets, row.pk)
-                self.reservations.append(
-                    _Reservation(row.pk, reserve_tokens, reserve_cost)
+                reservations.append(
+                    _Reservation(reservation.pk, reserve_tokens, reserve_cost)
                 )
-        except BaseException:
-            self._release()
-            raise
+        self.reservations = reservations
 
-    def _exceeded(self, budgets: list[Budget], pk: int) -> AIBudgetExceededError:
-        row = apps.get_model(TOTAL_MODEL).objects.get(pk=pk)
-        for budget in budgets:
-            used = spent(budget, row)
-            reserved = row.reserved_cost if budget.unit == USD else row.reserved_tokens
-            if used + reserved >= budget.limit:
-                break
+    def _exceeded(
+        self, budget: Budget, used: Decimal | int, needed: Decimal | int
+    ) -> AIBudgetExceededError:
+        """The refusal, with the figures the check used: ``spent`` counts the
+        calls in flight, ``needed`` is what this call would have reserved."""
         logger.info(
-            "AI budget used up (%s, %s %s): refused a call to %r",
+            "AI budget used up (%s, %s %s; %s spent or reserved, %s needed): "
+            "refused a call to %r",
             budget.scope,
             budget.limit,
             budget.unit,
+            used,
+            needed,
             self.backend,
         )
         return AIBudgetExceededError(
@@ -599,18 +723,18 @@ class UsageCall:
             unit=budget.unit,
             period=budget.period,
             user=_user(budget.user_id),
+            needed=needed,
         )
 
     def _release(self) -> None:
+        """Delete the call's reservations: by primary key, so that releasing
+        twice, or a reservation the caller's rollback already took away,
+        changes nothing."""
         if not self.reservations:
             return
-        Total = apps.get_model(TOTAL_MODEL)
-        for reservation in self.reservations:
-            Total.objects.filter(pk=reservation.pk).update(
-                reserved_tokens=F("reserved_tokens") - reservation.tokens,
-                reserved_cost=F("reserved_cost") - reservation.cost,
-            )
+        pks = [reservation.pk for reservation in self.reservations]
         self.reservations = []
+        apps.get_model(RESERVATION_MODEL).objects.filter(pk__in=pks).delete()
 
     # -- after the call -----------------------------------------------------
 
@@ -696,8 +820,11 @@ class UsageCall:
         self.finished = True
         values["latency"] = time.perf_counter() - self.started
         if _writer.enabled:
-            # The caller goes on at once; the writer thread saves the row.
-            _writer.submit((self, values))
+            # The caller goes on at once; the writer thread saves the row,
+            # in the database the caller's own code uses now (see _target).
+            target = _target()
+            if target is not None:
+                _writer.submit((self, values, target))
         else:
             write_records([(self, values)])
 
@@ -807,7 +934,14 @@ def insert_records(rows: list[dict[str, Any]]) -> None:
         cursor.executemany(sql, values)
 
 
-def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
+#: Seconds the writer thread waits before trying a batch again while the
+#: database is locked (SQLite), one delay a try: about 30 s in all.
+LOCKED_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 14.0)
+
+
+def write_records(
+    items: list[tuple[UsageCall, dict[str, Any]]], *, retry_locked: bool = False
+) -> None:
     """Save the records of ended calls and add them to the period's totals,
     in one transaction (one INSERT, one UPDATE per totals row); then release
     their reservations and check the budget alerts. Failures are logged,
@@ -832,38 +966,56 @@ def write_records(items: list[tuple[UsageCall, dict[str, Any]]]) -> None:
             total[2] += record["prompt_tokens"] + record["completion_tokens"]
             total[3] += record["cost"] or Decimal(0)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            insert_records(records)
-            for (period, scope), (calls, errors, tokens, cost) in sums.items():
-                start = period_start(period, now)
-                increments = {
-                    "calls": F("calls") + calls,
-                    "errors": F("errors") + errors,
-                    "tokens": F("tokens") + tokens,
-                    "cost": F("cost") + cost,
-                }
-                rows = Total.objects.filter(period=period, start=start, scope=scope)
-                if not rows.update(**increments):
-                    # First call of the period: create the row (or find the
-                    # one another process just created), then increment it.
-                    row = _total_row(period, start, scope)
-                    Total.objects.filter(pk=row.pk).update(**increments)
-    except Exception:
-        logger.exception(
-            "Could not record %s AI usage records; the calls went on", len(records)
-        )
+    for attempt in range(len(LOCKED_RETRY_DELAYS) + 1):
+        try:
+            with transaction.atomic(using=_write_alias()):
+                insert_records(records)
+                for (period, scope), (calls, errors, tokens, cost) in sums.items():
+                    start = period_start(period, now)
+                    increments = {
+                        "calls": F("calls") + calls,
+                        "errors": F("errors") + errors,
+                        "tokens": F("tokens") + tokens,
+                        "cost": F("cost") + cost,
+                    }
+                    rows = Total.objects.filter(period=period, start=start, scope=scope)
+                    if not rows.update(**increments):
+                        # First call of the period: create the row (or find
+                        # the one another process just created), then add.
+                        row = _total_row(period, start, scope)
+                        Total.objects.filter(pk=row.pk).update(**increments)
+            break
+        except Exception as error:
+            if (
+                retry_locked
+                and _is_locked(error)
+                and attempt < len(LOCKED_RETRY_DELAYS)
+            ):
+                # SQLite's write lock held by a long transaction (a request
+                # under ATOMIC_REQUESTS): these calls were paid for, wait.
+                time.sleep(LOCKED_RETRY_DELAYS[attempt])
+                continue
+            logger.exception(
+                "Could not record %s AI usage records; the calls went on",
+                len(records),
+            )
+            break
     # Released after the totals are written: until then a budget counts the
     # calls as reserved (for that moment twice, never not at all).
     budgets: set[Budget] = set()
     for call, _values in items:
-        with contextlib.suppress(Exception):
+        try:
             call._release()
+        except Exception:
+            # It expires (RESERVATION_SECONDS): the budget is not held long.
+            logger.exception("Could not release an AI budget reservation")
         budgets.update(call.budgets)
     if budgets:
         try:
             _alert(budgets)
-        except Exception:
+        except BaseException:
+            # A receiver of budget_threshold_reached may raise anything;
+            # the ledger goes on.
             logger.exception("Could not check the AI budget alerts")
 
 
@@ -914,85 +1066,172 @@ WRITE_BATCH = 500
 WRITE_DELAY = 0.5
 
 
+#: Seconds :func:`flush` (and the exit hook) waits at most for the writer.
+FLUSH_TIMEOUT = 10.0
+
+
+def _target() -> tuple[str, Any] | None:
+    """The database the calling code uses for the ledger, as ``(alias,
+    NAME)``; ``None`` where the calling code may not use a database at all
+    (a test that has no database access): its rows are not written."""
+    from django.db import connections
+
+    alias = _write_alias()
+    connection = connections[alias]
+    # Django's SimpleTestCase (and a TestCase's databases not asked for)
+    # replace the connection's methods by _DatabaseFailure; pytest-django
+    # replaces ensure_connection for every connection while access is
+    # blocked. Either way the caller's own code could not write here.
+    if type(getattr(connection, "cursor", None)).__name__ == "_DatabaseFailure":
+        return None
+    ensure = getattr(type(connection), "ensure_connection", None)
+    if getattr(ensure, "__name__", "") == "_blocking_wrapper":
+        return None
+    return alias, connection.settings_dict.get("NAME")
+
+
+def _still_there(target: tuple[str, Any]) -> bool:
+    """Whether ``target`` is still the database its alias names: a test run
+    points an alias at its test database and back at the site's real one
+    when it ends; rows of the test run must not land in the real one."""
+    from django.db import connections
+
+    alias, name = target
+    return connections[alias].settings_dict.get("NAME") == name
+
+
 class _Writer:
     """Writes ledger rows in a thread of its own, so that a call never waits
     for the database (a commit costs several milliseconds on SQLite, and the
-    ORM's work about as much per row).
+    ORM's work about as much per row), and so that the rows are committed
+    whatever the caller's transaction does.
 
-    One daemon thread per process (started on first use, and again in a
-    forked child). It lets the rows of up to :data:`WRITE_DELAY` seconds
-    gather and writes them with :func:`write_records`. :func:`flush` (and an
-    ``atexit`` hook) writes what is queued at once and waits for it.
+    One daemon thread per process (started on first use, again in a forked
+    child, and again if it ever died). It lets the rows of up to
+    :data:`WRITE_DELAY` seconds gather and writes them with
+    :func:`write_records`. :func:`flush` (and an ``atexit`` hook) writes
+    what is queued at once and waits for it, at most :data:`FLUSH_TIMEOUT`.
     """
 
     def __init__(self) -> None:
         self.enabled = True
         self._pid: int | None = None
+        self._thread: threading.Thread | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._now = threading.Event()
 
+    def _after_fork(self) -> None:
+        # A forked child writes its own calls with a thread of its own; the
+        # rows its parent had queued are the parent's to write.
+        self._pid = None
+        self._thread = None
+        self._queue = queue.Queue()
+        self._now = threading.Event()
+        self._lock = threading.Lock()
+
     def submit(self, item: Any) -> None:
-        if self._pid != os.getpid():
+        thread = self._thread
+        if self._pid != os.getpid() or thread is None or not thread.is_alive():
             with self._lock:
-                if self._pid != os.getpid():
-                    self._queue = queue.Queue()
-                    self._now = threading.Event()
-                    threading.Thread(
-                        target=self._run, name="wagtail-vector-index-usage", daemon=True
-                    ).start()
+                thread = self._thread
+                if self._pid != os.getpid() or thread is None or not thread.is_alive():
+                    if self._pid != os.getpid():
+                        self._queue = queue.Queue()
+                        self._now = threading.Event()
+                    self._thread = threading.Thread(
+                        target=self._run,
+                        args=(self._queue, self._now),
+                        name="wagtail-vector-index-usage",
+                        daemon=True,
+                    )
+                    self._thread.start()
                     self._pid = os.getpid()
         self._queue.put(item)
 
-    def _run(self) -> None:
+    def _run(self, items: queue.Queue[Any], now: threading.Event) -> None:
         from django.db import connections
 
-        items, now = self._queue, self._now
         while True:
             batch = [items.get()]
-            deadline = time.monotonic() + WRITE_DELAY
-            while len(batch) < WRITE_BATCH:
-                left = deadline - time.monotonic()
-                if left <= 0 or now.is_set():
-                    try:  # Whatever is queued already goes in this batch.
-                        batch.append(items.get_nowait())
-                        continue
-                    except queue.Empty:
-                        break
-                try:
-                    batch.append(items.get(timeout=min(left, 0.05)))
-                except queue.Empty:
-                    continue
             try:
-                write_records(batch)
-            except Exception:  # write_records logs its own; a last resort.
+                deadline = time.monotonic() + WRITE_DELAY
+                while len(batch) < WRITE_BATCH:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or now.is_set():
+                        try:  # Whatever is queued already goes in this batch.
+                            batch.append(items.get_nowait())
+                            continue
+                        except queue.Empty:
+                            break
+                    try:
+                        batch.append(items.get(timeout=min(left, 0.05)))
+                    except queue.Empty:
+                        continue
+                self._write(batch)
+            except BaseException:  # write_records logs its own; a last resort.
                 logger.exception("The AI usage writer failed")
             finally:
                 for _item in batch:
                     items.task_done()
-            if items.empty():
-                # Idle: hold no connection (nor, on SQLite, any lock).
-                connections.close_all()
-
-    def flush(self) -> None:
-        """Write what is queued now and wait until it is written."""
-        if self._pid == os.getpid():
-            self._now.set()
             try:
-                self._queue.join()
-            finally:
-                self._now.clear()
+                if items.empty():
+                    # Idle: hold no connection (nor, on SQLite, any lock).
+                    connections.close_all()
+            except BaseException:
+                logger.exception("The AI usage writer could not close its connections")
+
+    def _write(self, batch: list[Any]) -> None:
+        by_target: dict[Any, list[tuple[UsageCall, dict[str, Any]]]] = {}
+        for call, values, target in batch:
+            by_target.setdefault(target, []).append((call, values))
+        for target, items in by_target.items():
+            if not _still_there(target):
+                logger.warning(
+                    "%s AI usage records not written: their database (%s) is "
+                    "no longer configured (a test run ended?)",
+                    len(items),
+                    target[0],
+                )
+                continue
+            write_records(items, retry_locked=True)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what is queued now and wait until it is written, at most
+        ``timeout`` seconds (:data:`FLUSH_TIMEOUT`); ``False`` if it was
+        not all written by then."""
+        if self._pid != os.getpid() or self._thread is None:
+            return True
+        items = self._queue
+        deadline = time.monotonic() + (FLUSH_TIMEOUT if timeout is None else timeout)
+        self._now.set()
+        try:
+            with items.all_tasks_done:
+                while items.unfinished_tasks:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        logger.warning(
+                            "%s AI usage records not written yet",
+                            items.unfinished_tasks,
+                        )
+                        return False
+                    items.all_tasks_done.wait(min(left, 0.1))
+            return True
+        finally:
+            self._now.clear()
 
 
 _writer = _Writer()
 atexit.register(_writer.flush)
+os.register_at_fork(after_in_child=_writer._after_fork)
 
 
-def flush() -> None:
+def flush(timeout: float | None = None) -> bool:
     """Write the ledger rows of the calls made so far now, and wait for them
     (they are written by a thread of their own, in batches; see
-    :func:`write_in_background`)."""
-    _writer.flush()
+    :func:`write_in_background`), at most ``timeout`` seconds (default
+    :data:`FLUSH_TIMEOUT`). ``False`` if some were not written by then."""
+    return _writer.flush(timeout)
 
 
 def write_in_background(enabled: bool) -> None:
