@@ -22,22 +22,33 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pytest_configure(config):
-    """Python before 3.12 can crash (SIGSEGV in ``_PyHamt_Assoc``) when the
-    cyclic garbage collector runs in the middle of a ``ContextVar.set()``
-    and a finalizer it calls sets a context variable again: CPython issue
-    148891, fixed only in later interpreters. This suite makes hundreds of
-    thousands of such sets (the usage ledger's labels, asgiref's and
-    asyncio's contexts) next to many finalizers (streams, clients, event
-    loops closed per test) and crashed in about one full run of three on
-    3.11. Collecting less often (every 50,000 allocations instead of 700)
-    made it rarer, not impossible: a CI run crashed so on 2026-11-27. So on
-    those interpreters the collector never starts by itself during the
-    tests; :func:`pytest_runtest_teardown` collects between tests, where no
-    thread is inside a ``ContextVar.set()``. It changes no result."""
+    """Python 3.10 and 3.11 can crash (SIGSEGV in ``_PyHamt_Assoc``) when the
+    cyclic garbage collector starts in the middle of a ``ContextVar.set()``
+    and a finaliser it runs sets a context variable again: CPython issue
+    148891, open, and no 3.11 release will fix it; 3.12 and later do not
+    trigger it from Python code.
+
+    The package's own objects no longer depend on the collector: a stream
+    (LiteLLM's wrapper included) is freed, closed and recorded by reference
+    counting, read or not (tests/test_stream_lifetime.py shows it with the
+    collector off), and the production suite (tests/settings_production.py)
+    runs with the collector on. This suite, though, makes hundreds of
+    thousands of context-variable sets next to finalisers that are not ours
+    (event loops, HTTP clients and servers made and dropped per test), and
+    crashed in about one full run of three on 3.11 before this. So on those
+    interpreters the collector never starts by itself during these tests;
+    :func:`pytest_runtest_teardown` collects between tests, where no thread
+    is inside a ``ContextVar.set()``. It changes no result."""
     import gc
 
-    if _COLLECT_BETWEEN_TESTS:
+    if _COLLECT_BETWEEN_TESTS and not _as_in_production():
         gc.disable()
+
+
+def _as_in_production() -> bool:
+    """The production suite (``--ds=tests.settings_production``) runs with
+    the collector on, as a site does."""
+    return os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith("settings_production")
 
 
 #: Python before 3.12: garbage is collected between tests only (see
@@ -48,7 +59,7 @@ _COLLECT_BETWEEN_TESTS = sys.version_info < (3, 12)
 def pytest_runtest_teardown(item, nextitem):
     import gc
 
-    if _COLLECT_BETWEEN_TESTS and gc.get_count()[0] > 50_000:
+    if _COLLECT_BETWEEN_TESTS and not gc.isenabled() and gc.get_count()[0] > 50_000:
         gc.collect()
 
 

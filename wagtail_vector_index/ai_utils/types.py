@@ -53,14 +53,67 @@ class AIResponse:
         return str(self)
 
 
+class StreamState:
+    """What a stream learns while it is read (token counts, cost, whether it
+    carried an answer, its timings), kept apart from the
+    :class:`AIStreamingResponse` so that the generators producing its parts
+    can write it without referring to the response: a response that
+    nothing refers to any more is then freed (and its provider call ended
+    and recorded) at once, by reference counting, never left to the cyclic
+    garbage collector."""
+
+    __slots__ = (
+        "usage",
+        "cost",
+        "answered",
+        "started_at",
+        "time_to_first_token",
+        "total_time",
+    )
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.cost: float | None = None
+        #: Set by the backend once the stream carried some answer (text or
+        #: a tool call); a stream that ends without one is an error.
+        self.answered = False
+        self.started_at = time.perf_counter()
+        self.time_to_first_token: float | None = None
+        self.total_time: float | None = None
+
+
+def _state_property(name: str, doc: str) -> property:
+    def get(response: AIStreamingResponse) -> Any:
+        return getattr(response.state, name)
+
+    def set_(response: AIStreamingResponse, value: Any) -> None:
+        setattr(response.state, name, value)
+
+    return property(get, set_, doc=doc)
+
+
 class AIStreamingResponse:
     """A streamed chat answer, iterable with ``for`` or ``async for``.
 
     It yields :class:`StreamPart` dicts. After the stream is exhausted,
     ``usage`` and ``cost`` hold what the provider reported, and
     ``time_to_first_token`` / ``total_time`` the measured seconds. ``close()``
-    (or ``aclose()``) ends the underlying provider call early.
+    (or ``aclose()``) ends the underlying provider call early; so does
+    dropping the last reference to the response.
+
+    A backend's part generators should write what they learn to ``state``
+    (a :class:`StreamState`), not to the response: a generator that refers
+    to its response makes a reference cycle.
     """
+
+    usage = _state_property("usage", "Token counts the provider reported.")
+    cost = _state_property("cost", "US dollars, where known.")
+    answered = _state_property("answered", "Whether the stream carried an answer.")
+    started_at = _state_property("started_at", "``time.perf_counter()`` at start.")
+    time_to_first_token = _state_property(
+        "time_to_first_token", "Seconds until the first text part."
+    )
+    total_time = _state_property("total_time", "Seconds until the stream ended.")
 
     def __init__(
         self,
@@ -70,7 +123,9 @@ class AIStreamingResponse:
         close: Callable[[], Any] | None = None,
         aclose: Callable[[], Any] | None = None,
         model_id: str = "",
+        state: StreamState | None = None,
     ) -> None:
+        self.state = state if state is not None else StreamState()
         self._parts = parts
         self._aparts = aparts
         self._close = close
@@ -78,15 +133,7 @@ class AIStreamingResponse:
         self.model_id = model_id
         #: The alias that answered (see :attr:`AIResponse.alias`).
         self.alias = ""
-        self.usage = Usage()
-        self.cost: float | None = None
-        self.started_at = time.perf_counter()
-        self.time_to_first_token: float | None = None
-        self.total_time: float | None = None
         self.closed = False
-        #: Set by the backend once the stream carried some answer (text or
-        #: a tool call); a stream that ends without one is an error.
-        self.answered = False
 
     def _mark(self, content: str) -> None:
         if content and self.time_to_first_token is None:

@@ -7,6 +7,7 @@ import copy
 import logging
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -661,45 +662,48 @@ class BaseChatBackend(BaseBackend):
             "time_to_first_token": response.time_to_first_token,
         }
 
+    def _stream_recorder(
+        self,
+        response: AIStreamingResponse,
+        call: usage.UsageCall,
+        messages: list[ChatMessage],
+    ) -> _StreamRecorder:
+        return _StreamRecorder(
+            self,
+            call,
+            messages,
+            response.state,
+            bool(conf.get_usage_settings().get("STORE_PROMPTS")),
+        )
+
     def _recorded_stream(
         self,
         response: AIStreamingResponse,
         call: usage.UsageCall,
         messages: list[ChatMessage],
     ) -> AIStreamingResponse:
-        """``response``, recorded when it ends, fails, or is closed (or
-        garbage-collected) before its end: then as stopped early."""
+        """``response``, recorded when it ends, fails, or is closed before its
+        end (then as stopped early), or when the last reference to it is
+        dropped, read or not (by reference counting: nothing here refers
+        back to the response, so no cycle waits for the garbage collector)."""
         inner = response._parts
-        store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
-        texts: list[str] = []
-        seen = [0]
-
-        def finish(*, stopped: bool = False, error: Exception | None = None) -> None:
-            values = self._stream_usage(response, messages, seen[0])
-            if error is not None:
-                call.failed(error, **values)
-            else:
-                call.succeeded(
-                    **values, stopped_early=stopped, response=lambda: "".join(texts)
-                )
+        recorder = self._stream_recorder(response, call, messages)
 
         def parts() -> Iterator[StreamPart]:
             try:
                 for part in inner or ():
-                    seen[0] += len(part["content"])
-                    if store and part["index"] == 0:
-                        texts.append(part["content"])
+                    recorder.saw(part)
                     yield part
             except GeneratorExit:
-                finish(stopped=True)
+                recorder.finish(stopped=True)
                 raise
             except Exception as error:
-                finish(error=error)
+                recorder.finish(error=error)
                 raise
             finally:
                 if hasattr(inner, "close"):
                     inner.close()  # type: ignore[union-attr]
-            finish()
+            recorder.finish()
 
         close = response._close
 
@@ -708,10 +712,11 @@ class BaseChatBackend(BaseBackend):
                 if close is not None:
                     close()
             finally:
-                finish(stopped=True)
+                recorder.finish(stopped=True)
 
         response._parts = parts()
         response._close = recorded_close
+        _on_drop(response, recorder.dropped, close)
         return response
 
     def _arecorded_stream(
@@ -722,43 +727,23 @@ class BaseChatBackend(BaseBackend):
     ) -> AIStreamingResponse:
         """:meth:`_recorded_stream` for an asynchronous stream."""
         inner = response._aparts
-        store = bool(conf.get_usage_settings().get("STORE_PROMPTS"))
-        texts: list[str] = []
-        seen = [0]
-
-        async def finish(
-            *, stopped: bool = False, error: Exception | None = None
-        ) -> None:
-            if call.finished:
-                return
-            values = self._stream_usage(response, messages, seen[0])
-            if error is not None:
-                await usage.finish_async(call.failed, error, **values)
-            else:
-                await usage.finish_async(
-                    call.succeeded,
-                    **values,
-                    stopped_early=stopped,
-                    response=lambda: "".join(texts),
-                )
+        recorder = self._stream_recorder(response, call, messages)
 
         async def parts() -> AsyncIterator[StreamPart]:
             try:
                 async for part in inner:  # type: ignore[union-attr]
-                    seen[0] += len(part["content"])
-                    if store and part["index"] == 0:
-                        texts.append(part["content"])
+                    recorder.saw(part)
                     yield part
             except GeneratorExit:
-                await finish(stopped=True)
+                await recorder.afinish(stopped=True)
                 raise
             except Exception as error:
-                await finish(error=error)
+                await recorder.afinish(error=error)
                 raise
             finally:
                 if hasattr(inner, "aclose"):
                     await inner.aclose()  # type: ignore[union-attr]
-            await finish()
+            await recorder.afinish()
 
         aclose = response._aclose
 
@@ -767,10 +752,11 @@ class BaseChatBackend(BaseBackend):
                 if aclose is not None:
                     await aclose()
             finally:
-                await finish(stopped=True)
+                await recorder.afinish(stopped=True)
 
         response._aparts = parts()
         response._aclose = recorded_aclose
+        _on_drop(response, recorder.adropped)
         return response
 
     def _chat(self, messages: list[ChatMessage], parameters: dict) -> AIResponse:
@@ -788,6 +774,110 @@ class BaseChatBackend(BaseBackend):
         self, messages: list[ChatMessage], parameters: dict
     ) -> AIStreamingResponse:
         raise NotImplementedError
+
+
+def _on_drop(
+    response: AIStreamingResponse, callback: Callable[..., Any], *args: Any
+) -> None:
+    """Call ``callback(*args)`` when ``response`` is freed. Not at the
+    interpreter's exit: the ledger's writer has stopped by then."""
+    weakref.finalize(response, callback, *args).atexit = False
+
+
+#: Recordings of dropped asynchronous streams in flight (a task must be
+#: referred to until it ends).
+_dropped_tasks: set[asyncio.Task[Any]] = set()
+
+
+class _StreamRecorder:
+    """Records one stream's call: what was read, and the ledger row when the
+    stream ends, fails, is closed or is dropped. It refers to the stream's
+    :class:`StreamState`, never to the response, so that the response can
+    be freed by reference counting."""
+
+    def __init__(
+        self,
+        backend: BaseChatBackend,
+        call: usage.UsageCall,
+        messages: list[ChatMessage],
+        state: Any,
+        store: bool,
+    ) -> None:
+        self.backend = backend
+        self.call = call
+        self.messages = messages
+        self.state = state
+        self.store = store
+        self.texts: list[str] = []
+        self.chars = 0
+
+    def saw(self, part: StreamPart) -> None:
+        self.chars += len(part["content"])
+        if self.store and part["index"] == 0:
+            self.texts.append(part["content"])
+
+    def _values(self) -> dict[str, Any]:
+        return self.backend._stream_usage(self.state, self.messages, self.chars)
+
+    def finish(self, *, stopped: bool = False, error: Exception | None = None) -> None:
+        if self.call.finished:
+            return
+        if error is not None:
+            self.call.failed(error, **self._values())
+        else:
+            texts = self.texts
+            self.call.succeeded(
+                **self._values(),
+                stopped_early=stopped,
+                response=lambda: "".join(texts),
+            )
+
+    async def afinish(
+        self, *, stopped: bool = False, error: Exception | None = None
+    ) -> None:
+        if self.call.finished:
+            return
+        if error is not None:
+            await usage.finish_async(self.call.failed, error, **self._values())
+        else:
+            texts = self.texts
+            await usage.finish_async(
+                self.call.succeeded,
+                **self._values(),
+                stopped_early=stopped,
+                response=lambda: "".join(texts),
+            )
+
+    def dropped(self, close: Callable[[], Any] | None) -> None:
+        """The response was freed: end the provider call (a stream never
+        read still holds its connection) and record it as stopped early;
+        nothing happens for a stream already recorded."""
+        if self.call.finished:
+            return
+        try:
+            if close is not None:
+                close()
+        except Exception:
+            logger.debug("Closing a dropped stream failed", exc_info=True)
+        self.finish(stopped=True)
+
+    def adropped(self) -> None:
+        """:meth:`dropped` for an asynchronous stream (its provider call is
+        ended by asyncio, which closes the dropped generators)."""
+        if self.call.finished:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and not usage.writes_in_background():
+            # Written in the caller's thread (tests in a transaction): the
+            # ledger's database work must not run on the event loop.
+            task = loop.create_task(self.afinish(stopped=True))
+            _dropped_tasks.add(task)
+            task.add_done_callback(_dropped_tasks.discard)
+        else:
+            self.finish(stopped=True)
 
 
 class BaseEmbeddingBackend(BaseBackend):

@@ -36,6 +36,7 @@ from wagtail_vector_index.ai_utils.types import (
     AIStreamingResponse,
     ChatMessage,
     StreamPart,
+    StreamState,
     Usage,
 )
 from wagtail_vector_index.i18n import gettext as _
@@ -685,7 +686,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             model_id=self.config.model_id,
         )
 
-    def _parts_of(self, chunk: Any, response: AIStreamingResponse) -> list[StreamPart]:
+    def _parts_of(self, chunk: Any, response: StreamState) -> list[StreamPart]:
         usage = getattr(chunk, "usage", None)
         if usage is not None and getattr(usage, "total_tokens", None):
             response.usage = _usage(usage)
@@ -706,7 +707,7 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             response.answered = True
         return parts
 
-    def _check_answered(self, response: AIStreamingResponse) -> None:
+    def _check_answered(self, response: StreamState) -> None:
         """A stream that ended without a word of answer (only ``[DONE]``, an
         HTML page, lines LiteLLM skipped) is a failure, not an empty answer."""
         if not response.answered:
@@ -735,20 +736,22 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
             with contextlib.suppress(Exception):
                 if hasattr(inner, "close"):
                     inner.close()
+            _untie(stream)
+
+        state = StreamState()
 
         def parts() -> Iterator[StreamPart]:
             try:
                 with self.provider_errors(parameters):
                     for chunk in stream:
-                        yield from self._parts_of(chunk, response)
-                self._check_answered(response)
+                        yield from self._parts_of(chunk, state)
+                self._check_answered(state)
             finally:
                 close()
 
-        response = AIStreamingResponse(
-            parts=parts(), close=close, model_id=self.config.model_id
+        return AIStreamingResponse(
+            parts=parts(), close=close, model_id=self.config.model_id, state=state
         )
-        return response
 
     async def _achat_stream(
         self, messages: list[ChatMessage], parameters: dict
@@ -761,21 +764,37 @@ class LiteLLMChatBackend(LiteLLMBackendMixin, BaseChatBackend):
         async def aclose() -> None:
             with contextlib.suppress(Exception):
                 await stream.aclose()
+            _untie(stream)
+
+        state = StreamState()
 
         async def parts() -> AsyncIterator[StreamPart]:
             try:
                 with self.provider_errors(parameters):
                     async for chunk in stream:
-                        for part in self._parts_of(chunk, response):
+                        for part in self._parts_of(chunk, state):
                             yield part
-                self._check_answered(response)
+                self._check_answered(state)
             finally:
                 await aclose()
 
-        response = AIStreamingResponse(
-            aparts=parts(), aclose=aclose, model_id=self.config.model_id
+        return AIStreamingResponse(
+            aparts=parts(), aclose=aclose, model_id=self.config.model_id, state=state
         )
-        return response
+
+
+def _untie(stream: Any) -> None:
+    """Break the reference cycle of a finished LiteLLM stream: its logging
+    object keeps the stream itself as ``model_call_details
+    ["original_response"]``, so without this the stream (its HTTP response
+    and its ``__del__``, which sets context variables) lives until the
+    cyclic garbage collector runs, and on Python 3.11 a collection that
+    starts inside ``ContextVar.set()`` and runs that ``__del__`` can crash
+    the interpreter (CPython issue 148891). Callbacks receive ``None``
+    there instead of a stream that has ended."""
+    details = getattr(getattr(stream, "logging_obj", None), "model_call_details", None)
+    if isinstance(details, dict) and details.get("original_response") is stream:
+        details["original_response"] = None
 
 
 class LiteLLMEmbeddingBackend(LiteLLMBackendMixin, BaseEmbeddingBackend):

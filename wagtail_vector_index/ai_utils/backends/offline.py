@@ -27,6 +27,7 @@ from wagtail_vector_index.ai_utils.types import (
     AIStreamingResponse,
     ChatMessage,
     StreamPart,
+    StreamState,
     Usage,
 )
 
@@ -103,16 +104,19 @@ class EchoChatBackend(BaseChatBackend):
         answer = self.answer(messages, parameters)
         delay = float(parameters.get("delay", 0) or 0)
 
+        state = StreamState()
+
         def parts() -> Iterator[StreamPart]:
             for word in self._words(answer):
                 if delay:
                     time.sleep(delay)
                 yield {"index": 0, "content": word}
-            response.usage = self._usage(messages, answer)
-            response.cost = 0.0
+            state.usage = self._usage(messages, answer)
+            state.cost = 0.0
 
-        response = AIStreamingResponse(parts=parts(), model_id=self.config.model_id)
-        return response
+        return AIStreamingResponse(
+            parts=parts(), model_id=self.config.model_id, state=state
+        )
 
     async def _achat_stream(
         self, messages: list[ChatMessage], parameters: dict
@@ -120,16 +124,19 @@ class EchoChatBackend(BaseChatBackend):
         answer = self.answer(messages, parameters)
         delay = float(parameters.get("delay", 0) or 0)
 
+        state = StreamState()
+
         async def parts() -> AsyncIterator[StreamPart]:
             for word in self._words(answer):
                 if delay:
                     await asyncio.sleep(delay)
                 yield {"index": 0, "content": word}
-            response.usage = self._usage(messages, answer)
-            response.cost = 0.0
+            state.usage = self._usage(messages, answer)
+            state.cost = 0.0
 
-        response = AIStreamingResponse(aparts=parts(), model_id=self.config.model_id)
-        return response
+        return AIStreamingResponse(
+            aparts=parts(), model_id=self.config.model_id, state=state
+        )
 
 
 #: Words too common to say what a text is about (English).
