@@ -51,6 +51,10 @@ def _as_in_production() -> bool:
     return os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith("settings_production")
 
 
+#: tests/production runs only with its own settings (and only it does).
+collect_ignore_glob = [] if _as_in_production() else ["production/*"]
+
+
 #: Python before 3.12: garbage is collected between tests only (see
 #: :func:`pytest_configure`).
 _COLLECT_BETWEEN_TESTS = sys.version_info < (3, 12)
@@ -97,9 +101,12 @@ def content_type(db):
 def _ledger_writes_in_the_test_thread(django_db_setup):
     # The usage ledger is written by a thread of its own by default; a test's
     # transaction is invisible to it. tests/test_usage_ledger.py tests that
-    # thread with transaction=True.
+    # thread with transaction=True, and tests/production runs with it.
     from wagtail_vector_index import usage
 
+    if _as_in_production():
+        yield
+        return
     usage.write_in_background(False)
     yield
     usage.write_in_background(True)

@@ -474,6 +474,22 @@ def _is_sqlite(alias: str) -> bool:
     return connections[alias].vendor == "sqlite"
 
 
+def _drop_traceback(error: BaseException) -> None:
+    """Free what a handled ``error`` keeps alive: Django re-raises database
+    errors from a ``__exit__`` whose frame holds the new exception, so the
+    exception, its traceback and every frame in it (the caller's, with
+    their locals: a stream about to be returned, say) form a cycle that
+    only the garbage collector would free."""
+    import traceback
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+
+
 def _is_locked(error: BaseException) -> bool:
     from django.db import OperationalError
 
@@ -522,18 +538,39 @@ def _decimal(cost: float | Decimal | None) -> Decimal | None:
 #: call whose process died stops holding room in the budget.
 RESERVATION_SECONDS = 900
 
-#: How long a budget check waits for SQLite's write lock on its own
-#: connection while the caller's own transaction is open (seconds). The
-#: caller may be holding that lock itself: the check then reserves inside
-#: the caller's transaction instead (see :func:`_reservation_connection`).
-SQLITE_PROBE_TIMEOUT = 0.1
-
 
 @dataclass
 class _Reservation:
-    pk: int
+    """One call's reservation against one totals row: a row of
+    ``AIBudgetReservation`` (``pk``), or, where the database could not take
+    a write (see :meth:`UsageCall._reserve`), an entry of this process's
+    :data:`_held` (``pk`` is ``None``)."""
+
+    key: tuple[str, str, datetime.date]
     tokens: int
     cost: Decimal
+    pk: int | None = None
+
+
+#: Reservations held in this process's memory, by totals row (scope,
+#: period, start): counted by every budget check of this process, given
+#: back when their calls' rows are written.
+_held: dict[tuple[str, str, datetime.date], list[_Reservation]] = {}
+_held_lock = threading.Lock()
+
+
+def _held_amounts(key: tuple[str, str, datetime.date]) -> dict[str, Decimal | int]:
+    with _held_lock:
+        held = list(_held.get(key, ()))
+    return {
+        TOKENS: sum(r.tokens for r in held),
+        USD: sum((r.cost for r in held), Decimal(0)),
+    }
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _write_alias() -> str:
@@ -628,13 +665,16 @@ class UsageCall:
                 self._reserve_rows(tokens, cost)
             return
         if _in_callers_transaction(alias) and _is_sqlite(alias):
-            # SQLite has one writer at a time. If the caller's transaction
-            # holds that lock, a connection of our own would wait for the
-            # caller, who waits for us: reserve in the caller's transaction
-            # then (its lock already serialises every budget check, and a
-            # reservation rolled back with it is simply gone).
+            # SQLite (without WAL) commits nothing while another connection
+            # is inside a transaction that has read: the caller's, under
+            # ATOMIC_REQUESTS. Waiting would wait for the caller, who waits
+            # for us, and writing in the caller's transaction would hold the
+            # database's one write lock for the whole provider call (other
+            # requests' writes then fail with "database is locked"). So try
+            # at once, and failing that, check without writing and hold the
+            # reservation in this process until the call is recorded.
             try:
-                with own_connection(alias, busy_timeout=SQLITE_PROBE_TIMEOUT):
+                with own_connection(alias, busy_timeout=0):
                     self._reserve_rows(tokens, cost)
                 return
             except AIBudgetExceededError:
@@ -642,38 +682,55 @@ class UsageCall:
             except Exception as error:
                 if not _is_locked(error):
                     raise
-            with transaction.atomic(using=alias):
-                self._reserve_rows(tokens, cost)
+                _drop_traceback(error)
+            self._reserve_rows(tokens, cost, durable=False)
             return
         with own_connection(alias):
             self._reserve_rows(tokens, cost)
 
-    def _reserve_rows(self, tokens: int, cost: float | None) -> None:
-        """In one transaction: lock the period's totals rows, count what is
-        spent and reserved, and reserve the estimate where every budget has
-        room for it (``spent + reserved + estimate <= limit``)."""
+    def _reserve_rows(
+        self, tokens: int, cost: float | None, *, durable: bool = True
+    ) -> None:
+        """Count what is spent and reserved against each budget, and reserve
+        the estimate where every budget has room for it (``spent + reserved
+        + estimate <= limit``), in one transaction that locks the period's
+        totals rows first. ``durable=False``: nothing is written; the
+        reservation is held in this process (:data:`_held`)."""
         by_scope: dict[tuple[str, str], list[Budget]] = {}
         for budget in self.budgets:
             by_scope.setdefault((budget.scope, budget.period), []).append(budget)
         Total = apps.get_model(TOTAL_MODEL)
         Reservation = apps.get_model(RESERVATION_MODEL)
-        # Rows found or created first (autocommit); locked in one order, so
-        # that two checks of the same rows cannot deadlock.
-        rows = {
-            key: _total_row(key[1], period_start(key[1]), key[0]).pk
-            for key in sorted(by_scope)
-        }
+        keys = sorted(by_scope)
         now = timezone.now()
-        reservations = []
-        with transaction.atomic(using=_write_alias()):
-            for key in sorted(by_scope):
-                pk = rows[key]
-                # A write first: it takes the row's lock (PostgreSQL) or the
-                # database's write lock (SQLite) before anything is read.
-                Total.objects.filter(pk=pk).update(calls=F("calls"))
-                row = Total.objects.get(pk=pk)
-                Reservation.objects.filter(total_id=pk, expires_at__lte=now).delete()
-                reserved = _reserved(pk)
+        if durable:
+            # Rows found or created first (autocommit); locked in one order,
+            # so that two checks of the same rows cannot deadlock.
+            rows = {
+                key: _total_row(key[1], period_start(key[1], now), key[0]).pk
+                for key in keys
+            }
+        reservations: list[_Reservation] = []
+        block = transaction.atomic(using=_write_alias()) if durable else _nothing()
+        with block:
+            for key in keys:
+                scope, period = key
+                held_key = (scope, period, period_start(period, now))
+                if durable:
+                    pk = rows[key]
+                    # A write first: it takes the row's lock (PostgreSQL) or
+                    # the database's write lock (SQLite) before any read.
+                    Total.objects.filter(pk=pk).update(calls=F("calls"))
+                    row = Total.objects.get(pk=pk)
+                    Reservation.objects.filter(
+                        total_id=pk, expires_at__lte=now
+                    ).delete()
+                else:
+                    row = Total.objects.filter(
+                        period=period, start=held_key[2], scope=scope
+                    ).first() or Total(period=period, start=held_key[2], scope=scope)
+                reserved = _reserved(row.pk) if row.pk else {TOKENS: 0, USD: 0}
+                held = _held_amounts(held_key)
                 # The estimate, but at least what an average call of this
                 # period spent (the completion of a chat is not known ahead).
                 reserve_tokens = max(int(tokens or 0), row.tokens // max(row.calls, 1))
@@ -683,23 +740,40 @@ class UsageCall:
                 )
                 needed = {TOKENS: reserve_tokens, USD: reserve_cost}
                 for budget in by_scope[key]:
-                    used = spent(budget, row) + reserved[budget.unit]
-                    if (
-                        used >= budget.limit
-                        or used + needed[budget.unit] > budget.limit
-                    ):
-                        raise self._exceeded(budget, used, needed[budget.unit])
-                reservation = Reservation.objects.create(
-                    total_id=pk,
-                    tokens=reserve_tokens,
-                    cost=reserve_cost,
-                    created_at=now,
-                    expires_at=now + datetime.timedelta(seconds=RESERVATION_SECONDS),
-                )
-                reservations.append(
-                    _Reservation(reservation.pk, reserve_tokens, reserve_cost)
-                )
+                    unit = budget.unit
+                    used = spent(budget, row) + reserved[unit] + held[unit]
+                    if used >= budget.limit or used + needed[unit] > budget.limit:
+                        self._give_back(reservations)
+                        raise self._exceeded(budget, used, needed[unit])
+                reservation = _Reservation(held_key, reserve_tokens, reserve_cost)
+                if durable:
+                    reservation.pk = Reservation.objects.create(
+                        total_id=pk,
+                        tokens=reserve_tokens,
+                        cost=reserve_cost,
+                        created_at=now,
+                        expires_at=now
+                        + datetime.timedelta(seconds=RESERVATION_SECONDS),
+                    ).pk
+                else:
+                    with _held_lock:
+                        _held.setdefault(held_key, []).append(reservation)
+                reservations.append(reservation)
         self.reservations = reservations
+
+    @staticmethod
+    def _give_back(reservations: list[_Reservation]) -> None:
+        """Forget the reservations held in this process's memory (rows are
+        deleted or rolled back)."""
+        with _held_lock:
+            for reservation in reservations:
+                if reservation.pk is not None:
+                    continue
+                held = _held.get(reservation.key, [])
+                if any(r is reservation for r in held):
+                    held[:] = [r for r in held if r is not reservation]
+                if not held:
+                    _held.pop(reservation.key, None)
 
     def _exceeded(
         self, budget: Budget, used: Decimal | int, needed: Decimal | int
@@ -732,9 +806,11 @@ class UsageCall:
         changes nothing."""
         if not self.reservations:
             return
-        pks = [reservation.pk for reservation in self.reservations]
-        self.reservations = []
-        apps.get_model(RESERVATION_MODEL).objects.filter(pk__in=pks).delete()
+        reservations, self.reservations = self.reservations, []
+        self._give_back(reservations)
+        pks = [r.pk for r in reservations if r.pk is not None]
+        if pks:
+            apps.get_model(RESERVATION_MODEL).objects.filter(pk__in=pks).delete()
 
     # -- after the call -----------------------------------------------------
 
@@ -1224,6 +1300,8 @@ class _Writer:
 _writer = _Writer()
 atexit.register(_writer.flush)
 os.register_at_fork(after_in_child=_writer._after_fork)
+# The parent's calls in flight are the parent's to give back.
+os.register_at_fork(after_in_child=_held.clear)
 
 
 def flush(timeout: float | None = None) -> bool:
