@@ -121,6 +121,18 @@ check(
     "the embeddings test page embeds and compares texts offline",
 )
 
+# A quiet browser console offline: no update check, no Gravatar, a favicon.
+dashboard = editor.get("/admin/").content.decode()
+check(
+    'data-controller="w-upgrade' not in dashboard and "gravatar.com" not in dashboard,
+    "the dashboard asks neither Wagtail's release feed nor Gravatar",
+)
+check(
+    'rel="icon"' in home.content.decode()
+    and visitor.get("/favicon.ico")["Location"] == "/static/home/favicon.svg",
+    "the site links its favicon and /favicon.ico leads to it",
+)
+
 # Public pages with the provider failing: they render without the AI part and
 # never show the provider's words (which may quote the key) to a visitor.
 from django.test import override_settings  # noqa: E402

@@ -372,3 +372,47 @@ def test_provider_failure_is_shown_readably(provider_index, editor, mode, messag
         "growing tomatoes in my garden"
     )
     assert 'data-w-tabs-active-panel-id-value="tab-index-search"' in html
+
+
+# -- the editor's usage ------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("empty_ledger")
+def test_the_search_is_recorded_under_the_editor(provider_index, editor):
+    from wagtail_vector_index.models import AIUsageRecord
+
+    search(logged_in(editor))
+    (record,) = AIUsageRecord.objects.filter(feature="index search")
+    assert record.user_id == editor.pk
+
+
+@pytest.mark.usefixtures("empty_ledger")
+def test_a_used_up_daily_budget_refuses_the_search(provider_index, editor):
+    from wagtail_vector_index import usage
+    from wagtail_vector_index.models import AIUsageTotal
+
+    AIUsageTotal.objects.create(
+        period="day",
+        start=usage.period_start("day"),
+        scope=f"user:{editor.pk}",
+        tokens=500,
+        calls=1,
+    )
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={
+            "EMBEDDING_BACKENDS": {
+                "default": embedding_backend_settings(provider_index)
+            },
+            "USAGE": {"USER_DAILY_BUDGET_TOKENS": 500},
+        }
+    ):
+        response = search(logged_in(editor))
+        # Code searching the same index is not under the editor's budget.
+        assert ArticlePage.vector_index.search("tomatoes", limit=1)
+    assert response.status_code == 200
+    assert "search_result" not in response.context
+    assert (
+        "Your daily AI budget is used up (500 tokens of 500 tokens spent). "
+        "Try again tomorrow."
+    ) in response.content.decode()
+    assert len(provider_index.requests_to("/v1/embeddings")) == 1  # The code's.

@@ -870,3 +870,30 @@ def test_e018_embedding_direct_is_not_a_bool():
                 id="wagtail_vector_index.E018",
             )
         ]
+
+
+# Apps the package needs.
+
+
+def test_e033_wagtail_contrib_settings_not_installed(monkeypatch):
+    from django.apps import apps
+
+    from wagtail_vector_index.checks import check_required_apps
+
+    assert check_required_apps() == []
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps,
+        "is_installed",
+        lambda name: name != "wagtail.contrib.settings" and installed(name),
+    )
+    assert check_required_apps() == [
+        Error(
+            '"wagtail.contrib.settings" is not in INSTALLED_APPS: '
+            "wagtail_vector_index needs it, and without it every Wagtail admin "
+            "page fails.",
+            hint='Add "wagtail.contrib.settings" to INSTALLED_APPS, as the '
+            'README\'s "Install in your project" shows.',
+            id="wagtail_vector_index.E033",
+        )
+    ]

@@ -228,8 +228,8 @@ def test_the_size_is_not_counted_on_every_store(monkeypatch):
 
 
 def test_clearing_and_evicting_never_read_the_vectors():
-    # QuerySet.delete() would read every row first (Wagtail connects
-    # post_delete receivers for all models): a full cache is hundreds of MB.
+    # With a post_delete receiver for the model, Django would read every row
+    # first: a full cache is hundreds of MB (tests/test_fast_delete.py).
     embedding_cache.store(
         MODEL, DIMENSIONS, {digest(str(i)): vector(i) for i in range(30)}
     )

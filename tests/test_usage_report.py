@@ -31,6 +31,7 @@ from wagtail_vector_index.views.usage_panel import budget_rows, month_start
 from wagtail_vector_index.views.usage_report import (
     BREAKDOWN_SIZE,
     MAX_CHART_DAYS,
+    UsageFilterSet,
     chart_of,
     format_usd,
     totals_of,
@@ -203,6 +204,11 @@ def ledger(sites):
     main, blog = sites
     alice = User.objects.create_user("alice")
     bob = User.objects.create_user("bob")
+    # The daily totals the ledger writer keeps beside each user's rows.
+    for user, day in ((alice, 2), (alice, 7), (bob, 5)):
+        AIUsageTotal.objects.create(
+            period="day", start=at(day).date(), scope=f"user:{user.pk}", calls=1
+        )
     return {
         "chat": record(site=main, user=alice, created_at=at(2)),
         "embed": record(
@@ -282,30 +288,63 @@ def test_the_site_and_user_filters(reporter, ledger, sites):
     assert listed(report(reporter, user=bob.pk)) == [ledger["embed"].pk]
 
 
-def test_filter_choices_come_from_the_ledger(reporter, ledger):
+ECHO = "wagtail_vector_index.ai_utils.backends.offline.EchoChatBackend"
+HASHING = "wagtail_vector_index.ai_utils.backends.offline.HashingEmbeddingBackend"
+SETTINGS_FOR_CHOICES = {
+    "CHAT_BACKENDS": {
+        "default": {"CLASS": ECHO, "CONFIG": {"MODEL_ID": "gpt-4o"}},
+        "writer": {"CLASS": ECHO, "CONFIG": {"MODEL_ID": "gpt-4o-mini"}},
+    },
+    "EMBEDDING_BACKENDS": {
+        "search": {"CLASS": HASHING, "CONFIG": {"MODEL_ID": "text-embedding-3-small"}},
+    },
+}
+
+
+def choices_of(filters, name):
+    return [value for value, _ in filters.form.fields[name].choices]
+
+
+@override_settings(WAGTAIL_VECTOR_INDEX=SETTINGS_FOR_CHOICES)
+def test_filter_choices_come_from_the_settings_and_the_totals(reporter, ledger):
     filters = report(reporter).context["filters"]
-    choices = {
-        name: [value for value, _ in filters.form.fields[name].choices]
-        for name in ("alias", "model_id", "feature", "outcome", "user")
-    }
-    assert choices["alias"] == ["", "default", "search", "writer"]
-    assert choices["model_id"] == [
+    assert choices_of(filters, "alias") == ["", "default", "search", "writer"]
+    assert choices_of(filters, "model_id") == [
         "",
         "gpt-4o",
         "gpt-4o-mini",
         "text-embedding-3-small",
     ]
-    # Calls without a feature label are not a choice of their own.
-    assert choices["feature"] == ["", "chat test page", "index update"]
-    assert choices["outcome"] == [
-        "",
-        "success",
-        "any-error",
-        "AIRateLimitError",
-        "AITimeoutError",
-    ]
+    features = choices_of(filters, "feature")
+    assert {"chat test page", "index update", "index search"} <= set(features)
+    assert "" not in features[1:]  # No label is not a choice of its own.
+    outcomes = choices_of(filters, "outcome")
+    assert outcomes[:3] == ["", "success", "any-error"]
+    assert {"AIRateLimitError", "AITimeoutError"} <= set(outcomes)
     users = [str(label) for _, label in filters.form.fields["user"].choices]
     assert users == ["Anyone", "No user", "alice", "bob"]
+
+
+def test_a_value_asked_for_in_the_url_is_a_choice(reporter, ledger):
+    """A breakdown's link to an alias no longer configured, or a label of the
+    site's own code, still filters."""
+    ledger["chat"].feature = "newsletter summaries"
+    ledger["chat"].save()
+    response = report(reporter, feature="newsletter summaries", alias="default")
+    assert listed(response) == [ledger["chat"].pk]
+    assert "newsletter summaries" in choices_of(response.context["filters"], "feature")
+
+
+def test_the_filter_choices_do_not_read_the_ledger(reporter, ledger, rf):
+    request = rf.get("/", {"user": "", "alias": "writer"})
+    request.user = reporter
+    with CaptureQueriesContext(connection) as queries:
+        filters = UsageFilterSet(request.GET, request=request)
+        for field in filters.form.fields.values():
+            list(getattr(field, "choices", []))
+    table = AIUsageRecord._meta.db_table
+    assert queries.captured_queries  # The users, from the totals.
+    assert not [q["sql"] for q in queries.captured_queries if table in q["sql"]]
 
 
 def test_the_no_site_filter_is_named_in_its_pill(reporter, ledger):

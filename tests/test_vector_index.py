@@ -1,5 +1,7 @@
 """Vector indexes over pages and plain models, on the application database."""
 
+import io
+
 import numpy as np
 import pytest
 from django.core.management import call_command
@@ -423,15 +425,63 @@ def test_update_command_provider_failure(articles, http_embeddings):
     assert not IndexState.objects.exists()
 
 
-def test_update_command_asks_before_spending(articles, monkeypatch, capsys):
-    monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    call_command("update_vector_indexes", "testapp.articlepage")
-    assert "Not updated" in capsys.readouterr().out
+class Terminal(io.StringIO):
+    """Standard input from someone at a terminal, answering ``text``."""
+
+    def isatty(self):
+        return True
+
+
+def test_update_command_asks_before_spending(articles, http_embeddings, capsys):
+    # openai/test-embed has no known price: the cost is unknown, so it asks.
+    call_command("update_vector_indexes", "testapp.articlepage", stdin=Terminal("n\n"))
+    out = capsys.readouterr().out
+    assert "Embed now? [y/N]" in out and "Not updated" in out
     assert not chunk_model().objects.exists()
 
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
-    call_command("update_vector_indexes", "testapp.articlepage")
+    call_command("update_vector_indexes", "testapp.articlepage", stdin=Terminal(""))
+    assert "Not updated" in capsys.readouterr().out  # End of input: no.
+
+    call_command("update_vector_indexes", "testapp.articlepage", stdin=Terminal("y\n"))
     assert "Done: 5 chunks embedded" in capsys.readouterr().out
+
+
+def test_update_command_without_a_terminal_never_asks(articles, http_embeddings):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "update_vector_indexes", "testapp.articlepage", stdin=io.StringIO("y\n")
+        )
+    assert str(caught.value) == (
+        "Not updating testapp.articlepage: it would ask before spending, but "
+        "standard input is not a terminal. Pass --noinput to embed without asking "
+        "(in cron jobs and deployments), or --dry-run to see the estimate only."
+    )
+    assert not chunk_model().objects.exists()
+    assert http_embeddings.requests_to("/v1/embeddings") == []
+
+    call_command(
+        "update_vector_indexes",
+        "testapp.articlepage",
+        "--noinput",
+        stdin=io.StringIO(""),
+    )
+    assert chunk_model().objects.exists()
+
+
+def test_update_command_never_asks_for_nothing(articles, capsys):
+    """The offline backend costs $0: nothing to ask, terminal or not."""
+
+    class Unreadable(Terminal):
+        def readline(self, *args):
+            raise AssertionError("asked for an estimated cost of $0")
+
+    for stdin in (Unreadable(), io.StringIO("")):
+        call_command("update_vector_indexes", "testapp.articlepage", stdin=stdin)
+    out = capsys.readouterr().out
+    assert "about $0.0000" in out and "Embed now?" not in out
+    assert "Done: 5 chunks embedded" in out
 
 
 def test_update_command_dry_run_and_unknown_index(articles, capsys):

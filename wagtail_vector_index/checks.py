@@ -1350,3 +1350,39 @@ def _is_weight(value: Any) -> bool:
     return (
         isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     )
+
+
+#: Apps the admin pages need besides Wagtail's defaults: the AI settings are
+#: a ``BaseSiteSetting``, and every admin page links to them through the
+#: ``wagtailsettings`` URL namespace.
+REQUIRED_APPS = ("wagtail.contrib.settings",)
+
+
+@checks.register("wagtail_vector_index")
+def check_required_apps(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Report apps the package needs that are not in INSTALLED_APPS: without
+    them every admin page fails (a 500, "'wagtailsettings' is not a
+    registered namespace")."""
+    from django.apps import apps
+
+    return [
+        checks.Error(
+            _(
+                # Translators: %(app)s is the name of a Django app.
+                '"%(app)s" is not in INSTALLED_APPS: wagtail_vector_index needs '
+                "it, and without it every Wagtail admin page fails."
+            )
+            % {"app": app},
+            hint=_(
+                # Translators: %(app)s is the name of a Django app.
+                'Add "%(app)s" to INSTALLED_APPS, as the README\'s "Install in '
+                'your project" shows.'
+            )
+            % {"app": app},
+            id=ID.format("E033"),
+        )
+        for app in REQUIRED_APPS
+        if not apps.is_installed(app)
+    ]

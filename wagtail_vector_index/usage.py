@@ -210,10 +210,12 @@ def usage_context(
     site: Any = None,
     user: Any = None,
     request: Any = None,
+    user_budget: bool = False,
 ) -> Iterator[UsageContext]:
     """Record the provider calls made inside the block under ``feature``,
     ``site`` and ``user`` (objects or primary keys; ``request`` gives both
-    site and user)::
+    site and user); with ``user_budget=True`` the calls also count against
+    the user's daily budget (``USER_DAILY_BUDGET_*``), as the test pages'::
 
         with usage_context(feature="newsletter summaries", site=site):
             backend.chat(messages=[...])
@@ -223,7 +225,13 @@ def usage_context(
     so a caller's own label covers everything the package does inside it
     (``index.query()`` inside "newsletter summaries" is recorded as that).
     """
-    inner = make_context(feature=feature, site=site, user=user, request=request)
+    inner = make_context(
+        feature=feature,
+        site=site,
+        user=user,
+        request=request,
+        user_budget=user_budget,
+    )
     token = _current.set(inner.under(_current.get()))
     try:
         yield _current.get()

@@ -3,10 +3,19 @@
 They run in their own pytest process (``pytest -m browser``): Playwright's
 sync API and pytest-asyncio do not share a process well. Every module here
 sets ``pytestmark = pytest.mark.browser``.
+
+Screenshots: the tests take the pictures of the docs, but a run writes them
+into a temporary folder, so it never changes the tracked ``docs/images``.
+To refresh the docs' pictures, ask for it::
+
+    WVI_SCREENSHOTS=docs/images python -m pytest -m browser tests/browser
+
+(a relative path is taken from the repository's root).
 """
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +46,18 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": CHROMIUM,
         "args": CHROMIUM_ARGS,
     }
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    """The folder screenshots go to: ``WVI_SCREENSHOTS`` when set (such as
+    ``docs/images``), else a temporary one."""
+    asked = os.environ.get("WVI_SCREENSHOTS")
+    if not asked:
+        return tmp_path_factory.mktemp("screenshots")
+    folder = REPOSITORY / asked  # An absolute path stays as it is.
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

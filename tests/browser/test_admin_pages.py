@@ -1,7 +1,6 @@
 """An editor uses the admin in Chromium: site temperature, chat, embeddings."""
 
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -18,7 +17,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 ECHO = "wagtail_vector_index.ai_utils.backends.offline"
 
 
@@ -79,7 +77,7 @@ def log_in(page, live_server):
 
 
 def test_editor_sets_site_temperature_and_watches_the_answer_stream(
-    page, live_server, sites, editor, backends
+    page, live_server, sites, editor, backends, screenshots
 ):
     site_a, _ = sites
     log_in(page, live_server)
@@ -122,10 +120,9 @@ def test_editor_sets_site_temperature_and_watches_the_answer_stream(
     assert request.body["temperature"] == 0.65
     assert request.body["messages"][-1]["content"] == "Say hello from the browser."
 
-    IMAGES.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1000})
     stats.scroll_into_view_if_needed()
-    page.screenshot(path=str(IMAGES / "chat-test-page.png"))
+    page.screenshot(path=str(screenshots / "chat-test-page.png"))
 
 
 def test_model_output_is_shown_as_text(page, live_server, sites, editor, backends):
@@ -143,7 +140,9 @@ def test_model_output_is_shown_as_text(page, live_server, sites, editor, backend
     assert "<b>bold</b>" in output.text_content()
 
 
-def test_embeddings_page_draws_the_grid(page, live_server, sites, editor, backends):
+def test_embeddings_page_draws_the_grid(
+    page, live_server, sites, editor, backends, screenshots
+):
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/ai/embeddings/")
     page.fill(
@@ -162,11 +161,11 @@ def test_embeddings_page_draws_the_grid(page, live_server, sites, editor, backen
 
     page.set_viewport_size({"width": 1280, "height": 1000})
     ranking.last.scroll_into_view_if_needed()
-    page.screenshot(path=str(IMAGES / "embeddings-test-page.png"))
+    page.screenshot(path=str(screenshots / "embeddings-test-page.png"))
 
 
 def test_editor_searches_an_index_from_its_tab(
-    page, live_server, sites, editor, backends
+    page, live_server, sites, editor, backends, screenshots
 ):
     from tests.testapp.models import ArticlePage
 
@@ -215,10 +214,12 @@ def test_editor_searches_an_index_from_its_tab(
     # The admin scrolls its main column, not the page: a viewport tall
     # enough shows the tabs, the form and the results at once.
     page.set_viewport_size({"width": 1280, "height": 1300})
-    page.screenshot(path=str(IMAGES / "index-search-tab.png"))
+    page.screenshot(path=str(screenshots / "index-search-tab.png"))
 
 
-def test_editor_checks_the_backends(page, live_server, sites, editor, provider):
+def test_editor_checks_the_backends(
+    page, live_server, sites, editor, provider, screenshots
+):
     settings = {
         "CHAT_BACKENDS": {
             "default": chat_backend_settings(provider),
@@ -250,7 +251,7 @@ def test_editor_checks_the_backends(page, live_server, sites, editor, provider):
         assert re.search(r"OK in \d+ ms", result.text_content())
         assert len(provider.requests) == 1
         page.set_viewport_size({"width": 1280, "height": 800})
-        page.screenshot(path=str(IMAGES / "ai-backends.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "ai-backends.png"), full_page=True)
 
         # A provider message with markup is shown as text.
         provider.state.error_message = (

@@ -5,7 +5,6 @@ import datetime
 import random
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -23,7 +22,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 #: (kind, alias, model, feature, prompt tokens, completion tokens, USD per call)
 CALLS = [
@@ -125,7 +123,9 @@ def log_in(page, live_server):
     page.wait_for_url(re.compile(r".*/admin/$"))
 
 
-def test_the_report_draws_the_chart_and_filters(page, live_server, ledger, settings):
+def test_the_report_draws_the_chart_and_filters(
+    page, live_server, ledger, settings, screenshots
+):
     settings.WAGTAIL_VECTOR_INDEX = {"USAGE": {"MONTHLY_BUDGET_USD": 10}}
     log_in(page, live_server)
     page.set_viewport_size({"width": 1400, "height": 1200})
@@ -135,8 +135,7 @@ def test_the_report_draws_the_chart_and_filters(page, live_server, ledger, setti
     panel.wait_for()
     assert "86% of $25.00" in panel.text_content()  # Main: $21.40 of its own $25.
     assert "31% of $10.00" in panel.text_content()  # Blog: the default budget.
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    panel.screenshot(path=str(IMAGES / "usage-dashboard-panel.png"))
+    panel.screenshot(path=str(screenshots / "usage-dashboard-panel.png"))
 
     page.goto(f"{live_server.url}/admin/ai/usage/")
     calls = page.locator("[data-wvi-total=calls]")
@@ -155,7 +154,7 @@ def test_the_report_draws_the_chart_and_filters(page, live_server, ledger, setti
     fill = chart.locator("rect").first.evaluate("el => getComputedStyle(el).fill")
     assert fill not in ("", "none", "rgb(0, 0, 0)")  # The stylesheet is applied.
 
-    page.screenshot(path=str(IMAGES / "usage-report.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "usage-report.png"), full_page=False)
 
     # Filter on embeddings through the filter drawer: Wagtail swaps in the
     # results, with their totals, chart and breakdowns.

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.dispatch import Signal
 from django.utils.module_loading import autodiscover_modules
 
 _custom: dict[str, Any] = {}
 _discovered = False
+
+#: Sent when an index is registered after the registry was first read (from
+#: another app's ``ready()``, say), so that whoever acted on the registry
+#: (the auto-update receivers) can look again. Keyword argument: ``index``.
+index_registered = Signal()
 
 
 def register_index(index: Any) -> Any:
@@ -23,6 +29,10 @@ def register_index(index: Any) -> Any:
             f'A vector index named "{instance.name}" is already registered.'
         )
     _custom[instance.name] = instance
+    if _discovered:
+        # While the registry is being discovered, whoever reads it gets the
+        # complete list afterwards; only a later registration needs telling.
+        index_registered.send(sender=type(instance), index=instance)
     return index
 
 

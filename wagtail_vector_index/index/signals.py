@@ -3,25 +3,38 @@
 Opt-in: ``WAGTAIL_VECTOR_INDEX["AUTO_UPDATE"] = True``. Work starts after the
 transaction commits, through Django's tasks framework when ``TASKS`` is
 configured and synchronously otherwise.
+
+Receivers are connected per indexed model (the models some registered index
+covers), and only while ``AUTO_UPDATE`` is on, like Wagtail's search index
+(``modelsearch/signal_handlers.py``). A ``post_delete`` receiver without a
+sender would make Django read every row of every model of the host site
+before deleting it (``Collector.can_fast_delete`` is False for any model with
+a receiver), so no other model of the site pays for our updates.
+
+:func:`sync` makes the connected set match the settings and the registry. It
+runs from the app's ``ready()``, whenever ``WAGTAIL_VECTOR_INDEX`` changes
+(``override_settings`` in tests), and when an index is registered after the
+registry was first read (``register_index`` in another app's ``ready()``).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from wagtail.models import Page
 from wagtail.signals import page_published, page_unpublished
 
 from wagtail_vector_index import conf
+from wagtail_vector_index.index import registry
 
 
 def _indexes_for(model: type) -> list[Any]:
-    from wagtail_vector_index.index.registry import get_indexes
-
-    return [index for index in get_indexes().values() if index.covers(model)]
+    return [index for index in registry.get_indexes().values() if index.covers(model)]
 
 
 def schedule(instance: Any) -> None:
@@ -54,18 +67,79 @@ def _on_page_change(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _on_save(sender: Any, instance: Any, **kwargs: Any) -> None:
-    # Pages are handled on publish and unpublish; saving a draft changes
-    # nothing that is indexed.
-    if not isinstance(instance, Page):
-        schedule(instance)
+    schedule(instance)
 
 
 def _on_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
     schedule(instance)
 
 
+def _receivers(model: type) -> list[tuple[Any, Any]]:
+    """The (signal, receiver) pairs ``model`` needs."""
+    if issubclass(model, Page):
+        # Pages change the index on publish and unpublish; saving a draft
+        # changes nothing that is indexed, so no post_save for pages.
+        return [
+            (page_published, _on_page_change),
+            (page_unpublished, _on_page_change),
+            (post_delete, _on_delete),
+        ]
+    return [(post_save, _on_save), (post_delete, _on_delete)]
+
+
+#: The models whose receivers are connected now.
+_connected: set[type] = set()
+_lock = threading.Lock()
+
+
+def indexed_models() -> set[type]:
+    """Every installed model (proxies included: Django sends their signals
+    with the proxy as sender) that some registered index covers."""
+    from django.apps import apps
+
+    indexes = list(registry.get_indexes().values())
+    return {
+        model
+        for model in apps.get_models()
+        if any(index.covers(model) for index in indexes)
+    }
+
+
+def connected_models() -> frozenset[type]:
+    """The models our receivers are connected for (for tests and checks)."""
+    return frozenset(_connected)
+
+
+def sync() -> None:
+    """Connect the receivers of every indexed model while ``AUTO_UPDATE`` is
+    on; disconnect them all while it is off."""
+    # With AUTO_UPDATE off the registry is not even read: nothing to connect.
+    wanted = indexed_models() if conf.get_auto_update() else set()
+    with _lock:
+        for model in _connected - wanted:
+            for signal, receiver in _receivers(model):
+                signal.disconnect(receiver, sender=model)
+        for model in wanted - _connected:
+            for signal, receiver in _receivers(model):
+                # Module-level functions: a strong reference costs nothing.
+                signal.connect(receiver, sender=model, weak=False)
+        _connected.clear()
+        _connected.update(wanted)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == conf.SETTING_NAME:
+        sync()
+
+
+def _on_index_registered(**kwargs: Any) -> None:
+    sync()
+
+
 def connect() -> None:
-    page_published.connect(_on_page_change, dispatch_uid="wvi-published")
-    page_unpublished.connect(_on_page_change, dispatch_uid="wvi-unpublished")
-    post_save.connect(_on_save, dispatch_uid="wvi-post-save")
-    post_delete.connect(_on_delete, dispatch_uid="wvi-post-delete")
+    """Called once from the app's ``ready()``."""
+    setting_changed.connect(_on_setting_changed, dispatch_uid="wvi-index-signals")
+    registry.index_registered.connect(
+        _on_index_registered, dispatch_uid="wvi-index-signals"
+    )
+    sync()

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.admin_url_finder import AdminURLFinder
 from wagtail.models import Page
 
+from wagtail_vector_index import usage
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import registry
 from wagtail_vector_index.index.scope import ALL_LOCALES
@@ -126,15 +127,20 @@ class IndexSearchView(EmbeddingsTestView):
         backend = index.embedding_backend
         started = time.perf_counter()
         try:
-            results = index.search_results(
-                form.cleaned_data["query"],
-                limit=form.cleaned_data["limit"],
-                similarity_threshold=form.cleaned_data["similarity_threshold"],
-                # What the editor may view (restricted pages the index holds
-                # included), in every site and locale.
-                user=request.user,
-                locale=ALL_LOCALES,
-            )
+            # The editor's search, like the other test pages' calls: recorded
+            # under the editor and within their daily budget. (The index's
+            # ``user=`` only decides what the editor may see; the request is
+            # not passed, as it would narrow the search to its site.)
+            with usage.usage_context(user=request.user, user_budget=True):
+                results = index.search_results(
+                    form.cleaned_data["query"],
+                    limit=form.cleaned_data["limit"],
+                    similarity_threshold=form.cleaned_data["similarity_threshold"],
+                    # What the editor may view (restricted pages the index
+                    # holds included), in every site and locale.
+                    user=request.user,
+                    locale=ALL_LOCALES,
+                )
         except WagtailVectorIndexError as error:
             # Provider failures (AIProviderError), an index rebuilt with
             # another model meanwhile: messages written for editors.

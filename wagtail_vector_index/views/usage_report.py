@@ -15,6 +15,7 @@ reads them. Prompts and answers are never shown nor exported.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,7 +46,12 @@ from wagtail.admin.ui.tables import (
 from wagtail.admin.views.reports import ReportView
 from wagtail.models import Site
 
-from wagtail_vector_index.models import AIUsageRecord
+from wagtail_vector_index import conf, usage
+from wagtail_vector_index.ai_utils.backends.base import (
+    _CONNECTION_CHECK as CONNECTION_CHECK,  # The label of check_ai_backends calls.
+)
+from wagtail_vector_index.exceptions import AIProviderError
+from wagtail_vector_index.models import AIUsageRecord, AIUsageTotal
 from wagtail_vector_index.views import USAGE_REPORT_PERMISSION
 from wagtail_vector_index.views.base import forbidden
 
@@ -59,6 +65,22 @@ BREAKDOWN_SIZE = 10
 MAX_CHART_DAYS = 366
 
 SUCCESS = AIUsageRecord.SUCCESS
+
+#: The ``AIUsageTotal`` scope prefix of a user's daily totals.
+USER_SCOPE = "user:"
+
+#: The feature labels the package records calls under (the site's own
+#: ``usage_context(feature=...)`` labels filter through the breakdown's links).
+FEATURES = (
+    usage.CHAT_TEST_PAGE,
+    usage.EMBEDDINGS_TEST_PAGE,
+    usage.INDEX_UPDATE,
+    usage.INDEX_QUERY,
+    usage.INDEX_SEARCH,
+    usage.PAGE_HELPER,
+    usage.PUBLISH_UPDATE,
+    CONNECTION_CHECK,
+)
 
 #: One aggregate per figure the report shows, for a whole set of rows or
 #: per group (day, site, alias, ...). Named apart from the model's fields,
@@ -110,12 +132,62 @@ def outcome_label(record: AIUsageRecord) -> str:
 
 
 def users_with_usage(request: HttpRequest | None) -> QuerySet:
-    """The users who made calls: the choices of the user filter."""
+    """The users who made calls: the choices of the user filter.
+
+    Read from the daily totals (every call with a user adds to its user's
+    ``"user:<id>"`` row, and pruning keeps the totals), not from the
+    ledger, which would be a scan of every row on each load. The user asked
+    for in the URL is kept, so a link to them always filters.
+    """
     user_model = get_user_model()
-    made_calls = AIUsageRecord.objects.filter(user__isnull=False).values("user")
-    return user_model._default_manager.filter(pk__in=made_calls).order_by(
-        user_model.USERNAME_FIELD
+    scopes = (
+        AIUsageTotal.objects.filter(period=AIUsageTotal.Period.DAY)
+        .filter(scope__startswith=USER_SCOPE)
+        .order_by()
+        .values_list("scope", flat=True)
+        .distinct()
     )
+    ids = {scope.removeprefix(USER_SCOPE) for scope in scopes}
+    if request is not None and request.GET.get("user"):
+        ids.add(request.GET["user"])
+    return user_model._default_manager.filter(
+        pk__in=[pk for pk in ids if pk.isdigit()]
+    ).order_by(user_model.USERNAME_FIELD)
+
+
+def configured_choices(field: str) -> list[str]:
+    """The aliases, or the models, of the configured chat and embedding
+    backends (without reading the ledger)."""
+    values: set[str] = set()
+    for kind in conf.KIND_KEYS:
+        backends = conf.get_backend_settings(kind)
+        if not isinstance(backends, Mapping):
+            continue  # Reported by manage.py check.
+        for alias, backend in backends.items():
+            if field == "alias":
+                values.add(str(alias))
+                continue
+            config = backend.get("CONFIG") if isinstance(backend, Mapping) else None
+            model_id = config.get("MODEL_ID") if isinstance(config, Mapping) else None
+            if isinstance(model_id, str) and model_id:
+                values.add(model_id)
+    return sorted(values)
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [found for sub in cls.__subclasses__() for found in (sub, *_subclasses(sub))]
+
+
+def known_choices(field: str) -> list[str]:
+    """The choices of ``field`` the report offers whatever the ledger holds:
+    the configured aliases and models, the package's feature labels, the
+    provider errors' class names."""
+    if field in ("alias", "model_id"):
+        return configured_choices(field)
+    if field == "feature":
+        return sorted(FEATURES)
+    # outcome: the errors the package records for a failed call.
+    return sorted({error.__name__ for error in _subclasses(AIProviderError)})
 
 
 def sites_for_filter(request: HttpRequest | None) -> QuerySet:
@@ -149,7 +221,8 @@ register_filter_adapter_class(
 
 class UsageFilterSet(WagtailFilterSet):
     """The report's filters. The alias, model, feature and outcome choices
-    are the values found in the ledger (one ``DISTINCT`` query each)."""
+    come from the settings and the package (:func:`known_choices`), the
+    users from the daily totals: none of them reads the ledger."""
 
     created_at = django_filters.DateFromToRangeFilter(
         label=_("Date"), widget=DateRangePickerWidget
@@ -182,26 +255,20 @@ class UsageFilterSet(WagtailFilterSet):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        records = AIUsageRecord.objects.order_by()
-        for name in ("alias", "model_id", "feature"):
-            values = (
-                records.exclude(**{name: ""})
-                .values_list(name, flat=True)
-                .distinct()
-                .order_by(name)
-            )
-            self.filters[name].extra["choices"] = [(value, value) for value in values]
-        errors = (
-            records.exclude(outcome=SUCCESS)
-            .values_list("outcome", flat=True)
-            .distinct()
-            .order_by("outcome")
-        )
-        self.filters["outcome"].extra["choices"] = [
-            (SUCCESS, _("Success")),
-            (ANY_ERROR, _("Any error")),
-            *((error, error) for error in errors),
-        ]
+        # Not DISTINCT over the ledger: that read the whole table (four
+        # times) on every load of the report. A value asked for in the URL
+        # (a breakdown's link to an alias no longer configured, a label of
+        # the site's own code) is kept, so that it still filters.
+        for name in ("alias", "model_id", "feature", "outcome"):
+            values = known_choices(name)
+            asked = self.data.get(name) if self.data is not None else None
+            if asked and asked not in values and asked not in (SUCCESS, ANY_ERROR):
+                values = sorted([*values, asked])
+            choices: list[tuple[str, Any]] = [(value, value) for value in values]
+            if name == "outcome":
+                first = [(SUCCESS, _("Success")), (ANY_ERROR, _("Any error"))]
+                choices = [*first, *choices]
+            self.filters[name].extra["choices"] = choices
 
     def filter_outcome(
         self, queryset: QuerySet, name: str, value: str

@@ -285,10 +285,9 @@ class ChunkTableStorage:
         been built (a temporary index of ``evaluate_vector_index``)."""
         from wagtail_vector_index.models import IndexUpdateLease, PendingIndexUpdate
 
-        rows = self.model.objects.filter(index_name=self.index_name)
-        # One DELETE, without reading the rows first (the ORM would, to send
-        # post_delete signals, which Wagtail connects for every model).
-        rows._raw_delete(rows.db)
+        # Each a single DELETE: no receiver listens to these models, so
+        # Django does not read the rows (the vectors) first.
+        self.model.objects.filter(index_name=self.index_name).delete()
         IndexState.objects.filter(index_name=self.index_name).delete()
         IndexUpdateLease.objects.filter(index_name=self.index_name).delete()
         PendingIndexUpdate.objects.filter(index_name=self.index_name).delete()

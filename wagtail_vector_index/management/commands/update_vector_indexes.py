@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -54,7 +55,18 @@ def _amount(value: Any, unit: str) -> str:
     return gettext("%(count)s tokens") % {"count": value}
 
 
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):  # A closed or detached stream.
+        return False
+
+
 class Command(BaseCommand):
+    #: For tests: ``call_command(..., stdin=...)`` (as createsuperuser).
+    stealth_options = ("stdin",)
+
     @property
     def help(self) -> str:  # type: ignore[override]
         # A property: translated when the help is shown (argparse needs a
@@ -79,7 +91,11 @@ class Command(BaseCommand):
             "--no-input",
             action="store_false",
             dest="interactive",
-            help=gettext("Do not ask before spending money on embeddings."),
+            help=gettext(
+                "Do not ask before spending money on embeddings. Without a "
+                "terminal the command never asks: it stops unless this is "
+                "given (or the estimated cost is $0)."
+            ),
         )
         parser.add_argument(
             "--dry-run",
@@ -135,7 +151,12 @@ class Command(BaseCommand):
                 self._dry_run(indexes[name])
             else:
                 self._update(
-                    indexes[name], interactive=interactive, wait=wait, force=force
+                    indexes[name],
+                    interactive=interactive,
+                    wait=wait,
+                    force=force,
+                    # call_command(stdin=...) in tests, as createsuperuser.
+                    stdin=options.get("stdin") or sys.stdin,
                 )
 
     def _dry_run(self, index: Any) -> None:
@@ -184,24 +205,49 @@ class Command(BaseCommand):
                 )
         return None
 
-    def _confirm(self, interactive: bool, force: bool, refusals: list[str]) -> Any:
+    def _confirm(
+        self, interactive: bool, force: bool, refusals: list[str], stdin: Any
+    ) -> Any:
         def confirm(estimate: UpdateEstimate) -> bool:
             self.stdout.write(f"  {describe(estimate)}")
             refusal = None if force else self._over_budget(estimate)
             if refusal:
                 refusals.append(refusal)
                 return False
-            if not interactive:
+            # Nothing to pay for (an offline backend): nothing to ask. An
+            # unknown cost (None) is asked about like any other.
+            if not interactive or estimate.cost == 0:
                 return True
+            if not _is_terminal(stdin):
+                # As createsuperuser does: no one can answer, and waiting for
+                # an answer that never comes (or EOFError) helps no one. Not
+                # a silent "yes" either: this command spends money.
+                refusals.append(
+                    gettext(
+                        "it would ask before spending, but standard input is "
+                        "not a terminal. Pass --noinput to embed without asking "
+                        "(in cron jobs and deployments), or --dry-run to see "
+                        "the estimate only."
+                    )
+                )
+                return False
             # Translators: the answers understood are "y" and "yes", whatever
             # the language.
-            answer = input("  " + gettext("Embed now? [y/N]") + " ")
+            self.stdout.write("  " + gettext("Embed now? [y/N]") + " ", ending="")
+            self.stdout.flush()
+            answer = stdin.readline()  # "" at the end of the input: no.
             return answer.strip().lower() in ("y", "yes")
 
         return confirm
 
     def _update(
-        self, index: Any, *, interactive: bool, wait: float, force: bool = False
+        self,
+        index: Any,
+        *,
+        interactive: bool,
+        wait: float,
+        force: bool = False,
+        stdin: Any = None,
     ) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(self._heading(index)))
 
@@ -215,7 +261,7 @@ class Command(BaseCommand):
         refusals: list[str] = []
         try:
             report = index.update(
-                confirm=self._confirm(interactive, force, refusals),
+                confirm=self._confirm(interactive, force, refusals, stdin),
                 progress=progress,
                 wait=wait,
             )
