@@ -247,3 +247,89 @@ def test_aembed_through_the_embedding_cache(sites, configured):
 
     assert in_asgi_view(call) == [2, 2]
     assert len(sent(configured, EMBEDDINGS)) == 1  # The second from the cache.
+
+
+# -- the same arguments ----------------------------------------------------------
+
+#: Public coroutine functions with no sync twin, and why.
+WITHOUT_TWIN = {
+    # Helpers that exist for async callers only: they run sync work in a thread.
+    "wagtail_vector_index.usage.finish_async",
+    "wagtail_vector_index.usage.run_sync",
+}
+
+
+def _namespaces():
+    """``(dotted name, namespace)`` of every module of the package (its
+    migrations aside) and of every class defined in one."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import wagtail_vector_index
+
+    for info in pkgutil.walk_packages(
+        wagtail_vector_index.__path__, "wagtail_vector_index."
+    ):
+        if ".migrations" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        yield info.name, vars(module)
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and value.__module__ == info.name:
+                yield f"{info.name}.{name}", vars(value)
+
+
+def _async_twins():
+    """``(dotted name, async function, its sync twin or None)`` for every
+    public coroutine or async generator function of the package (``aname``
+    and ``name``, ``__aiter__`` and ``__iter__``)."""
+    import inspect
+
+    for where, namespace in _namespaces():
+        for name, value in namespace.items():
+            function = getattr(value, "__func__", value)  # static/class methods
+            if not (
+                inspect.iscoroutinefunction(function)
+                or inspect.isasyncgenfunction(function)
+            ):
+                continue
+            if name.startswith("__a") and name.endswith("__"):
+                twin_name = "__" + name[3:]
+            elif name.startswith("a") and not name.startswith("_"):
+                twin_name = name[1:]
+            elif name.startswith("_"):
+                continue  # Private: its callers are ours.
+            else:
+                twin_name = None
+            twin = namespace.get(twin_name) if twin_name else None
+            yield f"{where}.{name}", function, getattr(twin, "__func__", twin)
+
+
+def _parameters(function):
+    import inspect
+
+    return [
+        (parameter.name, parameter.kind, parameter.default)
+        for parameter in inspect.signature(function).parameters.values()
+    ]
+
+
+def test_every_public_async_function_takes_its_sync_twins_arguments():
+    pairs = list(_async_twins())
+    names = {name for name, _, _ in pairs}
+    # The walk finds what it must (a broken walk would pass vacuously).
+    assert {
+        "wagtail_vector_index.index.base.VectorIndex.aquery",
+        "wagtail_vector_index.ai_utils.backends.base.BaseChatBackend.achat",
+        "wagtail_vector_index.ai_utils.backends.base.BaseEmbeddingBackend.aembed",
+        "wagtail_vector_index.ai_utils.types.AIStreamingResponse.__aiter__",
+    } <= names
+    differing = {
+        name: (_parameters(function), _parameters(twin))
+        for name, function, twin in pairs
+        if twin is not None and _parameters(function) != _parameters(twin)
+    }
+    assert differing == {}
+    without = {name for name, _, twin in pairs if twin is None}
+    assert without == WITHOUT_TWIN
