@@ -1015,9 +1015,12 @@ class BaseEmbeddingBackend(BaseBackend):
             return iter(())
 
         def work() -> list[list[float]]:
+            deadline = resilience.call_deadline(self, kwargs)
             vectors: list[list[float]] = []
             for batch in self.batches(inputs):
-                vectors.extend(self._request_batch(batch, kwargs, "check_vectors"))
+                vectors.extend(
+                    self._request_batch(batch, kwargs, "check_vectors", deadline)
+                )
             return vectors
 
         return iter(self._recorded(inputs, work))
@@ -1061,9 +1064,10 @@ class BaseEmbeddingBackend(BaseBackend):
             return self._joined([])
 
         def work() -> np.ndarray:
+            deadline = resilience.call_deadline(self, kwargs)
             return self._joined(
                 [
-                    self._request_batch(batch, kwargs, "check_matrix")
+                    self._request_batch(batch, kwargs, "check_matrix", deadline)
                     for batch in self.batches(inputs)
                 ]
             )
@@ -1167,10 +1171,17 @@ class BaseEmbeddingBackend(BaseBackend):
         )
         return result
 
-    def _request_batch(self, batch: list[str], kwargs: dict, check: str) -> Any:
+    def _request_batch(
+        self,
+        batch: list[str],
+        kwargs: dict,
+        check: str,
+        deadline: float | None = None,
+    ) -> Any:
         """One batch's checked vectors (``check``: :meth:`check_vectors` or
         :meth:`check_matrix`), retried and passed to the fallbacks as
-        :mod:`~wagtail_vector_index.resilience` says."""
+        :mod:`~wagtail_vector_index.resilience` says, within the call's
+        ``deadline`` (shared by its batches)."""
 
         def request(attempt: resilience.Attempt) -> Any:
             backend = attempt.backend
@@ -1178,7 +1189,7 @@ class BaseEmbeddingBackend(BaseBackend):
             return getattr(backend, check)(vectors, len(batch))
 
         vectors, _attempt = resilience.run(
-            self, request, kwargs, usage.current_recording()
+            self, request, kwargs, usage.current_recording(), deadline
         )
         return vectors
 
@@ -1193,9 +1204,11 @@ class BaseEmbeddingBackend(BaseBackend):
         sent concurrently (at most ``config.max_concurrency`` at once), in
         input order; ``finish`` turns each batch's checked result into what
         is returned once its request has left its slot, so that the next
-        request is already on its way meanwhile."""
+        request is already on its way meanwhile. The batches share the
+        call's deadline (its ``timeout``), waiting for a slot included."""
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
         observer = usage.current_recording()
+        deadline = resilience.call_deadline(self, kwargs)
 
         async def request(attempt: resilience.Attempt, batch: list[str]) -> Any:
             backend = attempt.backend
@@ -1205,7 +1218,11 @@ class BaseEmbeddingBackend(BaseBackend):
         async def run(batch: list[str]) -> Any:
             async with semaphore:
                 vectors, _attempt = await resilience.arun(
-                    self, lambda attempt: request(attempt, batch), kwargs, observer
+                    self,
+                    lambda attempt: request(attempt, batch),
+                    kwargs,
+                    observer,
+                    deadline,
                 )
             return vectors if finish is None else finish(vectors)
 
