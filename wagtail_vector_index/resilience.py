@@ -12,9 +12,12 @@ parameters, retries and circuit breaker).
   :data:`BASE_DELAY` up to :data:`MAX_DELAY` with jitter (half of it random,
   so that processes failing together do not retry together), and is at
   least the provider's ``Retry-After``. The ``timeout`` parameter is the
-  whole call's time, retries and waits included: each request gets what is
-  left of it (at most ``CONFIG["ATTEMPT_TIMEOUT"]``, so that a slow request
-  can be cut and retried), and a retry that would not fit is not made.
+  whole call's time, retries, waits and fallbacks included (one deadline,
+  set when the call starts; an embedding call's batches share it): each
+  request gets what is left of it (at most ``CONFIG["ATTEMPT_TIMEOUT"]``, so
+  that a slow request can be cut and retried), a retry that would not fit
+  is not made, and a fallback left without time is not tried (the call then
+  raises :class:`AITimeoutError` saying so).
   Without a ``timeout``, a provider asking for more than :data:`MAX_WAIT`
   seconds is not retried.
 * **Fallbacks**: after an alias's retries, or at once for a context window
