@@ -41,6 +41,12 @@ _TOKEN = re.compile(r"\s*\S+\s*")
 #: or call keyword arguments.
 RESERVED_PARAMETERS = frozenset({"model", "messages", "input", "stream"})
 
+#: Scope arguments of the package's own methods (``query(request=...)``):
+#: never model parameters. A call given one was meant for
+#: ``ai.get_chat_backend(site=..., request=...)``; sent on, a request object
+#: would fail in the provider's client ("not JSON serializable").
+SCOPE_ARGUMENTS = frozenset({"request", "site"})
+
 #: Generation parameters some models reject; where LiteLLM lists a model's
 #: supported parameters, these are checked against that list.
 MODEL_PARAMETERS = frozenset(
@@ -380,6 +386,13 @@ class BaseBackend:
             raise TypeError(
                 f"{', '.join(sorted(reserved))} cannot be passed as a parameter; "
                 "the backend sets it."
+            )
+        scope = SCOPE_ARGUMENTS.intersection(kwargs)
+        if scope:
+            raise TypeError(
+                f"{', '.join(sorted(scope))} is not a model parameter: get the "
+                "backend with ai.get_chat_backend(site=..., request=...) (or "
+                "get_embedding_backend) for a site's parameters and budget."
             )
         return self.parameters.values(kwargs)
 
