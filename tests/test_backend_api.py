@@ -208,6 +208,16 @@ def test_reserved_parameters_are_refused(chat):
         chat.chat(messages=[{"role": "user", "content": "hi"}], model="other")
 
 
+@pytest.mark.parametrize("name", ["request", "site"])
+def test_scope_arguments_are_not_model_parameters(chat, embedding, name):
+    # Sent on, a request object fails in the provider's client as "not JSON
+    # serializable", reported as an unreadable reply.
+    with pytest.raises(TypeError, match="not a model parameter"):
+        chat.chat(messages=[{"role": "user", "content": "hi"}], **{name: object()})
+    with pytest.raises(TypeError, match="not a model parameter"):
+        list(embedding.embed(["hi"], **{name: object()}))
+
+
 # -- responses (LiteLLM's mock_response) -------------------------------------------
 
 

@@ -25,6 +25,7 @@ from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
     AIRateLimitError,
     AIServiceUnavailableError,
+    AITimeoutError,
 )
 from wagtail_vector_index.models import AISettings, AIUsageRecord
 from wagtail_vector_index.parameters import ALL_ALIASES
@@ -455,6 +456,124 @@ def test_backends_built_without_settings_do_not_follow_fallbacks(
     with pytest.raises(AIServiceUnavailableError):
         backend.chat(messages=MESSAGES)
     assert count(backup) == 0
+
+
+# -- one deadline for the whole call ----------------------------------------------
+
+
+def slow_chain(settings, servers, **primary_config):
+    """Three aliases, each on a server that answers after 3 s."""
+    primary, backup, third = servers
+    configure(
+        settings,
+        chat={
+            "default": chat_settings(
+                primary, FALLBACKS=["backup", "third"], **primary_config
+            ),
+            "backup": chat_settings(backup),
+            "third": chat_settings(third),
+        },
+    )
+    # LiteLLM's first call in a process loads much of it (seconds): not what
+    # is measured here.
+    ai.get_chat_backend().chat(messages=MESSAGES)
+    for server in servers:
+        server.reset()
+        server.fail_always("slow")
+
+
+def call_chat(style, **kwargs):
+    backend = ai.get_chat_backend()
+    if style == "sync":
+        return backend.chat(messages=MESSAGES, **kwargs)
+    return asyncio.run(backend.achat(messages=MESSAGES, **kwargs))
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_the_timeout_bounds_the_call_fallbacks_included(
+    settings, servers, clock, style
+):
+    slow_chain(settings, servers)
+
+    started = time.monotonic()
+    with pytest.raises(AITimeoutError) as raised:
+        call_chat(style, timeout=1)
+
+    assert time.monotonic() - started < 1.5  # Not 1 s per alias.
+    # The first request took the whole second: no fallback was tried.
+    assert [count(server) for server in servers] == [1, 0, 0]
+    message = str(raised.value)
+    assert "timeout of 1 s ran out after 1 request" in message
+    assert '"backup", "third"' in message
+    assert raised.value.attempts == 1
+    assert isinstance(raised.value.__cause__, AITimeoutError)
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_fallbacks_are_tried_or_skipped_as_the_time_left_says(
+    settings, servers, clock, style
+):
+    # The first request is cut at 0.3 s; the backup gets what is left of the
+    # second (no time for the third).
+    slow_chain(settings, servers, ATTEMPT_TIMEOUT=0.3)
+
+    started = time.monotonic()
+    with pytest.raises(AITimeoutError) as raised:
+        call_chat(style, timeout=1)
+
+    assert time.monotonic() - started < 1.5
+    assert [count(server) for server in servers] == [1, 1, 0]
+    assert raised.value.attempts == 2
+    assert 'not tried: "third"' in str(raised.value)
+
+
+def test_a_fallback_answers_within_the_time_left(settings, servers, clock):
+    slow_chain(settings, servers, ATTEMPT_TIMEOUT=0.3)
+    servers[1].fail_always(None)  # The backup answers at once.
+
+    response = call_chat("sync", timeout=1)
+
+    assert response.alias == "backup"
+    assert [count(server) for server in servers] == [1, 1, 0]
+
+
+def test_a_timeout_in_the_settings_is_the_calls_deadline(settings, servers, clock):
+    slow_chain(settings, servers, DEFAULT_PARAMETERS={"timeout": 1})
+
+    started = time.monotonic()
+    with pytest.raises(AITimeoutError):
+        call_chat("async")
+
+    assert time.monotonic() - started < 1.5
+    assert [count(server) for server in servers] == [1, 0, 0]
+
+
+@pytest.mark.parametrize("style", ["embed", "embed_matrix", "aembed", "aembed_matrix"])
+def test_embedding_batches_share_the_calls_deadline(settings, provider, clock, style):
+    configure(
+        settings,
+        embedding={
+            "default": embedding_backend_settings(
+                provider, BATCH_SIZE=1, MAX_CONCURRENCY=1
+            )
+        },
+    )
+    backend = ai.get_embedding_backend()
+    backend.embed_matrix(["warm"])  # LiteLLM's first call loads much of it.
+    provider.reset()
+    provider.state.latency = 0.4  # Each batch: 0.4 s; the third has 0.2 s left.
+    texts = ["one", "two", "three", "four"]
+
+    started = time.monotonic()
+    with pytest.raises(AITimeoutError):
+        result = getattr(backend, style)(texts, timeout=1)
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+        else:
+            list(result)
+
+    assert time.monotonic() - started < 1.5  # Not 4 x 0.4 s.
+    assert count(provider, EMBEDDINGS) == 3  # The fourth never started.
 
 
 # -- the circuit breaker -------------------------------------------------------

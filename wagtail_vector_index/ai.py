@@ -100,19 +100,20 @@ def _for_site(
     user = _user(request)
     if site is None:
         return backend if user is None else backend.with_usage(user=user)
-    backend = _with_site(backend, site, request)
-    # Fallbacks answer with the same site's overrides for their alias.
-    backend.fallback_source = lambda other: _with_site(
-        _build(kind, other), site, request
-    )
+    overrides = _site_overrides(site, request)
+    backend = _with_site(backend, overrides)
+    # Fallbacks answer with the same site's overrides for their alias, as
+    # read now: the resilience loop (on an event loop, for ``achat()``) asks
+    # for them without touching the database.
+    backend.fallback_source = lambda other: _with_site(_build(kind, other), overrides)
     # The site's budget applies to the calls, and the ledger records them
     # under the site (and the request's user).
     return backend.with_usage(site=site, user=user)
 
 
-def _with_site(backend: Any, site: Site, request: HttpRequest | None) -> Any:
-    """``backend`` with ``site``'s parameter overrides (a copy, if any)."""
-    overrides = _site_overrides(site, request)[backend.kind]
+def _with_site(backend: Any, site_overrides: dict[str, Any]) -> Any:
+    """``backend`` with a site's parameter overrides (a copy, if any)."""
+    overrides = site_overrides[backend.kind]
     everywhere = overrides.get(ALL_ALIASES, {})
     this_alias = overrides.get(backend.alias, {})
     if everywhere or this_alias:

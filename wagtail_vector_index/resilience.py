@@ -12,9 +12,12 @@ parameters, retries and circuit breaker).
   :data:`BASE_DELAY` up to :data:`MAX_DELAY` with jitter (half of it random,
   so that processes failing together do not retry together), and is at
   least the provider's ``Retry-After``. The ``timeout`` parameter is the
-  whole call's time, retries and waits included: each request gets what is
-  left of it (at most ``CONFIG["ATTEMPT_TIMEOUT"]``, so that a slow request
-  can be cut and retried), and a retry that would not fit is not made.
+  whole call's time, retries, waits and fallbacks included (one deadline,
+  set when the call starts; an embedding call's batches share it): each
+  request gets what is left of it (at most ``CONFIG["ATTEMPT_TIMEOUT"]``, so
+  that a slow request can be cut and retried), a retry that would not fit
+  is not made, and a fallback left without time is not tried (the call then
+  raises :class:`AITimeoutError` saying so).
   Without a ``timeout``, a provider asking for more than :data:`MAX_WAIT`
   seconds is not retried.
 * **Fallbacks**: after an alias's retries, or at once for a context window
@@ -47,7 +50,9 @@ from wagtail_vector_index.exceptions import (
     AICircuitOpenError,
     AIContextWindowExceededError,
     AIProviderError,
+    AITimeoutError,
 )
+from wagtail_vector_index.i18n import gettext
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +254,30 @@ class Attempt:
     number: int
 
 
-def _deadline(parameters: dict[str, Any]) -> float | None:
+def _timeout(parameters: dict[str, Any]) -> float | None:
+    """The ``timeout`` parameter in seconds, if it is one (else ``None``)."""
     timeout = parameters.get("timeout")
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        return clock.monotonic() + float(timeout) if timeout > 0 else None
+        return float(timeout) if timeout > 0 else None
     return None
+
+
+def _deadline(parameters: dict[str, Any]) -> float | None:
+    timeout = _timeout(parameters)
+    return clock.monotonic() + timeout if timeout is not None else None
+
+
+def _earliest(*deadlines: float | None) -> float | None:
+    known = [deadline for deadline in deadlines if deadline is not None]
+    return min(known) if known else None
+
+
+def call_deadline(backend: Any, call_kwargs: dict[str, Any]) -> float | None:
+    """When a call of ``backend`` with ``call_kwargs`` must be over: now plus
+    its ``timeout`` parameter (``None``: no timeout). A call that makes
+    several requests of its own (the batches of an embedding call) takes
+    this once and hands it to each :func:`run` / :func:`arun`."""
+    return _deadline(backend.merged_parameters(call_kwargs))
 
 
 def _with_time_left(
@@ -278,20 +302,44 @@ class _Plan:
         backend: Any,
         call_kwargs: dict[str, Any],
         observer: Any,
+        deadline: float | None = None,
     ) -> None:
+        self.backend = backend
         self.chain = backend.resilience_chain()
         self.call_kwargs = call_kwargs
         self.observer = observer
+        #: One deadline for the whole call: every retry and fallback gets
+        #: what is left of it.
+        self.timeout = _timeout(backend.merged_parameters(call_kwargs))
+        if deadline is None and self.timeout is not None:
+            deadline = clock.monotonic() + self.timeout
+        self.deadline = deadline
         self.number = 0
         self.error: BaseException | None = None
+        #: Aliases not tried because no time was left for them.
+        self.skipped: list[str] = []
         #: The last failure, reported once another attempt follows it (the
         #: one raised in the end is the caller's to record).
         self.pending: tuple[Attempt, BaseException] | None = None
 
+    def time_left(self) -> bool:
+        """Whether another request may start before the call's deadline: the
+        call's first needs some time left, any later one at least
+        :data:`MIN_ATTEMPT_TIME`."""
+        if self.deadline is None:
+            return True
+        left = self.deadline - clock.monotonic()
+        return left >= MIN_ATTEMPT_TIME if self.number else left > 0
+
     def targets(self) -> Any:
-        """For each backend of the chain whose circuit lets it through:
-        ``(backend, breaker, parameters, deadline)``."""
+        """For each backend of the chain whose circuit lets it through and
+        for which time is left: ``(backend, breaker, parameters,
+        deadline)``. ``deadline`` is the call's, or sooner when the
+        backend's own ``timeout`` parameter (a fallback's) ends sooner."""
         for backend in self.chain:
+            if not self.time_left():
+                self.skipped.append(backend.alias)
+                continue
             circuit = breaker(backend.kind, backend.alias)
             if not backend.probing and not circuit.allow():
                 if self.error is None:
@@ -302,7 +350,8 @@ class _Plan:
                     )
                 continue
             parameters = backend.merged_parameters(self.call_kwargs)
-            yield backend, circuit, parameters, _deadline(parameters)
+            deadline = _earliest(self.deadline, _deadline(parameters))
+            yield backend, circuit, parameters, deadline
 
     def next_attempt(
         self, backend: Any, parameters: dict[str, Any], deadline: float | None
@@ -367,10 +416,40 @@ class _Plan:
 
     def give_up(self) -> BaseException:
         """The failure to raise once every backend of the chain failed or
-        was skipped."""
+        was skipped: an :class:`AITimeoutError` saying so when the call's
+        timeout left no time for an alias still to try."""
         error = self.error
+        if self.skipped:
+            return self.out_of_time()
         if error is None:  # An empty chain: nothing was configured to try.
             raise RuntimeError("no backend to call")
+        return error
+
+    def out_of_time(self) -> AITimeoutError:
+        last = self.error
+        backend = self.backend
+        alias = getattr(last, "alias", None) or backend.alias
+        model_id = getattr(last, "model_id", None) or backend.config.model_id
+        values = {
+            "timeout": f"{self.timeout:g}" if self.timeout is not None else "?",
+            "count": self.number,
+            "aliases": ", ".join(f'"{alias}"' for alias in self.skipped),
+        }
+        if self.number:
+            # Translators: %(count)s requests were made; %(aliases)s are the
+            # backends that were not tried, quoted and separated by commas.
+            detail = gettext(
+                "the call's timeout of %(timeout)s s ran out after %(count)s "
+                "request(s); not tried: %(aliases)s"
+            )
+        else:
+            detail = gettext(
+                "the call's timeout of %(timeout)s s ran out before any "
+                "request; not tried: %(aliases)s"
+            )
+        error = AITimeoutError(alias=alias, model_id=model_id, detail=detail % values)
+        error.attempts = self.number
+        error.__cause__ = last
         return error
 
 
@@ -379,6 +458,7 @@ def run(
     request: Callable[[Attempt], T],
     call_kwargs: dict[str, Any],
     observer: Any = None,
+    deadline: float | None = None,
 ) -> tuple[T, Attempt]:
     """``request(attempt)`` until one succeeds: retried, then on each
     fallback (see the module's docstring). Returns its result and the
@@ -386,8 +466,9 @@ def run(
     how many requests were made). ``observer`` (a ``usage.Recording``)
     hears ``attempt_started(attempt)`` before each request and
     ``attempt_failed(attempt, error)`` for every failure but the one
-    raised."""
-    plan = _Plan(backend, call_kwargs, observer)
+    raised. ``deadline`` (a :func:`call_deadline`): the call's, when it
+    began before this request (else now plus the ``timeout`` parameter)."""
+    plan = _Plan(backend, call_kwargs, observer, deadline)
     for target, circuit, parameters, deadline in plan.targets():
         retries = 0
         while True:
@@ -414,9 +495,10 @@ async def arun(
     request: Callable[[Attempt], Awaitable[T]],
     call_kwargs: dict[str, Any],
     observer: Any = None,
+    deadline: float | None = None,
 ) -> tuple[T, Attempt]:
     """:func:`run` for a coroutine function."""
-    plan = _Plan(backend, call_kwargs, observer)
+    plan = _Plan(backend, call_kwargs, observer, deadline)
     for target, circuit, parameters, deadline in plan.targets():
         retries = 0
         while True:

@@ -232,6 +232,13 @@ def usage_context(
         request=request,
         user_budget=user_budget,
     )
+    with _entered(inner) as current:
+        yield current
+
+
+@contextlib.contextmanager
+def _entered(inner: UsageContext) -> Iterator[UsageContext]:
+    """:func:`usage_context` for a context already made."""
     token = _current.set(inner.under(_current.get()))
     try:
         yield _current.get()
@@ -242,11 +249,13 @@ def usage_context(
 def labelled(feature: str) -> Callable[[F_], F_]:
     """Decorate a function (sync or async) to run in ``usage_context(feature=
     feature)``, with its ``site`` and ``request`` keyword arguments (when
-    given) as the site and user: how the package labels its entry points."""
+    given) as the site and user: how the package labels its entry points.
+    For a coroutine function, a ``request``'s site and user are looked up in
+    a thread: both may query the database, never on the event loop's."""
 
     def decorate(function: F_) -> F_:
-        def context_for(kwargs: dict[str, Any]) -> Any:
-            return usage_context(
+        def context_for(kwargs: dict[str, Any]) -> UsageContext:
+            return make_context(
                 feature=feature,
                 site=kwargs.get("site"),
                 request=kwargs.get("request"),
@@ -256,14 +265,18 @@ def labelled(feature: str) -> Callable[[F_], F_]:
 
             @functools.wraps(function)
             async def arun(*args: Any, **kwargs: Any) -> Any:
-                with context_for(kwargs):
+                if kwargs.get("request") is not None:
+                    context = await run_sync(context_for, kwargs)
+                else:  # Objects or primary keys: nothing to look up.
+                    context = context_for(kwargs)
+                with _entered(context):
                     return await function(*args, **kwargs)
 
             return arun  # type: ignore[return-value]
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with context_for(kwargs):
+            with _entered(context_for(kwargs)):
                 return function(*args, **kwargs)
 
         return run  # type: ignore[return-value]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -651,37 +652,48 @@ class VectorIndex:
             self.condense_history if condense is None else condense
         )
 
-    def _search_question(
+    def _answer(
         self,
-        backend: Any,
         question: str,
-        history: list[dict[str, str]],
+        sources_limit: int,
+        *,
+        stream: bool,
+        alias: str | None,
+        turns: list[dict[str, str]],
         condense: bool | None,
         chat_kwargs: dict[str, Any],
-    ) -> str:
-        """What to search with: ``question``, or with a ``history``, the
-        standalone question the chat backend rewrites it as."""
-        if not self._condenses(history, condense):
-            return question
-        messages = conversation.condense_messages(history, question)
-        response = backend.chat(messages=messages, **_condense_kwargs(chat_kwargs))
-        return conversation.standalone_question(response.text, question)
-
-    async def _asearch_question(
-        self,
-        backend: Any,
-        question: str,
-        history: list[dict[str, str]],
-        condense: bool | None,
-        chat_kwargs: dict[str, Any],
-    ) -> str:
-        if not self._condenses(history, condense):
-            return question
-        messages = conversation.condense_messages(history, question)
-        response = await backend.achat(
-            messages=messages, **_condense_kwargs(chat_kwargs)
+        **scope_kwargs: Any,
+    ) -> Generator[tuple[Any, dict[str, Any]], Any, Any]:
+        """The one core of :meth:`query` and :meth:`aquery`: the database
+        work (the site's backend, the search) is done here, the chat calls
+        are handed out. Yields ``(backend, keyword arguments of its chat
+        call)`` and is sent the reply; returns the query's response.
+        ``scope_kwargs`` are the search's (``site``, ``request``, ``user``,
+        ``locale``, ``filter``, ``mode``): never sent to the provider."""
+        backend = self.chat_backend(
+            site=scope_kwargs["site"], request=scope_kwargs["request"], alias=alias
         )
-        return conversation.standalone_question(response.text, question)
+        searched = question
+        if self._condenses(turns, condense):
+            # With a history, search with the standalone question the chat
+            # backend rewrites it as.
+            reply = yield (
+                backend,
+                {
+                    "messages": conversation.condense_messages(turns, question),
+                    **_condense_kwargs(chat_kwargs),
+                },
+            )
+            searched = conversation.standalone_question(reply.text, question)
+        results = self.search_results(searched, sources_limit, **scope_kwargs)
+        messages = self._messages(question, results, turns)
+        sources = [r.object for r in results]
+        if stream:
+            reply = yield backend, {"messages": messages, "stream": True, **chat_kwargs}
+            return QueryStreamingResponse(reply, sources, searched)
+        reply = yield backend, {"messages": messages, **chat_kwargs}
+        cited = conversation.citations(reply.text, len(sources))
+        return QueryResponse(reply.text, sources, reply, cited, searched)
 
     @usage.labelled(usage.INDEX_QUERY)
     def query(
@@ -720,32 +732,27 @@ class VectorIndex:
         work for one release, with a ``DeprecationWarning``.
         """
         question, alias = _legacy_query_arguments("query", question, chat_kwargs)
-        turns = conversation.check_history(history)
-        backend = self.chat_backend(site=site, request=request, alias=alias)
-        searched = self._search_question(
-            backend, question, turns, condense, chat_kwargs
-        )
-        results = self.search_results(
-            searched,
-            limit=sources_limit,
-            mode=mode,
-            filter=filter,
+        steps = self._answer(
+            question,
+            sources_limit,
+            stream=stream,
+            alias=alias,
+            turns=conversation.check_history(history),
+            condense=condense,
+            chat_kwargs=chat_kwargs,
             site=site,
             request=request,
+            mode=mode,
+            filter=filter,
             user=user,
             locale=locale,
         )
-        messages = self._messages(question, results, turns)
-        sources = [r.object for r in results]
-        if stream:
-            return QueryStreamingResponse(
-                backend.chat(messages=messages, stream=True, **chat_kwargs),
-                sources,
-                searched,
-            )
-        response = backend.chat(messages=messages, **chat_kwargs)
-        cited = conversation.citations(response.text, len(sources))
-        return QueryResponse(response.text, sources, response, cited, searched)
+        with contextlib.closing(steps):
+            done, step = _advance(steps)
+            while not done:
+                backend, call = step
+                done, step = _advance(steps, backend.chat(**call))
+        return step
 
     @usage.labelled(usage.INDEX_QUERY)
     async def aquery(
@@ -755,6 +762,7 @@ class VectorIndex:
         *,
         stream: bool = False,
         site: Any = None,
+        request: Any = None,
         mode: str | None = None,
         filter: Any = None,  # noqa: A002 (a public keyword argument)
         user: Any = None,
@@ -763,35 +771,35 @@ class VectorIndex:
         condense: bool | None = None,
         **chat_kwargs: Any,
     ) -> QueryResponse | QueryStreamingResponse:
-        """Asynchronous :meth:`query` (the search runs in a thread)."""
+        """Asynchronous :meth:`query`, with the same arguments. The chat
+        calls are made on the event loop; the database work (the request's
+        site and user, the site's overrides, the search) in a thread."""
         from asgiref.sync import sync_to_async
 
         question, alias = _legacy_query_arguments("aquery", question, chat_kwargs)
-        turns = conversation.check_history(history)
-        backend = await sync_to_async(self.chat_backend)(site=site, alias=alias)
-        searched = await self._asearch_question(
-            backend, question, turns, condense, chat_kwargs
-        )
-        results = await sync_to_async(self.search_results)(
-            searched,
+        steps = self._answer(
+            question,
             sources_limit,
+            stream=stream,
+            alias=alias,
+            turns=conversation.check_history(history),
+            condense=condense,
+            chat_kwargs=chat_kwargs,
+            site=site,
+            request=request,
             mode=mode,
             filter=filter,
-            site=site,
             user=user,
             locale=locale,
         )
-        messages = self._messages(question, results, turns)
-        sources = [r.object for r in results]
-        if stream:
-            return QueryStreamingResponse(
-                await backend.achat(messages=messages, stream=True, **chat_kwargs),
-                sources,
-                searched,
-            )
-        response = await backend.achat(messages=messages, **chat_kwargs)
-        cited = conversation.citations(response.text, len(sources))
-        return QueryResponse(response.text, sources, response, cited, searched)
+        advance = sync_to_async(_advance)
+        # (Closing runs nothing of the core's: no database work.)
+        with contextlib.closing(steps):
+            done, step = await advance(steps)
+            while not done:
+                backend, call = step
+                done, step = await advance(steps, await backend.achat(**call))
+        return step
 
     # -- updating -----------------------------------------------------------
 
@@ -1156,6 +1164,15 @@ class VectorIndex:
             self.storage.replace_object(
                 state, content_type_id, object_id, [], lease=lease
             )
+
+
+def _advance(steps: Generator[Any, Any, Any], reply: Any = None) -> tuple[bool, Any]:
+    """``(False, what steps yields next)`` once sent ``reply``, or ``(True,
+    what it returned)`` (``StopIteration`` cannot cross ``sync_to_async``)."""
+    try:
+        return False, steps.send(reply)
+    except StopIteration as done:
+        return True, done.value
 
 
 def _condense_kwargs(chat_kwargs: dict[str, Any]) -> dict[str, Any]:

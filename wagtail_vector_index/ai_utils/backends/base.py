@@ -42,6 +42,12 @@ _TOKEN = re.compile(r"\s*\S+\s*")
 #: or call keyword arguments.
 RESERVED_PARAMETERS = frozenset({"model", "messages", "input", "stream"})
 
+#: Scope arguments of the package's own methods (``query(request=...)``):
+#: never model parameters. A call given one was meant for
+#: ``ai.get_chat_backend(site=..., request=...)``; sent on, a request object
+#: would fail in the provider's client ("not JSON serializable").
+SCOPE_ARGUMENTS = frozenset({"request", "site"})
+
 #: Generation parameters some models reject; where LiteLLM lists a model's
 #: supported parameters, these are checked against that list.
 MODEL_PARAMETERS = frozenset(
@@ -381,6 +387,13 @@ class BaseBackend:
             raise TypeError(
                 f"{', '.join(sorted(reserved))} cannot be passed as a parameter; "
                 "the backend sets it."
+            )
+        scope = SCOPE_ARGUMENTS.intersection(kwargs)
+        if scope:
+            raise TypeError(
+                f"{', '.join(sorted(scope))} is not a model parameter: get the "
+                "backend with ai.get_chat_backend(site=..., request=...) (or "
+                "get_embedding_backend) for a site's parameters and budget."
             )
         return self.parameters.values(kwargs)
 
@@ -1105,9 +1118,12 @@ class BaseEmbeddingBackend(BaseBackend):
             return iter(())
 
         def work() -> list[list[float]]:
+            deadline = resilience.call_deadline(self, kwargs)
             vectors: list[list[float]] = []
             for batch in self.batches(inputs):
-                vectors.extend(self._request_batch(batch, kwargs, "check_vectors"))
+                vectors.extend(
+                    self._request_batch(batch, kwargs, "check_vectors", deadline)
+                )
             return vectors
 
         return iter(self._recorded(inputs, work))
@@ -1151,9 +1167,10 @@ class BaseEmbeddingBackend(BaseBackend):
             return self._joined([])
 
         def work() -> np.ndarray:
+            deadline = resilience.call_deadline(self, kwargs)
             return self._joined(
                 [
-                    self._request_batch(batch, kwargs, "check_matrix")
+                    self._request_batch(batch, kwargs, "check_matrix", deadline)
                     for batch in self.batches(inputs)
                 ]
             )
@@ -1257,10 +1274,17 @@ class BaseEmbeddingBackend(BaseBackend):
         )
         return result
 
-    def _request_batch(self, batch: list[str], kwargs: dict, check: str) -> Any:
+    def _request_batch(
+        self,
+        batch: list[str],
+        kwargs: dict,
+        check: str,
+        deadline: float | None = None,
+    ) -> Any:
         """One batch's checked vectors (``check``: :meth:`check_vectors` or
         :meth:`check_matrix`), retried and passed to the fallbacks as
-        :mod:`~wagtail_vector_index.resilience` says."""
+        :mod:`~wagtail_vector_index.resilience` says, within the call's
+        ``deadline`` (shared by its batches)."""
 
         def request(attempt: resilience.Attempt) -> Any:
             backend = attempt.backend
@@ -1268,7 +1292,7 @@ class BaseEmbeddingBackend(BaseBackend):
             return getattr(backend, check)(vectors, len(batch))
 
         vectors, _attempt = resilience.run(
-            self, request, kwargs, usage.current_recording()
+            self, request, kwargs, usage.current_recording(), deadline
         )
         return vectors
 
@@ -1283,9 +1307,11 @@ class BaseEmbeddingBackend(BaseBackend):
         sent concurrently (at most ``config.max_concurrency`` at once), in
         input order; ``finish`` turns each batch's checked result into what
         is returned once its request has left its slot, so that the next
-        request is already on its way meanwhile."""
+        request is already on its way meanwhile. The batches share the
+        call's deadline (its ``timeout``), waiting for a slot included."""
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
         observer = usage.current_recording()
+        deadline = resilience.call_deadline(self, kwargs)
 
         async def request(attempt: resilience.Attempt, batch: list[str]) -> Any:
             backend = attempt.backend
@@ -1295,7 +1321,11 @@ class BaseEmbeddingBackend(BaseBackend):
         async def run(batch: list[str]) -> Any:
             async with semaphore:
                 vectors, _attempt = await resilience.arun(
-                    self, lambda attempt: request(attempt, batch), kwargs, observer
+                    self,
+                    lambda attempt: request(attempt, batch),
+                    kwargs,
+                    observer,
+                    deadline,
                 )
             return vectors if finish is None else finish(vectors)
 
