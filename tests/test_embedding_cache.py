@@ -471,14 +471,18 @@ def test_only_texts_not_cached_are_sent_by_an_update(articles, http):
     assert len(calls(http)) == 2
 
 
-def test_a_stopped_update_keeps_the_vectors_it_paid_for(articles, http):
+def test_a_stopped_update_keeps_the_vectors_it_paid_for(articles, http, monkeypatch):
+    from wagtail_vector_index.ai_utils.backends.litellm import (
+        LiteLLMEmbeddingBackend,
+    )
     from wagtail_vector_index.exceptions import AIBudgetExceededError
 
     index = ArticlesIndex()
     settings = http_settings(http)
-    # Room for the first request of two texts; the second is refused while
-    # the first is still in flight.
-    settings["USAGE"] = {"NO_SITE_MONTHLY_BUDGET_TOKENS": 1}
+    # Room for the first request of two texts (estimated at 10 tokens each),
+    # not for the second after what the first spent.
+    monkeypatch.setattr(LiteLLMEmbeddingBackend, "count_tokens", lambda self, text: 10)
+    settings["USAGE"] = {"NO_SITE_MONTHLY_BUDGET_TOKENS": 25}
     with override_settings(WAGTAIL_VECTOR_INDEX=settings):
         with pytest.raises(AIBudgetExceededError):
             index.update(batch_size=2)

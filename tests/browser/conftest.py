@@ -19,9 +19,22 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in the test thread; the Django ORM
-# calls made by tests and fixtures are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True, scope="session")
+def _async_unsafe_allowed():
+    """Playwright's sync API runs an event loop in the test thread; the
+    Django ORM calls made by tests and fixtures are still synchronous. Set
+    for the browser tests only (a fixture of this folder, not at import:
+    every pytest run imports this file, and the guard must stay on for the
+    others, which check that no database query runs on an event loop)."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
 
 CHROMIUM = os.environ.get("WVI_CHROMIUM") or shutil.which("chromium") or ""
 CHROMIUM_ARGS = [

@@ -14,6 +14,12 @@ ID = "wagtail_vector_index.pgvector.{}"
 @checks.register(checks.Tags.models)
 def check_database(app_configs: Any = None, **kwargs: Any) -> list:
     """The table can only live in PostgreSQL (pgvector is an extension of it)."""
+    from django.apps import apps
+
+    if not apps.is_installed("wagtail_vector_index.contrib.pgvector"):
+        # Registered when this module is imported, which a project (or a
+        # test reading the package's modules) may do without the app.
+        return []
     from wagtail_vector_index.contrib.pgvector.models import PgvectorChunk
 
     alias = router.db_for_write(PgvectorChunk)
