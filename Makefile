@@ -38,8 +38,11 @@ gettext:
 			echo "GNU gettext is not installed (sudo apt-get install gettext): the translation tests will fail."; \
 		fi; }
 
-## Run the whole test suite: unit and HTTP tests, then the browser tests in
-## their own pytest process (Playwright's sync API and pytest-asyncio clash).
+## Run the whole test suite: unit and HTTP tests, the suite on PostgreSQL,
+## the production suite (tests/production: ATOMIC_REQUESTS, the ledger's
+## writer thread and the garbage collector on, transactional tests on a
+## SQLite file and on PostgreSQL), then the browser tests in their own
+## pytest process (Playwright's sync API and pytest-asyncio clash).
 test: install chromium gettext
 	$(BIN)/python -m pytest -m "not browser" -p no:playwright
 	$(BIN)/python -m pytest --ds=tests.settings_postgres -p no:playwright \
@@ -48,6 +51,10 @@ test: install chromium gettext
 		tests/test_update_faults.py tests/test_upgrade_migrations.py \
 		tests/test_usage_report.py tests/test_retrieval_scope.py tests/test_hybrid.py \
 		tests/test_embedding_cache.py
+	$(BIN)/python -m pytest --ds=tests.settings_production -p no:playwright \
+		tests/production/test_production.py tests/test_async_twins.py tests/test_fast_delete.py
+	$(BIN)/python -m pytest --ds=tests.settings_production_postgres -p no:playwright \
+		tests/production/test_production.py tests/test_async_twins.py
 	$(BIN)/python -m pytest -m browser
 	$(BIN)/python tests/manage.py makemigrations --check --dry-run
 

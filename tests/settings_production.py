@@ -9,17 +9,22 @@ tests are transactional, so that the package's own threads and connections
 see what the tests commit, as they see a site's data.
 """
 
+import tempfile
+from pathlib import Path
+
 from tests.settings import *  # noqa: F403
-from tests.settings import BASE_DIR
+
+# Outside the repository: tests never write into it.
+_FOLDER = Path(tempfile.gettempdir())
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "production.sqlite3",
+        "NAME": _FOLDER / "wvi-production.sqlite3",
         "ATOMIC_REQUESTS": True,
         # A file, not the in-memory database Django tests use by default:
         # other connections and processes share it as a site's do.
-        "TEST": {"NAME": str(BASE_DIR / "test-production.sqlite3")},
+        "TEST": {"NAME": str(_FOLDER / "wvi-test-production.sqlite3")},
     }
 }
 

@@ -93,3 +93,73 @@ def test_the_writer_thread(autocommit, http, monkeypatch, caplog):
     finally:
         usage.write_in_background(False)
     assert AIUsageRecord.objects.count() == 3
+
+
+def test_rows_go_only_to_the_database_the_call_used(autocommit, http, caplog, tmp_path):
+    """A call that started while its alias named another database (a test
+    run's, since ended) is not written to the one the alias names now."""
+    elsewhere = tmp_path / "the-test-run.sqlite3"
+    usage.write_in_background(True)
+    try:
+        call = usage.begin(ai.get_chat_backend(), "chat", input_count=1)
+        call.target = ("default", str(elsewhere))
+        with caplog.at_level(logging.WARNING, logger="wagtail_vector_index.usage"):
+            call.succeeded(prompt_tokens=1, completion_tokens=1, cost=None)
+            assert usage.flush(timeout=10)
+    finally:
+        usage.write_in_background(False)
+    assert not AIUsageRecord.objects.exists()
+    assert not elsewhere.exists()
+    assert any("no longer configured" in r.getMessage() for r in caplog.records)
+
+
+def test_flush_waits_a_bounded_time(autocommit, http, monkeypatch):
+    import threading
+    import time
+
+    release = threading.Event()
+    write_records = usage.write_records
+
+    def slow(items, **kwargs):
+        release.wait(10)
+        return write_records(items, **kwargs)
+
+    monkeypatch.setattr(usage, "write_records", slow)
+    usage.write_in_background(True)
+    try:
+        ai.get_chat_backend().chat(messages=HELLO)
+        started = time.monotonic()
+        assert usage.flush(timeout=0.5) is False
+        assert time.monotonic() - started < 2
+        release.set()
+        assert usage.flush(timeout=10) is True
+    finally:
+        release.set()
+        usage.write_in_background(False)
+    assert AIUsageRecord.objects.count() == 1
+
+
+def test_a_receiver_raising_anything_does_not_stop_the_writer(autocommit, http):
+    class Interrupt(BaseException):
+        pass
+
+    def receiver(sender, **kwargs):
+        raise Interrupt
+
+    usage.budget_threshold_reached.connect(receiver)
+    settings = {
+        "CHAT_BACKENDS": {"default": chat_backend_settings(http)},
+        "USAGE": {"NO_SITE_MONTHLY_BUDGET_TOKENS": 1000, "ALERT_THRESHOLD": 0.001},
+    }
+    usage.write_in_background(True)
+    try:
+        with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+            ai.get_chat_backend().chat(messages=HELLO)
+            assert usage.flush(timeout=10)
+            ai.get_chat_backend().chat(messages=HELLO)
+            assert usage.flush(timeout=10)
+    finally:
+        usage.budget_threshold_reached.disconnect(receiver)
+        usage.write_in_background(False)
+    assert AIUsageRecord.objects.count() == 2
+    assert month_total().tokens_alert_sent

@@ -650,6 +650,10 @@ class UsageCall:
     #: The request of the call this record is for (1: the first; retries
     #: and fallbacks count up). The record names the backend that made it.
     attempt: int = 1
+    #: The database the calling code used when the call started (see
+    #: :func:`_target`): a stream freed after a test run has ended is not
+    #: written to the site's real database.
+    target: tuple[str, Any] | None = field(default_factory=lambda: _target())
 
     # -- before the call ----------------------------------------------------
 
@@ -918,10 +922,9 @@ class UsageCall:
         values["latency"] = time.perf_counter() - self.started
         if _writer.enabled:
             # The caller goes on at once; the writer thread saves the row,
-            # in the database the caller's own code uses now (see _target).
-            target = _target()
-            if target is not None:
-                _writer.submit((self, values, target))
+            # in the database the caller's code used (see _target).
+            if self.target is not None:
+                _writer.submit((self, values, self.target))
         else:
             write_records([(self, values)])
 

@@ -274,3 +274,36 @@ def test_two_processes_stay_within_the_budget(provider, site, settings_for):
     total = AIUsageTotal.objects.get(scope="site:none", period="month")
     assert total.calls == 7 and total.tokens <= 7 * call
     assert not AIBudgetReservation.objects.exists()
+
+
+def test_the_hosts_models_keep_fast_delete(settings_for):
+    """Installing the app, even with AUTO_UPDATE on, leaves Django's fast
+    delete to every model no index covers."""
+    from django.contrib.sessions.models import Session
+    from django.db.models.deletion import Collector
+
+    with override_settings(WAGTAIL_VECTOR_INDEX={"AUTO_UPDATE": True}):
+        assert Collector(using="default").can_fast_delete(Session.objects.all())
+
+
+def test_the_timeout_bounds_a_call_with_two_slow_fallbacks(provider, settings_for):
+    import time
+
+    from tests.utils import chat_backend_settings
+    from wagtail_vector_index.exceptions import AITimeoutError
+
+    settings = {
+        "CHAT_BACKENDS": {
+            "default": chat_backend_settings(provider, FALLBACKS=["second", "third"]),
+            "second": chat_backend_settings(provider),
+            "third": chat_backend_settings(provider),
+        }
+    }
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        # LiteLLM's first call in a process loads most of it: not measured.
+        ai.get_chat_backend().chat(messages=HELLO)
+        provider.state.latency = 3
+        started = time.monotonic()
+        with pytest.raises(AITimeoutError):
+            ai.get_chat_backend().chat(messages=HELLO, timeout=1)
+        assert time.monotonic() - started < 1.5
