@@ -157,6 +157,38 @@ def test_calls_without_a_site(provider, two_sites):
     assert len(provider.requests) == 1
 
 
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_a_call_is_let_in_only_if_its_estimate_fits(provider, style):
+    """99 of 100 tokens spent: an embedding call estimated at thousands of
+    tokens is refused (not let in because something is left), and the
+    refusal says what was spent and what the call needed."""
+    spend("site:none", tokens=99, calls=99)
+    texts = ["many words " * 500, "more words " * 500]
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=http_settings(provider, NO_SITE_MONTHLY_BUDGET_TOKENS=100)
+    ):
+        backend = ai.get_embedding_backend()
+        needed = sum(backend.count_tokens(text) for text in texts)
+
+        async def embed():
+            return await backend.aembed_matrix(texts)
+
+        with pytest.raises(AIBudgetExceededError) as caught:
+            if style == "sync":
+                backend.embed_matrix(texts)
+            else:
+                run_async(embed)
+        # One token's room is enough for a call estimated at one token.
+        assert ai.get_embedding_backend().embed_matrix(["one"]).shape[0] == 1
+    assert (caught.value.spent, caught.value.limit) == (99, 100)
+    assert caught.value.needed == needed > 1000
+    assert str(caught.value).endswith(
+        f"(99 tokens of 100 tokens spent, including calls in progress). "
+        f"This call would need about {needed} tokens."
+    )
+    assert len(provider.requests) == 1
+
+
 def test_streams_and_async_calls_are_refused_before_the_request(provider):
     spend("site:none", tokens=10)
 
