@@ -137,12 +137,16 @@ def test_an_async_stream_is_freed_and_recorded_without_the_collector(
         elif how == "closed":
             await response.aclose()
         del response
-        # Let the loop run what freeing scheduled (asyncio closes a dropped
-        # generator in a task of its own).
+        # Let the loop run what freeing scheduled: asyncio closes a dropped
+        # generator in a task of its own, and (writing in the test's thread)
+        # the recording of a dropped stream is a task too.
         import asyncio
+
+        from wagtail_vector_index.ai_utils.backends import base
 
         for _ in range(5):
             await asyncio.sleep(0)
+        await asyncio.gather(*base._dropped_tasks)
 
     run_async(call)
     assert_released(refs[0], wrappers)

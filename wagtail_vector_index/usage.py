@@ -442,8 +442,10 @@ def remaining(site: Any = None) -> dict[str, Decimal | int]:
     context = UsageContext(site_id=_pk(site), no_site=site is None)
     left: dict[str, Decimal | int] = {}
     for budget in budgets_for(context):
-        row = _total_row(budget.period, period_start(budget.period), budget.scope)
+        start = period_start(budget.period)
+        row = _total_row(budget.period, start, budget.scope)
         reserved = _reserved(row.pk)[budget.unit]
+        reserved += _held_amounts((budget.scope, budget.period, start))[budget.unit]
         left[budget.unit] = max(budget.limit - spent(budget, row) - reserved, 0)
     return left
 
