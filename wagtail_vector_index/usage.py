@@ -450,17 +450,34 @@ def remaining(site: Any = None) -> dict[str, Decimal | int]:
     return left
 
 
-def _reserved(total_id: int) -> dict[str, Decimal | int]:
+def _reserved(total_id: int, now: datetime.datetime | None = None) -> dict[str, Any]:
     """What the calls in flight under a totals row have reserved (the
-    reservations not expired), by unit."""
-    from django.db.models import Sum
+    reservations not expired), by unit, and how many have expired (one
+    query)."""
+    from django.db.models import Count, Q, Sum
 
+    now = now or timezone.now()
+    live = Q(expires_at__gt=now)
     sums = (
         apps.get_model(RESERVATION_MODEL)
-        .objects.filter(total_id=total_id, expires_at__gt=timezone.now())
-        .aggregate(tokens=Sum("tokens"), cost=Sum("cost"))
+        .objects.filter(total_id=total_id)
+        .aggregate(
+            tokens=Sum("tokens", filter=live),
+            cost=Sum("cost", filter=live),
+            expired=Count("pk", filter=~live),
+        )
     )
-    return {TOKENS: int(sums["tokens"] or 0), USD: Decimal(sums["cost"] or 0)}
+    return {
+        TOKENS: int(sums["tokens"] or 0),
+        USD: Decimal(sums["cost"] or 0),
+        "expired": sums["expired"],
+    }
+
+
+#: The primary keys of the totals rows budget checks met, by (alias, scope,
+#: period, start): a check then goes straight to locking its row (checked
+#: to be that row still).
+_total_pks: dict[tuple[str, str, str, datetime.date], int] = {}
 
 
 def budget_status(site: Any = None) -> list[dict[str, Any]]:
@@ -495,6 +512,35 @@ def _is_sqlite(alias: str) -> bool:
     from django.db import connections
 
     return connections[alias].vendor == "sqlite"
+
+
+def _locked_total(alias: str, key: tuple[str, str, datetime.date]) -> Any:
+    """The totals row of ``key`` (scope, period, start), created if missing,
+    locked until the transaction ends: ``SELECT ... FOR UPDATE`` where the
+    database has it; on SQLite (which has not) a write first, which takes
+    the database's write lock before anything is read."""
+    from django.db import connections
+
+    Total = apps.get_model(TOTAL_MODEL)
+    scope, period, start = key
+    for _attempt in range(2):
+        pk = _total_pks.get((alias, *key))
+        if pk is None:
+            pk = _total_row(period, start, scope).pk
+            _total_pks[(alias, *key)] = pk
+        rows = Total.objects.using(alias).filter(
+            pk=pk, scope=scope, period=period, start=start
+        )
+        if connections[alias].features.has_select_for_update:
+            row = rows.select_for_update().first()
+        else:
+            rows.update(calls=F("calls"))
+            row = rows.first()
+        if row is not None:
+            return row
+        # The row the process knew is gone (pruned, or a test rolled back).
+        _total_pks.pop((alias, *key), None)
+    raise RuntimeError(f"No AI usage totals row for {key}")
 
 
 def _drop_traceback(error: BaseException) -> None:
@@ -664,8 +710,9 @@ class UsageCall:
 
         Raises :class:`AIBudgetExceededError` when a budget has no room for
         the call's estimate (nothing is then reserved). The reservation is
-        written on a connection of its own, never in the caller's open
-        transaction (see :func:`own_connection`). Any other failure here
+        committed at once, never left in the caller's open transaction: in
+        autocommit on the caller's connection, inside a transaction on a
+        connection of its own (see :func:`own_connection`). Any other failure here
         (the database unreachable or locked) is logged, and the call goes
         on unchecked: a budget is a guard against runaway spending, not a
         reason to take a site's AI features down with its database.
@@ -691,7 +738,12 @@ class UsageCall:
             with transaction.atomic(using=alias):
                 self._reserve_rows(tokens, cost)
             return
-        if _in_callers_transaction(alias) and _is_sqlite(alias):
+        if not _in_callers_transaction(alias):
+            # Autocommit: the check's own transaction commits at once on the
+            # caller's connection, whatever the caller does next.
+            self._reserve_rows(tokens, cost)
+            return
+        if _is_sqlite(alias):
             # SQLite (without WAL) commits nothing while another connection
             # is inside a transaction that has read: the caller's, under
             # ATOMIC_REQUESTS. Waiting would wait for the caller, who waits
@@ -712,6 +764,10 @@ class UsageCall:
                 _drop_traceback(error)
             self._reserve_rows(tokens, cost, durable=False)
             return
+        # Inside the caller's transaction: a connection of our own (its
+        # set-up costs a few milliseconds on PostgreSQL; the caller's
+        # transaction can then neither undo the reservation nor hold a lock
+        # on the totals row across the provider call).
         with own_connection(alias):
             self._reserve_rows(tokens, cost)
 
@@ -730,33 +786,33 @@ class UsageCall:
         Reservation = apps.get_model(RESERVATION_MODEL)
         keys = sorted(by_scope)
         now = timezone.now()
+        alias = _write_alias()
         if durable:
-            # Rows found or created first (autocommit); locked in one order,
-            # so that two checks of the same rows cannot deadlock.
-            rows = {
-                key: _total_row(key[1], period_start(key[1], now), key[0]).pk
-                for key in keys
-            }
+            # The rows found or created before the transaction (in
+            # autocommit), so that its first statement takes the lock.
+            for scope, period in keys:
+                key = (alias, scope, period, period_start(period, now))
+                if key not in _total_pks:
+                    _total_pks[key] = _total_row(period, key[3], scope).pk
         reservations: list[_Reservation] = []
-        block = transaction.atomic(using=_write_alias()) if durable else _nothing()
+        block = transaction.atomic(using=alias) if durable else _nothing()
         with block:
+            # Locked in one order, so that two checks cannot deadlock.
             for key in keys:
                 scope, period = key
                 held_key = (scope, period, period_start(period, now))
                 if durable:
-                    pk = rows[key]
-                    # A write first: it takes the row's lock (PostgreSQL) or
-                    # the database's write lock (SQLite) before any read.
-                    Total.objects.filter(pk=pk).update(calls=F("calls"))
-                    row = Total.objects.get(pk=pk)
-                    Reservation.objects.filter(
-                        total_id=pk, expires_at__lte=now
-                    ).delete()
+                    row = _locked_total(alias, held_key)
+                    pk = row.pk
                 else:
                     row = Total.objects.filter(
                         period=period, start=held_key[2], scope=scope
                     ).first() or Total(period=period, start=held_key[2], scope=scope)
-                reserved = _reserved(row.pk) if row.pk else {TOKENS: 0, USD: 0}
+                reserved = _reserved(row.pk, now) if row.pk else {TOKENS: 0, USD: 0}
+                if durable and reserved.get("expired"):
+                    Reservation.objects.filter(
+                        total_id=row.pk, expires_at__lte=now
+                    ).delete()
                 held = _held_amounts(held_key)
                 # The estimate, but at least what an average call of this
                 # period spent (the completion of a chat is not known ahead).
