@@ -368,10 +368,9 @@ def bench_usage(args: argparse.Namespace, old: OldEnvironment | None) -> Table:
         "turning through every permutation; ratio = median / median with "
         "recording off; paired diff = median of the per-round differences. "
         "Budget check: "
-        "UsageCall.start() (on a connection of its own: the AIUsageTotal row "
-        "found or created, then in one transaction that row locked, what is "
-        "spent and reserved counted, an AIBudgetReservation row inserted, "
-        "committed), 500 times. "
+        "UsageCall.start() in autocommit (in one transaction: the "
+        "AIUsageTotal row locked, what is spent and reserved counted, an "
+        "AIBudgetReservation row inserted, committed), 500 times. "
         f"{result['ledger_rows']:,} ledger rows inserted in "
         f"{result['fill_seconds']:.1f} s."
     )
