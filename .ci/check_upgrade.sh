@@ -117,6 +117,11 @@ WAGTAIL_SITE_NAME = "Upgrade check"
 WAGTAILADMIN_BASE_URL = "http://localhost"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
+# This version needs wagtail.contrib.settings (its AI settings are a site
+# setting); 0.10.0 did not. Without it, check and migrate stop with E033.
+if STAGE != "0.10.0" and not os.environ.get("WVI_WITHOUT_SETTINGS_APP"):
+    INSTALLED_APPS.insert(2, "wagtail.contrib.settings")
+
 OLD = "wagtail_vector_index.ai_utils.backends.echo"
 if STAGE == "0.10.0":
     # 0.10.0's offline backends (random vectors): no provider, no LiteLLM.
@@ -206,6 +211,12 @@ echo "wagtail-vector-index $(version)"
 
 stage "upgraded, 0.10.0's settings still in place: migrate"
 export WVI_SETTINGS=kept
+# The one new requirement is an error that says what to add.
+if WVI_WITHOUT_SETTINGS_APP=1 manage migrate --noinput > "$work/refused.log" 2>&1; then
+    fail "migrate ran without wagtail.contrib.settings"
+fi
+grep -q "wagtail_vector_index.E033" "$work/refused.log" \
+    || { cat "$work/refused.log"; fail "E033 not reported"; }
 # migrate runs the system checks first: the leftovers are warnings, reported.
 manage migrate --noinput 2>&1 | tee "$work/migrate.log"
 for id in W005 W006 W007; do

@@ -983,6 +983,10 @@ class UsageCall:
             # in the database the caller's code used (see _target).
             if self.target is not None:
                 _writer.submit((self, values, self.target))
+            else:
+                # Not recorded (no database here): what it held in this
+                # process is given back; a row would expire.
+                self._give_back(self.reservations)
         else:
             write_records([(self, values)])
 
@@ -1345,6 +1349,8 @@ class _Writer:
             by_target.setdefault(target, []).append((call, values))
         for target, items in by_target.items():
             if not _still_there(target):
+                for call, _values in items:
+                    call._give_back(call.reservations)
                 logger.warning(
                     "%s AI usage records not written: their database (%s) is "
                     "no longer configured (a test run ended?)",
