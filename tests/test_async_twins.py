@@ -288,6 +288,10 @@ def _async_twins():
 
     for where, namespace in _namespaces():
         for name, value in namespace.items():
+            if inspect.ismodule(value):
+                # Python 3.12.0 and 3.12.1 take the inspect module itself for
+                # a coroutine function (it holds the marker they look for).
+                continue
             function = getattr(value, "__func__", value)  # static/class methods
             if not (
                 inspect.iscoroutinefunction(function)
