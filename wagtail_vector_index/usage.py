@@ -637,11 +637,6 @@ def _held_amounts(key: tuple[str, str, datetime.date]) -> dict[str, Decimal | in
     }
 
 
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
 def _write_alias() -> str:
     from django.db import router
 
@@ -795,7 +790,7 @@ class UsageCall:
                 if key not in _total_pks:
                     _total_pks[key] = _total_row(period, key[3], scope).pk
         reservations: list[_Reservation] = []
-        block = transaction.atomic(using=alias) if durable else _nothing()
+        block = transaction.atomic(using=alias) if durable else contextlib.nullcontext()
         with block:
             # Locked in one order, so that two checks cannot deadlock.
             for key in keys:
