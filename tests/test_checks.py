@@ -772,19 +772,73 @@ def test_e015_storage(value, message):
         assert check_settings() == [
             Error(
                 message,
-                hint='Use "wagtail_vector_index.index.storage.DatabaseStorage" (the '
-                'default) or "wagtail_vector_index.index.storage.pgvector.'
-                'PgvectorStorage" '
-                "(PostgreSQL with the pgvector extension).",
+                hint=STORAGE_HINT,
                 id="wagtail_vector_index.E015",
             )
         ]
 
 
-def test_storage_setting_that_imports_passes():
-    storage = "wagtail_vector_index.index.storage.DatabaseStorage"
+STORAGE_HINT = (
+    'Use "wagtail_vector_index.index.storage.DatabaseStorage" (the '
+    'default) or "wagtail_vector_index.index.storage.pgvector.PgvectorStorage" '
+    "(PostgreSQL with the pgvector extension), as a dotted path or as "
+    '{"CLASS": "...", "CONFIG": {...}}.'
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"CLASS": ""}, 'WAGTAIL_VECTOR_INDEX["STORAGE"] must be a dotted path.'),
+        ({}, 'WAGTAIL_VECTOR_INDEX["STORAGE"] must be a dotted path.'),
+        (
+            {"CLASS": "wagtail_vector_index.index.storage.DatabaseStorage", "X": 1},
+            'WAGTAIL_VECTOR_INDEX["STORAGE"] takes "CLASS" (a dotted path) and '
+            '"CONFIG" (a dict), nothing else.',
+        ),
+        (
+            {
+                "CLASS": "wagtail_vector_index.index.storage.DatabaseStorage",
+                "CONFIG": "url",
+            },
+            'WAGTAIL_VECTOR_INDEX["STORAGE"] takes "CLASS" (a dotted path) and '
+            '"CONFIG" (a dict), nothing else.',
+        ),
+    ],
+)
+def test_e015_storage_in_the_backends_form(value, message):
+    with override_settings(WAGTAIL_VECTOR_INDEX={"STORAGE": value}):
+        assert check_settings() == [
+            Error(message, hint=STORAGE_HINT, id="wagtail_vector_index.E015")
+        ]
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "wagtail_vector_index.index.storage.DatabaseStorage",
+        {"CLASS": "wagtail_vector_index.index.storage.DatabaseStorage"},
+        {"CLASS": "wagtail_vector_index.index.storage.DatabaseStorage", "CONFIG": {}},
+    ],
+)
+def test_storage_setting_that_imports_passes(storage):
     with override_settings(WAGTAIL_VECTOR_INDEX={"STORAGE": storage}):
         assert check_settings() == []
+
+
+def test_storage_in_the_backends_form_gets_its_config():
+    from wagtail_vector_index.index.storage import DatabaseStorage, get_storage
+
+    setting = {
+        "CLASS": "wagtail_vector_index.index.storage.DatabaseStorage",
+        "CONFIG": {"SOMETHING": 1},
+    }
+    with override_settings(WAGTAIL_VECTOR_INDEX={"STORAGE": setting}):
+        storage = get_storage("pages")
+    assert isinstance(storage, DatabaseStorage)
+    assert storage.config == {"SOMETHING": 1}
+    with override_settings(WAGTAIL_VECTOR_INDEX={}):
+        assert get_storage("pages").config == {}
 
 
 @pytest.mark.parametrize("value", [-1, "60", 1.5, True, None])

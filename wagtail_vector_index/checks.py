@@ -547,14 +547,38 @@ def _check_embedding_cache(cache: Any) -> list[checks.CheckMessage]:
     return messages
 
 
-def _check_storage(path: Any) -> list[checks.CheckMessage]:
+def _check_storage(value: Any) -> list[checks.CheckMessage]:
     where = f'{SETTING}["{conf.STORAGE_KEY}"]'
     hint = _(
         # Translators: %(default)s and %(pgvector)s are dotted paths of Python
-        # classes.
+        # classes, %(form)s Python code to copy as it is.
         'Use "%(default)s" (the default) or "%(pgvector)s" (PostgreSQL with the '
-        "pgvector extension)."
-    ) % {"default": conf.DATABASE_STORAGE, "pgvector": conf.PGVECTOR_STORAGE}
+        "pgvector extension), as a dotted path or as %(form)s."
+    ) % {
+        "default": conf.DATABASE_STORAGE,
+        "pgvector": conf.PGVECTOR_STORAGE,
+        "form": '{"CLASS": "...", "CONFIG": {...}}',
+    }
+    config: Any = None
+    path = value
+    if isinstance(value, Mapping):
+        path = value.get("CLASS")
+        config = value.get("CONFIG", {})
+        unknown = sorted(str(key) for key in value if key not in ("CLASS", "CONFIG"))
+        if unknown or not isinstance(config, Mapping):
+            return [
+                checks.Error(
+                    # Translators: %(setting)s is where in the settings, such as
+                    # WAGTAIL_VECTOR_INDEX["STORAGE"].
+                    _(
+                        '%(setting)s takes "CLASS" (a dotted path) and "CONFIG" '
+                        "(a dict), nothing else."
+                    )
+                    % {"setting": where},
+                    hint=hint,
+                    id=ID.format("E015"),
+                )
+            ]
     if not isinstance(path, str) or not path:
         return [
             checks.Error(
@@ -566,7 +590,7 @@ def _check_storage(path: Any) -> list[checks.CheckMessage]:
             )
         ]
     try:
-        import_string(path)
+        storage_class = import_string(path)
     except ImportError as error:
         return [
             checks.Error(
@@ -579,6 +603,10 @@ def _check_storage(path: Any) -> list[checks.CheckMessage]:
                 id=ID.format("E015"),
             )
         ]
+    # A storage may check its own CONFIG (and what it needs installed).
+    check_config = getattr(storage_class, "check_config", None)
+    if callable(check_config):
+        return list(check_config(dict(config or {})))
     return []
 
 

@@ -101,6 +101,13 @@ class EmbeddingCacheSettings(TypedDict, total=False):
     MAX_ENTRIES: int
 
 
+class StorageSettings(TypedDict, total=False):
+    """``WAGTAIL_VECTOR_INDEX["STORAGE"]`` in the backends' form."""
+
+    CLASS: str
+    CONFIG: dict[str, Any]
+
+
 class WagtailVectorIndexSettings(TypedDict, total=False):
     """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
 
@@ -109,7 +116,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     TEST_PAGES_RATE_LIMIT: int
     SITE_SETTINGS_CACHE_TIMEOUT: int
     AUTO_UPDATE: bool
-    STORAGE: str
+    STORAGE: str | StorageSettings
     USAGE: UsageSettings
     CIRCUIT_BREAKER: CircuitBreakerSettings
     EMBEDDING_CACHE: EmbeddingCacheSettings
@@ -207,11 +214,28 @@ DATABASE_STORAGE = "wagtail_vector_index.index.storage.DatabaseStorage"
 PGVECTOR_STORAGE = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
 
 
-def get_storage_class_path() -> str | None:
-    """The dotted path of the vector storage class (``None``: the default)."""
+def get_storage_setting() -> tuple[str | None, dict[str, Any] | None]:
+    """The vector storage's dotted path (``None``: the default) and its
+    ``CONFIG`` (``None`` when ``STORAGE`` is a plain dotted path).
+
+    ``STORAGE`` is a dotted path, or the backends' form
+    ``{"CLASS": "<dotted path>", "CONFIG": {...}}``.
+    """
     user = get_user_settings()
     value = user.get(STORAGE_KEY) if isinstance(user, Mapping) else None
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, Mapping):
+        path = value.get("CLASS")
+        config = value.get("CONFIG")
+        return (
+            path if isinstance(path, str) and path else None,
+            dict(config) if isinstance(config, Mapping) else {},
+        )
+    return (value if isinstance(value, str) and value else None), None
+
+
+def get_storage_class_path() -> str | None:
+    """The dotted path of the vector storage class (``None``: the default)."""
+    return get_storage_setting()[0]
 
 
 USAGE_KEY = "USAGE"

@@ -26,7 +26,7 @@ Nothing here imports NumPy until a storage is used.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -109,6 +109,20 @@ class VectorStorage(Protocol):
     ) -> list[Any]:
         """One object's valid vectors (float32 arrays), in order."""
 
+    def apply_changes(
+        self,
+        state: IndexState,
+        changes: Mapping[tuple[int, str], Sequence[ChunkRow]],
+        *,
+        dimensions: int | None = None,
+        lease: Any = None,
+    ) -> IndexState:
+        """Swap the chunks of several objects in the active build at once:
+        each ``(content type id, object id)`` of ``changes`` gets exactly its
+        rows (none: the object is removed). All or nothing: a search sees
+        every object of ``changes`` as it was or every one as it is now.
+        Returns the state with its counts and revision moved on."""
+
     def forget(self) -> None:
         """Drop anything this process keeps in memory for the index."""
 
@@ -136,15 +150,24 @@ def __getattr__(name: str) -> Any:
 
 
 def get_storage(index_name: str) -> VectorStorage:
-    """The storage configured in ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` (a dotted
-    path; the database with NumPy by default) for one index."""
+    """The storage configured in ``WAGTAIL_VECTOR_INDEX["STORAGE"]`` for one
+    index (the database with NumPy by default).
+
+    ``STORAGE`` is a dotted path, or ``{"CLASS": "<dotted path>", "CONFIG":
+    {...}}``; in that form the class is made with ``config=`` the ``CONFIG``
+    dict.
+    """
     from django.utils.module_loading import import_string
 
     from wagtail_vector_index import conf
 
-    path = conf.get_storage_class_path()
+    path, config = conf.get_storage_setting()
     if path is None:
         from wagtail_vector_index.index.storage.database import DatabaseStorage
 
-        return DatabaseStorage(index_name)
-    return import_string(path)(index_name)
+        cls: Any = DatabaseStorage
+    else:
+        cls = import_string(path)
+    if config is None:
+        return cls(index_name)
+    return cls(index_name, config=config)

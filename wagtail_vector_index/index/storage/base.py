@@ -18,12 +18,12 @@ import dataclasses
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils.translation import gettext as _
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
@@ -100,6 +100,8 @@ class StoredBuild:
     keys: Counter[Key] = field(default_factory=Counter)
     #: Rows whose vector does not fit the index (wrong length, NaN, inf).
     invalid: int = 0
+    #: The ``(content type id, object id)`` of the objects holding them.
+    invalid_objects: set[tuple[int, str]] = field(default_factory=set)
 
 
 class ChunkTableStorage:
@@ -113,8 +115,10 @@ class ChunkTableStorage:
     model: Any
     using: str | None = None
 
-    def __init__(self, index_name: str) -> None:
+    def __init__(self, index_name: str, *, config: Any = None) -> None:
         self.index_name = index_name
+        #: ``STORAGE["CONFIG"]`` (empty when ``STORAGE`` is a dotted path).
+        self.config = dict(config or {})
 
     def _bulk(self, build: int, rows: Iterable[Any]) -> None:
         raise NotImplementedError
@@ -248,6 +252,7 @@ class ChunkTableStorage:
                 found.hashes.add(key[3])
             else:
                 found.invalid += 1
+                found.invalid_objects.add((key[0], key[1]))
         return found
 
     def vectors_by_hash(
@@ -388,25 +393,79 @@ class ChunkTableStorage:
         and no NaN or infinite value: otherwise :class:`InvalidVectorError`
         and the object's chunks stay as they were.
         """
-        rows = list(
-            self._checked(rows, dimensions or state.dimensions, state.active_build)
+        self.apply_changes(
+            state,
+            {(content_type_id, object_id): rows},
+            dimensions=dimensions,
+            lease=lease,
         )
+
+    def _of_objects(self, build: int, keys: Iterable[tuple[int, str]]) -> Any:
+        """The rows of ``build`` belonging to the objects ``keys``."""
+        by_type: dict[int, list[str]] = {}
+        for content_type_id, object_id in keys:
+            by_type.setdefault(int(content_type_id), []).append(str(object_id))
+        wanted = Q()
+        for content_type_id, object_ids in by_type.items():
+            wanted |= Q(content_type_id=content_type_id, object_id__in=object_ids)
+        chunks = self.chunks(build)
+        return chunks.filter(wanted) if by_type else chunks.none()
+
+    def apply_changes(
+        self,
+        state: IndexState,
+        changes: Mapping[tuple[int, str], Sequence[Any]],
+        *,
+        dimensions: int | None = None,
+        lease: Any = None,
+    ) -> IndexState:
+        """Swap the chunks of each object of ``changes`` (no rows: remove it)
+        in the active build, in one transaction.
+
+        Every vector is checked first (``dimensions``, by default the
+        index's): one that does not fit raises :class:`InvalidVectorError`
+        and nothing changes. The state's counts follow without counting the
+        whole build: only the changed objects' rows are read.
+        """
+        build = state.active_build
+        size = dimensions or state.dimensions
+        rows = [
+            row
+            for object_rows in changes.values()
+            for row in self._checked(object_rows, size, build)
+        ]
+        added = {(row.content_type_id, row.object_id) for row in rows}
         with transaction.atomic(using=self.using):
             if lease is not None:
                 lease.confirm()
-            self.chunks(state.active_build).filter(
-                content_type_id=content_type_id, object_id=object_id
-            ).delete()
-            self._bulk(state.active_build, rows)
+            # Locked, then read again: the counts move on from the latest.
+            IndexState.objects.select_for_update().filter(pk=state.pk).exists()
             state.refresh_from_db()
+            if state.active_build != build:
+                # A rebuild was activated meanwhile: change that one.
+                return self.apply_changes(
+                    state, changes, dimensions=dimensions, lease=lease
+                )
+            existing = self._of_objects(build, changes)
+            present = {
+                (content_type_id, str(object_id))
+                for content_type_id, object_id in existing.values_list(
+                    "content_type_id", "object_id"
+                ).distinct()
+            }
+            deleted, _ = existing.delete()
+            self._bulk(build, rows)
+            self._changed(state, changes.keys())
             state.revision = new_revision()
-            state.chunk_count = self.chunks(state.active_build).count()
-            state.object_count = (
-                self.chunks(state.active_build)
-                .values("content_type_id", "object_id")
-                .distinct()
-                .count()
+            state.chunk_count = max(0, state.chunk_count - deleted + len(rows))
+            state.object_count = max(
+                0, state.object_count - len(present - added) + len(added - present)
             )
             state.save(
                 update_fields=["revision", "chunk_count", "object_count", "updated_at"]
             )
+        return state
+
+    def _changed(self, state: IndexState, keys: Iterable[tuple[int, str]]) -> None:
+        """Called by :meth:`apply_changes` in its transaction, after the rows
+        of ``keys`` were replaced (and before the new revision is saved)."""

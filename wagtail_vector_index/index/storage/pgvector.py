@@ -155,8 +155,8 @@ class PgvectorStorage(ChunkTableStorage):
     #: The revision of each index whose unfitting rows were last reported.
     _warned: dict[str, str] = {}
 
-    def __init__(self, index_name: str) -> None:
-        super().__init__(index_name)
+    def __init__(self, index_name: str, *, config: Any = None) -> None:
+        super().__init__(index_name, config=config)
         if not apps.is_installed(APP):
             raise ImproperlyConfigured(
                 f'WAGTAIL_VECTOR_INDEX["STORAGE"] is "{STORAGE}" but "{APP}" is not '
