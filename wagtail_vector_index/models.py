@@ -126,6 +126,10 @@ class IndexState(models.Model):
     revision = models.CharField(max_length=32, default=new_revision)
     chunk_count = models.PositiveIntegerField(default=0)
     object_count = models.PositiveIntegerField(default=0)
+    #: How the active build's texts were cut into chunks (the index's
+    #: ``chunking_signature()``): another one needs a complete new build.
+    #: Empty for builds made before it was recorded.
+    chunking = models.CharField(max_length=64, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

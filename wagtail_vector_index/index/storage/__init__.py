@@ -74,8 +74,10 @@ class VectorStorage(Protocol):
         dimensions: int,
         object_count: int,
         lease: Any = None,
+        chunking: str = "",
     ) -> IndexState:
-        """Make ``build`` the answering one, atomically."""
+        """Make ``build`` the answering one, atomically (``chunking``: the
+        index's ``chunking_signature()``, kept in the state)."""
 
     def touch(self, state: IndexState) -> None:
         """Record that an update found nothing to change."""

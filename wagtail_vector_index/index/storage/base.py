@@ -346,6 +346,7 @@ class ChunkTableStorage:
         dimensions: int,
         object_count: int,
         lease: Any = None,
+        chunking: str = "",
         check: bool = True,
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others' rows, in one
@@ -368,6 +369,7 @@ class ChunkTableStorage:
             state.revision = new_revision()
             state.chunk_count = self.chunks(build).count()
             state.object_count = object_count
+            state.chunking = chunking
             state.save()
             self.model.objects.filter(index_name=self.index_name).exclude(
                 build=build

@@ -242,6 +242,7 @@ class DatabaseStorage(ChunkTableStorage):
         dimensions: int,
         object_count: int,
         lease: Any = None,
+        chunking: str = "",
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others, atomically.
 
@@ -254,6 +255,7 @@ class DatabaseStorage(ChunkTableStorage):
             dimensions=dimensions,
             object_count=object_count,
             lease=lease,
+            chunking=chunking,
         )
 
     def forget(self) -> None:

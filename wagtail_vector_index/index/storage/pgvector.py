@@ -538,6 +538,7 @@ class PgvectorStorage(ChunkTableStorage):
         dimensions: int,
         object_count: int,
         lease: Any = None,
+        chunking: str = "",
     ) -> IndexState:
         """Make ``build`` the answering one and drop the others.
 
@@ -554,6 +555,7 @@ class PgvectorStorage(ChunkTableStorage):
             dimensions=dimensions,
             object_count=object_count,
             lease=lease,
+            chunking=chunking,
             check=False,
         )
         self._drop_hnsw_indexes(keep=self.hnsw_index_name(build))
