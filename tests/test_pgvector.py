@@ -153,10 +153,15 @@ def test_hnsw_index_of_the_active_build(pgvector_settings):
     assert "index_name)::text = 'testapp.articlepage'::text" in definition
     assert f"build = {state.active_build}" in definition
 
-    # A new build gets its own index; the old build's is dropped with it.
+    # An update in place goes into the build's index.
     pages[0].body = "<p>Greenhouse tomatoes in winter.</p>"
     pages[0].save_revision().publish()
-    index.update()
+    assert index.update().in_place
+    assert index.storage.hnsw_indexes() == [name]
+    assert index.search("greenhouse", limit=1) == [pages[0].specific]
+
+    # A new build gets its own index; the old build's is dropped with it.
+    index.update(rebuild=True)
     new_state = index.storage.state()
     assert new_state.active_build == state.active_build + 1
     assert index.storage.hnsw_indexes() == [

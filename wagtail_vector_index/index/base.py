@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -27,6 +28,10 @@ from wagtail_vector_index.models import PendingIndexUpdate
 from wagtail_vector_index.redaction import get_logger
 
 logger = get_logger(__name__)
+
+#: Changes when this package cuts texts differently (see
+#: :meth:`VectorIndex.chunking_signature`).
+CHUNKING_VERSION = 1
 
 
 class IndexNeedsRebuildError(WagtailVectorIndexError):
@@ -195,6 +200,12 @@ class UpdateReport:
     #: New chunks whose vectors came from the embedding cache (no provider
     #: call); ``embedded`` counts those the provider embedded.
     cached: int = 0
+    #: Whether the changes went into the answering build (``False``: a
+    #: complete new build replaced it).
+    in_place: bool = False
+    #: Objects whose chunks were written again, and objects removed.
+    changed: int = 0
+    removed: int = 0
 
 
 @dataclass
@@ -205,7 +216,34 @@ class _Plan:
     pending: dict[str, str] = field(default_factory=dict)  # hash -> text
     stored_keys: Counter = field(default_factory=Counter)  # of the active build
     invalid: int = 0  # stored vectors that cannot be reused
+    invalid_objects: set[tuple[int, str]] = field(default_factory=set)
     cached: set[str] = field(default_factory=set)  # pending, in the cache
+
+    def changes(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        """The objects whose stored chunks differ from the planned ones (or
+        hold an invalid vector), in plan order, and the stored objects no
+        longer planned."""
+        planned: dict[tuple[int, str], Counter] = {}
+        for content_type_id, object_id, chunk in self.rows:
+            key = (content_type_id, object_id)
+            planned.setdefault(key, Counter())[
+                (chunk.position, chunk.content_hash)
+            ] += 1
+        stored: dict[tuple[int, str], Counter] = defaultdict(Counter)
+        for (
+            content_type_id,
+            object_id,
+            position,
+            digest,
+        ), count in self.stored_keys.items():
+            stored[(content_type_id, object_id)][(position, digest)] += count
+        changed = [
+            key
+            for key, chunks in planned.items()
+            if chunks != stored.get(key) or key in self.invalid_objects
+        ]
+        removed = [key for key in stored if key not in planned]
+        return changed, removed
 
 
 class VectorIndex:
@@ -246,6 +284,11 @@ class VectorIndex:
     #: :mod:`wagtail_vector_index.index.lease`): how long a process killed
     #: mid-update can block the index's updates from another host.
     update_lease_seconds = DEFAULT_LEASE_SECONDS
+    #: An update changes the answering build in place when at most this
+    #: share of the objects changed (or were removed); above it, and after a
+    #: change of embedding model, dimensions or chunking, it writes a
+    #: complete new build that replaces the old one at once.
+    in_place_share = 0.25
 
     def __init__(self, name: str | None = None) -> None:
         if name:
@@ -331,6 +374,21 @@ class VectorIndex:
             max_tokens=min(self.max_chunk_tokens, backend.config.token_limit),
             overlap=self.chunk_overlap,
         )
+
+    def chunking_signature(self, backend: Any = None) -> str:
+        """What decides how texts are cut into chunks (the chunk size and
+        overlap, and the ``chunks_for`` in use): a build made with another
+        signature is replaced by a complete new build, never changed in
+        place."""
+        backend = backend or self.embedding_backend
+        chunks_for = type(self).chunks_for
+        parts = (
+            CHUNKING_VERSION,
+            min(self.max_chunk_tokens, backend.config.token_limit),
+            self.chunk_overlap,
+            f"{chunks_for.__module__}.{chunks_for.__qualname__}",
+        )
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
     # -- state checks -------------------------------------------------------
 
@@ -806,7 +864,10 @@ class VectorIndex:
     def _plan(self, backend: Any, state: Any) -> _Plan:
         stored = self.storage.inspect(state)
         plan = _Plan(
-            reusable=stored.hashes, stored_keys=stored.keys, invalid=stored.invalid
+            reusable=stored.hashes,
+            stored_keys=stored.keys,
+            invalid=stored.invalid,
+            invalid_objects=set(getattr(stored, "invalid_objects", ())),
         )
         content_types: dict[type, int] = {}
         for obj in self.iter_objects():
@@ -862,16 +923,23 @@ class VectorIndex:
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 256,
         wait: float | None = 0.0,
+        rebuild: bool = False,
     ) -> UpdateReport:
         """Bring the stored vectors up to date with the content.
 
         Chunks whose text is unchanged keep their vectors (no provider call),
         unless a stored vector is invalid (another length, NaN or infinite
-        values): those are embedded again. New vectors go into a new build
-        that replaces the old one only when complete: an interrupted update
-        leaves the old index answering. ``confirm`` sees the estimate first
-        and can cancel; ``progress`` gets ``(embedded, to_embed)`` after each
-        batch.
+        values): those are embedded again. ``confirm`` sees the estimate
+        first and can cancel; ``progress`` gets ``(embedded, to_embed)`` after
+        each batch.
+
+        When few objects changed (``in_place_share``), only their chunks are
+        written, into the answering build, a batch of whole objects at a
+        time: a search sees each object as it was or as it is now, never half
+        updated. Otherwise, after a change of embedding model, dimensions or
+        chunking (``chunking_signature``), and with ``rebuild=True``, a
+        complete new build is written that replaces the old one only when
+        complete: an interrupted update leaves the old index answering.
 
         One update of an index runs at a time, across processes: if another
         holds the index's lease, this one waits up to ``wait`` seconds
@@ -885,7 +953,11 @@ class VectorIndex:
         return self._with_lease(
             lease,
             lambda: self._update_locked(
-                lease, confirm=confirm, progress=progress, batch_size=batch_size
+                lease,
+                confirm=confirm,
+                progress=progress,
+                batch_size=batch_size,
+                full_build=rebuild,
             ),
         )
 
@@ -896,6 +968,7 @@ class VectorIndex:
         confirm: Callable[[UpdateEstimate], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 256,
+        full_build: bool = False,
     ) -> UpdateReport:
         with lease.kept_alive():
             # Objects queued so far are read by the plan below: their queue
@@ -929,6 +1002,7 @@ class VectorIndex:
             )
             if (
                 state is not None
+                and not full_build
                 and not plan.pending
                 and not plan.invalid
                 and keys == plan.stored_keys
@@ -942,7 +1016,15 @@ class VectorIndex:
                 return report
             lease.refresh(force=True)  # Confirming may have taken a while.
             dimensions = backend.embedding_output_dimensions
-            build = self.storage.next_build(lease=lease)
+            signature = self.chunking_signature(backend)
+            changed, removed = plan.changes()
+            report.in_place = (
+                state is not None
+                and not full_build
+                and state.chunking in ("", signature)
+                and len(changed) + len(removed)
+                <= self.in_place_share * max(plan.objects, 1)
+            )
 
             def written(embedded: int, cached: int) -> None:
                 if embedded or cached:
@@ -954,6 +1036,26 @@ class VectorIndex:
                         progress(done, len(plan.pending))
                 lease.refresh()
 
+            report.changed, report.removed = len(changed), len(removed)
+            if report.in_place:
+                wanted = set(changed)
+                rebuild.write_build(
+                    storage=self.storage,
+                    state=state,
+                    build=None,
+                    backend=backend,
+                    rows=[row for row in plan.rows if (row[0], row[1]) in wanted],
+                    pending=plan.pending,
+                    dimensions=dimensions,
+                    batch_size=batch_size,
+                    on_group=written,
+                    cache=embedding_cache.for_backend(backend),
+                    lease=lease,
+                )
+                rebuild.remove_objects(self.storage, state, removed, lease=lease)
+                self._pending().filter(pk__in=covered).delete()
+                return report
+            build = self.storage.next_build(lease=lease)
             rebuild.write_build(
                 storage=self.storage,
                 state=state,
@@ -973,6 +1075,7 @@ class VectorIndex:
                 dimensions=dimensions,
                 object_count=plan.objects,
                 lease=lease,
+                chunking=signature,
             )
             self._pending().filter(pk__in=covered).delete()
         return report

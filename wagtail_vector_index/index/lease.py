@@ -108,7 +108,7 @@ class IndexLeaseLostError(IndexUpdateInProgressError):
             message=_(
                 'The update of the vector index "%(index)s" stopped: its '
                 "lease expired and another process took over the index. "
-                "Nothing of this update was activated; the index answers as "
+                "Nothing more of this update was written; the index answers as "
                 "the other update leaves it."
             )
             % {"index": index_name},

@@ -26,6 +26,13 @@ serve the next run.
 The build being written does not answer until it is activated: an error or
 an interruption leaves the old build answering (and the next update clears
 the unfinished one).
+
+In place (``build=None``), the rows go into the answering build instead:
+each group then holds whole objects (an object's rows are never split
+between groups) and is applied with one ``storage.apply_changes``, one
+transaction, so that a search sees each object as it was or as it is now.
+An interruption leaves the groups written so far applied and the rest as
+they were; the next update finds and writes those.
 """
 
 from __future__ import annotations
@@ -63,19 +70,27 @@ class _Group:
 
 
 def _groups(
-    rows: list[tuple[int, str, Chunk]], pending: dict[str, str], batch_size: int
+    rows: list[tuple[int, str, Chunk]],
+    pending: dict[str, str],
+    batch_size: int,
+    *,
+    whole_objects: bool = False,
 ) -> Iterator[_Group]:
+    """``rows`` in groups; with ``whole_objects``, a full group ends only
+    where the next object starts (an object's rows are consecutive)."""
     claimed: set[str] = set()  # Hashes an earlier group embeds.
     group = _Group()
+    full = False
     for row in rows:
+        if full and (not whole_objects or row[:2] != group.rows[-1][:2]):
+            yield group
+            group = _Group()
         digest = row[2].content_hash
         if digest in pending and digest not in claimed:
             claimed.add(digest)
             group.new.append(digest)
         group.rows.append(row)
-        if len(group.new) >= batch_size or len(group.rows) >= ROWS_PER_WRITE:
-            yield group
-            group = _Group()
+        full = len(group.new) >= batch_size or len(group.rows) >= ROWS_PER_WRITE
     if group.rows:
         yield group
 
@@ -84,7 +99,7 @@ def write_build(
     *,
     storage: Any,
     state: Any,
-    build: int,
+    build: int | None,
     backend: Any,
     rows: list[tuple[int, str, Chunk]],
     pending: dict[str, str],
@@ -92,12 +107,14 @@ def write_build(
     batch_size: int,
     on_group: Callable[[int, int], None],
     cache: Any = None,
+    lease: Any = None,
 ) -> None:
     """Embed ``pending`` (hash -> text) and write every row of ``rows`` into
-    ``build``; ``on_group(embedded, cached)`` runs after each group is
-    written (to report progress and keep the lease). With ``cache`` (an
-    ``embedding_cache.ModelCache``), texts it holds are not sent and new
-    vectors are kept in it."""
+    ``build`` (``None``: into the answering build, in place, each group's
+    objects replaced at once, checking ``lease``); ``on_group(embedded,
+    cached)`` runs after each group is written (to report progress and keep
+    the lease). With ``cache`` (an ``embedding_cache.ModelCache``), texts it
+    holds are not sent and new vectors are kept in it."""
     workers = max(1, int(getattr(backend.config, "max_concurrency", 1) or 1))
     batch_size = max(1, batch_size)
     in_flight: deque[_Group] = deque()
@@ -106,13 +123,14 @@ def write_build(
     def write_oldest() -> None:
         done = in_flight.popleft()
         try:
-            _write_group(storage, state, build, done, dimensions, cache)
+            _write_group(storage, state, build, done, dimensions, cache, lease)
         finally:
             _settle(done)
         on_group(len(done.new), len(done.cached))
 
     try:
-        for group in _groups(rows, pending, batch_size):
+        groups = _groups(rows, pending, batch_size, whole_objects=build is None)
+        for group in groups:
             # Never more groups in flight than workers: every request
             # submitted starts at once (none waits in the pool's queue).
             while len(in_flight) >= workers:
@@ -168,10 +186,11 @@ def _keep(cache: Any, group: _Group) -> None:
 def _write_group(
     storage: Any,
     state: Any,
-    build: int,
+    build: int | None,
     group: _Group,
     dimensions: int,
     cache: Any = None,
+    lease: Any = None,
 ) -> None:
     vectors: dict[str, Any] = {}
     if group.vectors is not None:
@@ -184,15 +203,27 @@ def _write_group(
     wanted = {c.content_hash for _, _, c in group.rows} - vectors.keys()
     if wanted:
         # Reused from the answering build, or embedded by an earlier group
-        # of this run (already written to ``build``).
-        vectors.update(storage.vectors_by_hash(state, wanted, builds=(build,)))
-    storage.write_build(
-        build,
-        (
-            ChunkRow(
-                ct, oid, c.position, c.text, c.content_hash, vectors[c.content_hash]
-            )
-            for ct, oid, c in group.rows
-        ),
-        dimensions=dimensions,
-    )
+        # of this run (already written to ``build``, or applied in place).
+        builds = () if build is None else (build,)
+        vectors.update(storage.vectors_by_hash(state, wanted, builds=builds))
+    rows = [
+        ChunkRow(ct, oid, c.position, c.text, c.content_hash, vectors[c.content_hash])
+        for ct, oid, c in group.rows
+    ]
+    if build is not None:
+        storage.write_build(build, rows, dimensions=dimensions)
+        return
+    changes: dict[tuple[int, str], list[ChunkRow]] = {}
+    for row in rows:
+        changes.setdefault((row.content_type_id, row.object_id), []).append(row)
+    storage.apply_changes(state, changes, dimensions=dimensions, lease=lease)
+
+
+def remove_objects(
+    storage: Any, state: Any, keys: list[tuple[int, str]], *, lease: Any = None
+) -> None:
+    """Remove the objects ``keys`` from the answering build, in batches (each
+    one transaction)."""
+    for start in range(0, len(keys), ROWS_PER_WRITE):
+        batch = keys[start : start + ROWS_PER_WRITE]
+        storage.apply_changes(state, {key: [] for key in batch}, lease=lease)

@@ -113,6 +113,16 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--rebuild",
+            action="store_true",
+            help=gettext(
+                "Write a complete new build of each index, replacing the old "
+                "one when it is complete, even if only a few objects changed "
+                "(by default those are updated in place). Unchanged chunks "
+                "still keep their vectors."
+            ),
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help=gettext(
@@ -130,6 +140,7 @@ class Command(BaseCommand):
         dry_run: bool,
         wait: float = 0.0,
         force: bool = False,
+        rebuild: bool = False,
         **options: Any,
     ) -> None:
         names = indexes
@@ -155,6 +166,7 @@ class Command(BaseCommand):
                     interactive=interactive,
                     wait=wait,
                     force=force,
+                    rebuild=rebuild,
                     # call_command(stdin=...) in tests, as createsuperuser.
                     stdin=options.get("stdin") or sys.stdin,
                 )
@@ -247,6 +259,7 @@ class Command(BaseCommand):
         interactive: bool,
         wait: float,
         force: bool = False,
+        rebuild: bool = False,
         stdin: Any = None,
     ) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(self._heading(index)))
@@ -264,6 +277,7 @@ class Command(BaseCommand):
                 confirm=self._confirm(interactive, force, refusals, stdin),
                 progress=progress,
                 wait=wait,
+                rebuild=rebuild,
             )
         except AIBudgetExceededError as error:
             raise CommandError(
@@ -318,9 +332,22 @@ class Command(BaseCommand):
                 )
                 % {"objects": report.objects, "chunks": report.chunks}
             )
-        elif report.cancelled:
+            return
+        if report.cancelled:
             self.stdout.write("  " + gettext("Not updated."))
-        elif report.cached:
+            return
+        how = (
+            gettext("In place: %(changed)s objects written again, %(removed)s removed.")
+            if report.in_place
+            else gettext(
+                "A complete new build (%(changed)s objects changed, %(removed)s "
+                "removed) replaced the old one."
+            )
+        )
+        self.stdout.write(
+            "  " + how % {"changed": report.changed, "removed": report.removed}
+        )
+        if report.cached:
             self.stdout.write(
                 self.style.SUCCESS(
                     "  "
