@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from wagtail_vector_index import ai, embedding_cache, usage
 from wagtail_vector_index.ai_utils.types import AIResponse, AIStreamingResponse
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
-from wagtail_vector_index.index import conversation, hybrid, rebuild, scope
+from wagtail_vector_index.index import conversation, hybrid, moving, rebuild, scope
 from wagtail_vector_index.index.chunking import Chunk, chunk_text
 from wagtail_vector_index.index.fields import EmbeddingField
 from wagtail_vector_index.index.lease import DEFAULT_LEASE_SECONDS, IndexLease
@@ -218,6 +218,10 @@ class _Plan:
     invalid: int = 0  # stored vectors that cannot be reused
     invalid_objects: set[tuple[int, str]] = field(default_factory=set)
     cached: set[str] = field(default_factory=set)  # pending, in the cache
+    #: Where vectors come from before the provider: the embedding cache and,
+    #: for an index moved to another storage, the former one (``None``:
+    #: nowhere).
+    sources: Any = None
 
     def changes(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         """The objects whose stored chunks differ from the planned ones (or
@@ -880,9 +884,16 @@ class VectorIndex:
                 digest = chunk.content_hash
                 if digest not in plan.reusable:
                     plan.pending[digest] = chunk.text
-        cache = embedding_cache.for_backend(backend)
-        if cache is not None and plan.pending:
-            plan.cached = cache.cached_hashes(plan.pending)
+        # Moved to another storage: the vectors are where the index was.
+        plan.sources = moving.sources(
+            self.name,
+            self.storage,
+            state,
+            embedding_cache.for_backend(backend),
+            moved=state is not None and not stored.keys,
+        )
+        if plan.sources is not None and plan.pending:
+            plan.cached = plan.sources.cached_hashes(plan.pending)
         return plan
 
     def estimate(self) -> UpdateEstimate:
@@ -1049,7 +1060,7 @@ class VectorIndex:
                     dimensions=dimensions,
                     batch_size=batch_size,
                     on_group=written,
-                    cache=embedding_cache.for_backend(backend),
+                    cache=plan.sources,
                     lease=lease,
                 )
                 rebuild.remove_objects(self.storage, state, removed, lease=lease)
@@ -1066,7 +1077,7 @@ class VectorIndex:
                 dimensions=dimensions,
                 batch_size=batch_size,
                 on_group=written,
-                cache=embedding_cache.for_backend(backend),
+                cache=plan.sources,
             )
             lease.refresh()
             self.storage.activate(

@@ -1,0 +1,117 @@
+"""Moving an index to another storage re-embeds nothing: the update fills the
+new storage from the one the index was kept in (PostgreSQL, where both table
+storages exist: run with tests/settings_postgres.py)."""
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from wagtail.models import Page
+
+from tests.testapp.models import ArticlePage
+from tests.utils import ARTICLES, OFFLINE, root_page
+from wagtail_vector_index.ai_utils.backends.offline import HashingEmbeddingBackend
+from wagtail_vector_index.contrib.pgvector.models import PgvectorChunk
+from wagtail_vector_index.models import EmbeddingChunk
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        not getattr(settings, "WVI_TEST_STORAGE", None),
+        reason="Both table storages need PostgreSQL: --ds=tests.settings_postgres",
+    ),
+]
+
+DATABASE = "wagtail_vector_index.index.storage.DatabaseStorage"
+PGVECTOR = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
+
+
+def storage(path):
+    return override_settings(WAGTAIL_VECTOR_INDEX={**OFFLINE, "STORAGE": path})
+
+
+@pytest.fixture
+def articles():
+    home = root_page().add_child(instance=Page(title="Home", slug="moving-home"))
+    return {
+        title: home.add_child(
+            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
+        )
+        for title, body in ARTICLES.items()
+    }
+
+
+@pytest.fixture
+def embedded(monkeypatch):
+    texts = []
+    real = HashingEmbeddingBackend._embed_batch
+
+    def spy(self, batch, *args, **kwargs):
+        texts.extend(batch)
+        return real(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(HashingEmbeddingBackend, "_embed_batch", spy)
+    return texts
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "table"),
+    [(DATABASE, PGVECTOR, PgvectorChunk), (PGVECTOR, DATABASE, EmbeddingChunk)],
+)
+def test_moving_to_another_storage_embeds_nothing(
+    articles, embedded, before, after, table
+):
+    index = ArticlePage.vector_index
+    with storage(before):
+        index.update()
+        old_build = index.storage.state().active_build
+    bread = articles["Baking bread"]
+    bread.body = "<p>Rye, spelt and a cold night.</p>"
+    bread.save_revision().publish()
+    embedded.clear()
+
+    with storage(after):
+        estimate = index.estimate()
+        report = index.update()
+        sent = list(embedded)
+        state = index.storage.state()
+        assert index.search("flour telescope", limit=5)
+        assert index.search("rye spelt", limit=1) == [bread]
+
+    # Only the changed page is embedded; the rest comes from the old storage.
+    assert len(sent) == 1 and "Rye, spelt" in sent[0]
+    assert (estimate.chunks_to_embed, estimate.chunks_cached) == (1, len(ARTICLES) - 1)
+    assert (report.embedded, report.cached) == (1, len(ARTICLES) - 1)
+    assert not report.in_place
+    assert state.active_build != old_build
+    assert table.objects.filter(
+        index_name=index.name, build=state.active_build
+    ).count() == len(ARTICLES)
+
+    # Moved back: the same again, from the storage it just left.
+    embedded.clear()
+    with storage(before):
+        report = index.update()
+        assert embedded == []
+        assert index.search("rye spelt", limit=1) == [bread]
+    assert (report.embedded, report.cached) == (0, len(ARTICLES))
+
+
+def test_vectors_of_another_model_are_not_taken(articles, embedded):
+    index = ArticlePage.vector_index
+    with storage(DATABASE):
+        index.update()
+    other = {
+        **OFFLINE,
+        "STORAGE": PGVECTOR,
+        "EMBEDDING_BACKENDS": {
+            "default": {
+                "CLASS": OFFLINE["EMBEDDING_BACKENDS"]["default"]["CLASS"],
+                "CONFIG": {"EMBEDDING_OUTPUT_DIMENSIONS": 128},
+            }
+        },
+    }
+    embedded.clear()
+    with override_settings(WAGTAIL_VECTOR_INDEX=other):
+        report = index.update()
+    assert (report.embedded, report.cached) == (len(ARTICLES), 0)
+    assert len(embedded) == len(ARTICLES)
