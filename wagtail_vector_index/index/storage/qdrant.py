@@ -48,6 +48,7 @@ the system checks import the class to report a missing package.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import itertools
 import math
@@ -382,11 +383,15 @@ def _client(config: Mapping[str, Any], api_key: _Secret) -> Any:
                     url=config["URL"],
                     api_key=api_key.value,
                     timeout=None if timeout is None else max(1, math.ceil(timeout)),
+                    # Not a request to the server each time a process starts
+                    # (check_vector_storage asks it when wanted).
+                    check_compatibility=False,
                 )
             _clients[key] = client
     return client
 
 
+@atexit.register
 def close_clients() -> None:
     """Close and forget this process's clients (a ``:memory:`` client's
     data goes with it; a ``PATH`` can then be opened again)."""
