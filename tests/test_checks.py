@@ -780,9 +780,10 @@ def test_e015_storage(value, message):
 
 STORAGE_HINT = (
     'Use "wagtail_vector_index.index.storage.DatabaseStorage" (the '
-    'default) or "wagtail_vector_index.index.storage.pgvector.PgvectorStorage" '
-    "(PostgreSQL with the pgvector extension), as a dotted path or as "
-    '{"CLASS": "...", "CONFIG": {...}}.'
+    'default), "wagtail_vector_index.index.storage.pgvector.PgvectorStorage" '
+    "(PostgreSQL with the pgvector extension) or "
+    '"wagtail_vector_index.index.storage.qdrant.QdrantStorage" (Qdrant, with '
+    'its CONFIG), as a dotted path or as {"CLASS": "...", "CONFIG": {...}}.'
 )
 
 

@@ -73,3 +73,35 @@ def test_report_page(client, articles):
     assert response.status_code == 200
     html = response.content.decode()
     assert "testapp.articlepage" in html and "Not built yet" in html
+
+
+def test_report_page_says_whether_qdrant_answers(admin_client, articles):
+    pytest.importorskip("qdrant_client")
+    qdrant = "wagtail_vector_index.index.storage.qdrant.QdrantStorage"
+    url = reverse("wagtail_vector_index:indexes")
+    memory = {"LOCATION": ":memory:", "COLLECTION_PREFIX": "wvireport"}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={**OFFLINE, "STORAGE": {"CLASS": qdrant, "CONFIG": memory}}
+    ):
+        html = admin_client.get(url).content.decode()
+    assert "Storage: Qdrant local mode (:memory:), collections wvireport_*." in html
+    assert "It answers" in html and "QdrantStorage" in html
+
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = {"URL": f"http://127.0.0.1:{port}", "TIMEOUT": 1}
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={**OFFLINE, "STORAGE": {"CLASS": qdrant, "CONFIG": down}}
+    ):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The vector storage does not answer" in html
+    assert "could not be reached" in html
+
+    # The database storages: nothing to ask, nothing said.
+    assert "The vector storage" not in admin_client.get(url).content.decode()
+    assert "It answers" not in admin_client.get(url).content.decode()

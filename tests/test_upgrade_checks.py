@@ -26,6 +26,20 @@ PGVECTOR_HINT = (
 )
 
 
+QDRANT_FORM = (
+    '{"CLASS": "wagtail_vector_index.index.storage.qdrant.QdrantStorage", '
+    '"CONFIG": {"URL": "...", "API_KEY": "..."}}'
+)
+OTHER_HINT = (
+    "Remove it. Vectors are stored in the application database by "
+    'default; on PostgreSQL, add "wagtail_vector_index.contrib.pgvector" '
+    'to INSTALLED_APPS and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
+    '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage"; for Qdrant, '
+    f'set WAGTAIL_VECTOR_INDEX["STORAGE"] = {QDRANT_FORM}. Weaviate is no '
+    "longer supported."
+)
+
+
 def test_the_test_project_passes():
     assert check_0_10_settings() == []
     assert check_indexed_models() == []
@@ -57,23 +71,25 @@ def test_the_test_project_passes():
             "searched with NumPy by default.",
         ),
         (
-            {"default": {"BACKEND": "wagtail_vector_index.storage.weaviate.X"}},
-            "Remove it. Vectors are stored in the application database by "
-            'default; on PostgreSQL, add "wagtail_vector_index.contrib.pgvector" '
-            'to INSTALLED_APPS and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-            '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage". Qdrant and '
-            "Weaviate are no longer supported.",
+            {
+                "default": {
+                    "STORAGE_PROVIDER": "wagtail_vector_index.storage.qdrant."
+                    "QdrantStorageProvider",
+                    "HOST": "https://qdrant.example.com",
+                    "API_KEY": "old-qdrant-secret-key",
+                }
+            },
+            'Remove it. For Qdrant, run pip install "wagtail-vector-index[qdrant]" '
+            'and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
+            f"{QDRANT_FORM} (the server's URL and API key; see docs/qdrant.md).",
         ),
         (
-            "not even a dict",
-            "Remove it. Vectors are stored in the application database by "
-            'default; on PostgreSQL, add "wagtail_vector_index.contrib.pgvector" '
-            'to INSTALLED_APPS and set WAGTAIL_VECTOR_INDEX["STORAGE"] = '
-            '"wagtail_vector_index.index.storage.pgvector.PgvectorStorage". Qdrant and '
-            "Weaviate are no longer supported.",
+            {"default": {"BACKEND": "wagtail_vector_index.storage.weaviate.X"}},
+            OTHER_HINT,
         ),
+        ("not even a dict", OTHER_HINT),
     ],
-    ids=["pgvector", "numpy", "weaviate", "malformed"],
+    ids=["pgvector", "numpy", "qdrant", "weaviate", "malformed"],
 )
 def test_w005_old_storage_setting(providers, hint):
     with override_settings(WAGTAIL_VECTOR_INDEX_STORAGE_PROVIDERS=providers):
@@ -85,6 +101,8 @@ def test_w005_old_storage_setting(providers, hint):
                 id="wagtail_vector_index.W005",
             )
         ]
+        # The old provider's API key is never repeated.
+        assert "old-qdrant-secret-key" not in str(check_0_10_settings())
 
 
 @pytest.fixture

@@ -550,13 +550,15 @@ def _check_embedding_cache(cache: Any) -> list[checks.CheckMessage]:
 def _check_storage(value: Any) -> list[checks.CheckMessage]:
     where = f'{SETTING}["{conf.STORAGE_KEY}"]'
     hint = _(
-        # Translators: %(default)s and %(pgvector)s are dotted paths of Python
-        # classes, %(form)s Python code to copy as it is.
-        'Use "%(default)s" (the default) or "%(pgvector)s" (PostgreSQL with the '
-        "pgvector extension), as a dotted path or as %(form)s."
+        # Translators: %(default)s, %(pgvector)s and %(qdrant)s are dotted paths
+        # of Python classes, %(form)s Python code to copy as it is.
+        'Use "%(default)s" (the default), "%(pgvector)s" (PostgreSQL with the '
+        'pgvector extension) or "%(qdrant)s" (Qdrant, with its CONFIG), as a '
+        "dotted path or as %(form)s."
     ) % {
         "default": conf.DATABASE_STORAGE,
         "pgvector": conf.PGVECTOR_STORAGE,
+        "qdrant": conf.QDRANT_STORAGE,
         "form": '{"CLASS": "...", "CONFIG": {...}}',
     }
     config: Any = None
@@ -1064,6 +1066,10 @@ def _old_storage_hint(providers: Any) -> str:
         "app": PGVECTOR_APP,
         "setting": f'{SETTING}["{conf.STORAGE_KEY}"]',
         "storage": conf.PGVECTOR_STORAGE,
+        # Never the old provider's values: its API_KEY is a credential.
+        "qdrant": f'{{"CLASS": "{conf.QDRANT_STORAGE}", '
+        '"CONFIG": {"URL": "...", "API_KEY": "..."}}',
+        "extra": 'pip install "wagtail-vector-index[qdrant]"',
     }
     if any("pgvector" in path.lower() for path in paths):
         return (
@@ -1081,14 +1087,27 @@ def _old_storage_hint(providers: Any) -> str:
             "Remove it: vectors are stored in the application database and "
             "searched with NumPy by default."
         )
+    if any("qdrant" in path.lower() for path in paths):
+        return (
+            _(
+                # Translators: %(extra)s is a shell command, %(setting)s where in
+                # the settings (WAGTAIL_VECTOR_INDEX["STORAGE"]), %(qdrant)s
+                # Python code to copy, with "..." to fill in.
+                "Remove it. For Qdrant, run %(extra)s and set %(setting)s = "
+                "%(qdrant)s (the server's URL and API key; see docs/qdrant.md)."
+            )
+            % values
+        )
     return (
         _(
             # Translators: %(app)s is the name of a Django app, %(setting)s where
             # in the settings (WAGTAIL_VECTOR_INDEX["STORAGE"]), %(storage)s the
-            # dotted path of a Python class.
+            # dotted path of a Python class, %(qdrant)s Python code to copy,
+            # with "..." to fill in.
             "Remove it. Vectors are stored in the application database by default; "
             'on PostgreSQL, add "%(app)s" to INSTALLED_APPS and set %(setting)s = '
-            '"%(storage)s". Qdrant and Weaviate are no longer supported.'
+            '"%(storage)s"; for Qdrant, set %(setting)s = %(qdrant)s. Weaviate is '
+            "no longer supported."
         )
         % values
     )

@@ -212,6 +212,7 @@ def get_auto_update() -> bool:
 STORAGE_KEY = "STORAGE"
 DATABASE_STORAGE = "wagtail_vector_index.index.storage.DatabaseStorage"
 PGVECTOR_STORAGE = "wagtail_vector_index.index.storage.pgvector.PgvectorStorage"
+QDRANT_STORAGE = "wagtail_vector_index.index.storage.qdrant.QdrantStorage"
 
 
 def get_storage_setting() -> tuple[str | None, dict[str, Any] | None]:

@@ -222,3 +222,69 @@ def _amount(value: object, unit: str) -> str:
         # Translators: an amount in US dollars.
         return gettext("$%(amount)s") % {"amount": f"{float(value):.2f}"}  # type: ignore[arg-type]
     return gettext("%(count)s tokens") % {"count": value}
+
+
+class VectorStorageError(WagtailVectorIndexError):
+    """A vector storage outside the application database (a Qdrant server,
+    say) failed: it could not be reached, refused the credentials, did not
+    answer in time or refused the request.
+
+    ``storage`` names the storage (its class name), ``where`` where it is
+    (a URL without credentials, or a local path), ``index_name`` the index
+    concerned (``None``: none in particular). ``str(error)`` is safe to show
+    to an editor: it never contains an API key. ``error.__cause__`` keeps the
+    client's exception for logs.
+    """
+
+    #: What went wrong, in words for an editor; subclasses override it.
+    reason = _("The vector storage could not complete the request.")
+    #: Whether trying again later may succeed.
+    retryable = False
+
+    def __init__(
+        self,
+        *,
+        storage: str,
+        where: str,
+        index_name: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.storage = storage
+        self.where = where
+        self.index_name = index_name
+        self.detail = detail
+        values = {"reason": self.reason, "storage": storage, "where": where}
+        if detail:
+            values["detail"] = detail
+            # Translators: %(reason)s is one of the sentences below (the
+            # storage could not be reached...), %(storage)s the name of a
+            # Python class, %(where)s a URL or a folder, %(detail)s more
+            # about what happened.
+            message = gettext("%(reason)s (%(storage)s at %(where)s): %(detail)s")
+        else:
+            message = gettext("%(reason)s (%(storage)s at %(where)s)")
+        message = message % values
+        if index_name:
+            # Translators: %(message)s is the sentence above.
+            message = gettext('Vector index "%(index)s": %(message)s') % {
+                "index": index_name,
+                "message": message,
+            }
+        super().__init__(message)
+
+
+class VectorStorageConnectionError(VectorStorageError):
+    reason = _("The vector storage could not be reached.")
+    retryable = True
+
+
+class VectorStorageAuthenticationError(VectorStorageError):
+    reason = _(
+        "The vector storage rejected the credentials. Check the API key "
+        "configured for it."
+    )
+
+
+class VectorStorageTimeoutError(VectorStorageError):
+    reason = _("The vector storage did not answer in time.")
+    retryable = True

@@ -66,10 +66,28 @@ def index_rows() -> list[IndexRow]:
     return rows
 
 
+def storage_status() -> Any:
+    """Whether a storage outside the application database (Qdrant) answers,
+    as a ``StorageCheck``; ``None`` for the database storages, whose state
+    the report reads anyway."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from wagtail_vector_index.index.storage import StorageCheck, get_storage
+
+    try:
+        storage = get_storage("")
+    except ImproperlyConfigured as error:
+        return StorageCheck(ok=False, description="", error=str(error))
+    check = getattr(storage, "check_connection", None)
+    return check() if callable(check) else None
+
+
 class IndexReportView(WagtailAdminTemplateMixin, TemplateView):
     template_name = "wagtail_vector_index/admin/index_report.html"
     page_title = _("Vector indexes")
     header_icon = "table"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(rows=index_rows(), **kwargs)
+        return super().get_context_data(
+            rows=index_rows(), storage_status=storage_status(), **kwargs
+        )

@@ -9,7 +9,9 @@
   with NumPy;
 - :mod:`.pgvector`: PostgreSQL with pgvector (its app, model and migrations
   are ``wagtail_vector_index.contrib.pgvector``: that app's dotted path is
-  what sites have in ``INSTALLED_APPS``, so it stays where it is).
+  what sites have in ``INSTALLED_APPS``, so it stays where it is);
+- :mod:`.qdrant`: a Qdrant server, or qdrant-client's local mode (the extra
+  ``wagtail-vector-index[qdrant]``); ``IndexState`` stays in the database.
 
 Vectors cross the boundary as float32 NumPy arrays (one vector, or one
 ``(n, dimensions)`` matrix); each storage encodes them its own way (float32
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 # The storage modules import the types from .types, not from this package:
 # this package loads them lazily, and the imports must not go round in a
 # circle.
-from wagtail_vector_index.index.storage.types import ChunkRow, Hit
+from wagtail_vector_index.index.storage.types import ChunkRow, Hit, StorageCheck
 
 if TYPE_CHECKING:
     from wagtail_vector_index.index.storage.base import StoredBuild
@@ -125,6 +127,13 @@ class VectorStorage(Protocol):
         every object of ``changes`` as it was or every one as it is now.
         Returns the state with its counts and revision moved on."""
 
+    def first_texts(
+        self, state: IndexState | None, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], str]:
+        """The text of each object's first chunk (position 0) in the active
+        build, by ``(content type id, object id)``; objects without chunks
+        are left out."""
+
     def forget(self) -> None:
         """Drop anything this process keeps in memory for the index."""
 
@@ -142,7 +151,15 @@ _LAZY = {
 }
 
 
-__all__ = ["ChunkRow", "Hit", "VectorStorage", "get_storage", *sorted(_LAZY)]
+__all__ = [
+    "ChunkRow",
+    "Hit",
+    "StorageCheck",
+    "VectorStorage",
+    "check_storage",
+    "get_storage",
+    *sorted(_LAZY),
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -173,3 +190,26 @@ def get_storage(index_name: str) -> VectorStorage:
     if config is None:
         return cls(index_name)
     return cls(index_name, config=config)
+
+
+def check_storage(index_name: str = "") -> StorageCheck:
+    """Whether the configured storage answers: its own ``check_connection()``
+    where it has one (Qdrant), otherwise one query of the table every
+    storage keeps its state in (the application database)."""
+    import time
+
+    storage = get_storage(index_name)
+    check = getattr(storage, "check_connection", None)
+    if callable(check):
+        return check()
+    started = time.perf_counter()
+    description = type(storage).__name__
+    try:
+        storage.state()
+    except Exception as error:  # Reported, not raised: the database's reason.
+        return StorageCheck(ok=False, description=description, error=str(error))
+    return StorageCheck(
+        ok=True,
+        description=description,
+        milliseconds=(time.perf_counter() - started) * 1000,
+    )

@@ -285,6 +285,21 @@ class ChunkTableStorage:
                 found[content_hash] = data
         return found
 
+    def first_texts(
+        self, state: IndexState | None, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], str]:
+        """The text of each object's first chunk (position 0) in the active
+        build, by ``(content type id, object id)``."""
+        if state is None:
+            return {}
+        rows = self._of_objects(state.active_build, keys).filter(position=0)
+        return {
+            (content_type_id, str(object_id)): text
+            for content_type_id, object_id, text in rows.values_list(
+                "content_type_id", "object_id", "text"
+            )
+        }
+
     def drop(self) -> None:
         """Delete the index's rows and state: every build, as if it had never
         been built (a temporary index of ``evaluate_vector_index``)."""

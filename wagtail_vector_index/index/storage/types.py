@@ -29,3 +29,17 @@ class Hit:
     position: int
     text: str
     score: float
+
+
+@dataclass(frozen=True)
+class StorageCheck:
+    """Whether a storage answers (``manage.py check_vector_storage``, the
+    admin's index report)."""
+
+    ok: bool
+    #: The storage in a few words (its kind and where it is, no credentials).
+    description: str
+    #: How long the check took, when it succeeded.
+    milliseconds: float | None = None
+    #: Why it failed, in words safe to show.
+    error: str = ""
