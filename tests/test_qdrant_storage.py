@@ -578,13 +578,6 @@ def test_an_index_updates_and_searches_on_qdrant(articles):
     assert index.storage.state().object_count == len(ARTICLES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="index/base.py _first_texts() reads storage.chunks() (a Django "
-    "queryset); it should call storage.first_texts(state, keys) (in the "
-    "protocol, implemented by every storage)",
-)
 def test_keyword_search_on_qdrant(articles):
     ArticlePage.vector_index.update()
     results = ArticlePage.vector_index.search("tomatoes", limit=2, mode="keyword")

@@ -613,19 +613,7 @@ class VectorIndex:
         keyword alone have no matching chunk)."""
         if state is None or not keys:
             return {}
-        by_type: dict[int, list[str]] = defaultdict(list)
-        for content_type_id, object_id in keys:
-            by_type[content_type_id].append(object_id)
-        texts = {}
-        for content_type_id, ids in by_type.items():
-            rows = (
-                self.storage.chunks(state.active_build)
-                .filter(content_type_id=content_type_id, object_id__in=ids, position=0)
-                .values_list("object_id", "text")
-            )
-            for object_id, text in rows:
-                texts[(content_type_id, object_id)] = text
-        return texts
+        return self.storage.first_texts(state, keys)
 
     @usage.labelled(usage.INDEX_SEARCH)
     def search(
