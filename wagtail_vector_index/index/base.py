@@ -218,6 +218,12 @@ class _Plan:
     invalid: int = 0  # stored vectors that cannot be reused
     invalid_objects: set[tuple[int, str]] = field(default_factory=set)
     cached: set[str] = field(default_factory=set)  # pending, in the cache
+    #: What scoped searches filter each object on: (path, locale id).
+    attributes: dict[tuple[int, str], tuple[str, int | None]] = field(
+        default_factory=dict
+    )
+    #: The same as stored, where the storage keeps them (else ``None``).
+    stored_attributes: dict[tuple[int, str], tuple[str, int | None]] | None = None
     #: Where vectors come from before the provider: the embedding cache and,
     #: for an index moved to another storage, the former one (``None``:
     #: nowhere).
@@ -241,10 +247,13 @@ class _Plan:
             digest,
         ), count in self.stored_keys.items():
             stored[(content_type_id, object_id)][(position, digest)] += count
+        known = self.stored_attributes
         changed = [
             key
             for key, chunks in planned.items()
-            if chunks != stored.get(key) or key in self.invalid_objects
+            if chunks != stored.get(key)
+            or key in self.invalid_objects
+            or (known is not None and known.get(key) != self.attributes.get(key))
         ]
         removed = [key for key in stored if key not in planned]
         return changed, removed
@@ -450,8 +459,8 @@ class VectorIndex:
             model = ContentType.objects.get_for_id(content_type_id).model_class()
             if model is None:
                 continue
-            queryset = self.indexable(model._default_manager.filter(pk__in=ids))
-            for obj in scope.visible(self, queryset, within):
+            queryset = model._default_manager.filter(pk__in=ids)
+            for obj in scope.restrict(self, queryset, within):
                 found[(content_type_id, str(obj.pk))] = obj
         return found
 
@@ -467,12 +476,26 @@ class VectorIndex:
         # Chunks, not objects, are ranked: ask for more than needed, keep each
         # object's best chunk, and drop objects no longer indexable (or not
         # visible to the scope's user).
-        keys = scope.allowed_keys(self, within)
-        if keys is not None and not keys:
-            return []
+        storage = self.storage
+        if getattr(storage, "filters_in_engine", False):
+            where = scope.where(self, within)
+            if where is not None and where.keys is not None and not where.keys:
+                return []
+
+            def search(count: int) -> list[Hit]:
+                return storage.search(state, vector, count, where=where)
+
+        else:
+            keys = scope.allowed_keys(self, within)
+            if keys is not None and not keys:
+                return []
+
+            def search(count: int) -> list[Hit]:
+                return storage.search(state, vector, count, keys=keys)
+
         wanted = limit * 4 + 8
         while True:
-            hits = self.storage.search(state, vector, wanted, keys=keys)
+            hits = search(wanted)
             hits = [h for h in hits if h.score >= threshold]
             objects = self._objects_for(hits, within)
             results: list[SearchResult] = []
@@ -860,6 +883,7 @@ class VectorIndex:
             stored_keys=stored.keys,
             invalid=stored.invalid,
             invalid_objects=set(getattr(stored, "invalid_objects", ())),
+            stored_attributes=getattr(stored, "attributes", None),
         )
         content_types: dict[type, int] = {}
         for obj in self.iter_objects():
@@ -867,8 +891,10 @@ class VectorIndex:
             if model not in content_types:
                 content_types[model] = ContentType.objects.get_for_model(obj).pk
             plan.objects += 1
+            key = (content_types[model], str(obj.pk))
+            plan.attributes[key] = scope.attributes(obj)
             for chunk in self.chunks_for(obj, backend):
-                plan.rows.append((content_types[model], str(obj.pk), chunk))
+                plan.rows.append((*key, chunk))
                 digest = chunk.content_hash
                 if digest not in plan.reusable:
                     plan.pending[digest] = chunk.text
@@ -1005,6 +1031,7 @@ class VectorIndex:
                 and not plan.pending
                 and not plan.invalid
                 and keys == plan.stored_keys
+                and plan.stored_attributes in (None, plan.attributes)
             ):
                 report.unchanged = True
                 self.storage.touch(state)
@@ -1049,6 +1076,7 @@ class VectorIndex:
                     batch_size=batch_size,
                     on_group=written,
                     cache=plan.sources,
+                    attributes=plan.attributes,
                     lease=lease,
                 )
                 rebuild.remove_objects(self.storage, state, removed, lease=lease)
@@ -1066,6 +1094,7 @@ class VectorIndex:
                 batch_size=batch_size,
                 on_group=written,
                 cache=plan.sources,
+                attributes=plan.attributes,
             )
             lease.refresh()
             self.storage.activate(
@@ -1238,6 +1267,7 @@ class VectorIndex:
             vectors = backend.with_cache().embed_matrix([c.text for c in missing])
             for chunk, vector in zip(missing, vectors, strict=True):
                 known[chunk.content_hash] = to_bytes(vector)
+        path, locale_id = scope.attributes(obj)
         rows = [
             ChunkRow(
                 content_type_id,
@@ -1246,6 +1276,8 @@ class VectorIndex:
                 c.text,
                 c.content_hash,
                 known[c.content_hash],
+                path=path,
+                locale_id=locale_id,
             )
             for c in chunks
         ]

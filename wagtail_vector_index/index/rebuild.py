@@ -108,13 +108,15 @@ def write_build(
     on_group: Callable[[int, int], None],
     cache: Any = None,
     lease: Any = None,
+    attributes: dict[tuple[int, str], tuple[str, int | None]] | None = None,
 ) -> None:
     """Embed ``pending`` (hash -> text) and write every row of ``rows`` into
     ``build`` (``None``: into the answering build, in place, each group's
     objects replaced at once, checking ``lease``); ``on_group(embedded,
     cached)`` runs after each group is written (to report progress and keep
     the lease). With ``cache`` (an ``embedding_cache.ModelCache``), texts it
-    holds are not sent and new vectors are kept in it."""
+    holds are not sent and new vectors are kept in it. ``attributes`` gives
+    each object's ``(path, locale id)`` for its rows (see ``ChunkRow``)."""
     workers = max(1, int(getattr(backend.config, "max_concurrency", 1) or 1))
     batch_size = max(1, batch_size)
     in_flight: deque[_Group] = deque()
@@ -123,7 +125,9 @@ def write_build(
     def write_oldest() -> None:
         done = in_flight.popleft()
         try:
-            _write_group(storage, state, build, done, dimensions, cache, lease)
+            _write_group(
+                storage, state, build, done, dimensions, cache, lease, attributes
+            )
         finally:
             _settle(done)
         on_group(len(done.new), len(done.cached))
@@ -191,6 +195,7 @@ def _write_group(
     dimensions: int,
     cache: Any = None,
     lease: Any = None,
+    attributes: dict[tuple[int, str], tuple[str, int | None]] | None = None,
 ) -> None:
     vectors: dict[str, Any] = {}
     if group.vectors is not None:
@@ -206,8 +211,17 @@ def _write_group(
         # of this run (already written to ``build``, or applied in place).
         builds = () if build is None else (build,)
         vectors.update(storage.vectors_by_hash(state, wanted, builds=builds))
+    attributes = attributes or {}
     rows = [
-        ChunkRow(ct, oid, c.position, c.text, c.content_hash, vectors[c.content_hash])
+        ChunkRow(
+            ct,
+            oid,
+            c.position,
+            c.text,
+            c.content_hash,
+            vectors[c.content_hash],
+            *attributes.get((ct, oid), ("", None)),
+        )
         for ct, oid, c in group.rows
     ]
     if build is not None:

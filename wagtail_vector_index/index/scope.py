@@ -1,11 +1,15 @@
 """What a search may return: a filter, a site, a locale, a user's view rights.
 
 :class:`Scope` holds what a caller gave (``filter=``, ``site=`` or
-``request=``, ``user=``, ``locale=``). The index turns it into the keys
-``(content type id, object id)`` its storage may return
-(:func:`allowed_keys`), so that a search returns the best ``limit`` matches
-*within* the scope, not the best overall cut down afterwards; the objects
-found are checked again (:func:`visible`) when they are loaded.
+``request=``, ``user=``, ``locale=``). A storage that filters inside its
+engine gets it as a ``Where`` (:func:`where`): tree paths, a locale and,
+for a ``filter=`` only, the objects allowed, matched against what is stored
+with each chunk (:func:`attributes`). Other storages get the keys
+``(content type id, object id)`` they may return (:func:`allowed_keys`).
+Either way a search returns the best ``limit`` matches *within* the scope,
+not the best overall cut down afterwards; the objects found are checked
+again (:func:`restrict`) when they are loaded, so that what is stored with a
+chunk can only be out of date in a way that leaves objects out, never in.
 
 Pages are restricted by their place in the tree (a site's pages are the
 descendants of its root page), their locale (with Wagtail's
@@ -154,6 +158,49 @@ def allowed_keys(index: Any, scope: Scope) -> set[Key] | None:
                 (content_type, str(pk)) for pk in queryset.values_list("pk", flat=True)
             )
     return keys
+
+
+def where(index: Any, scope: Scope) -> Any:
+    """What a storage filtering inside its engine is asked for a search in
+    ``scope`` (a :class:`~wagtail_vector_index.index.storage.types.Where`),
+    or ``None`` when nothing is left out. Never loads the index's keys,
+    except for a ``filter=`` (turned into the objects it allows)."""
+    from wagtail_vector_index.index.storage.types import Where
+
+    querysets = list(index.get_querysets())
+    pages = any(_is_page_model(queryset.model) for queryset in querysets)
+    keys = None
+    if scope.filter is not None:
+        keys = frozenset(allowed_keys(index, scope) or ())
+    paths = None
+    if scope.site is not None and pages:
+        paths = (scope.site.root_page.path,)
+    locale_id = None
+    for queryset in querysets:
+        locale = _locale(scope, queryset.model)
+        if locale is not None:
+            locale_id = locale.pk
+            break
+    excluded: tuple[str, ...] = ()
+    if pages and getattr(index, "include_restricted", False):
+        excluded = tuple(
+            restriction.page.path
+            for restriction in _restrictions()
+            if scope.anonymous or not _passes(restriction, scope.user)
+        )
+    found = Where(paths=paths, excluded_paths=excluded, locale_id=locale_id, keys=keys)
+    return None if found == Where() else found
+
+
+def attributes(obj: Any) -> tuple[str, int | None]:
+    """What a scoped search filters ``obj``'s chunks on: its tree path (a
+    page's; ``""`` otherwise) and its locale's id (``None`` for objects
+    that are not translatable)."""
+    from wagtail.models import Page, TranslatableMixin
+
+    path = obj.path if isinstance(obj, Page) else ""
+    locale_id = obj.locale_id if isinstance(obj, TranslatableMixin) else None
+    return path, locale_id
 
 
 def visible(index: Any, queryset: models.QuerySet, scope: Scope) -> models.QuerySet:
