@@ -27,6 +27,11 @@ class PgvectorChunk(models.Model):
     text = models.TextField()
     content_hash = models.CharField(max_length=64)
     embedding = VectorField()
+    #: What scoped searches filter on inside PostgreSQL: the object's tree
+    #: path (pages; ``""`` otherwise) and its locale's id (translatable
+    #: objects), see ``wagtail_vector_index.index.storage.types.Where``.
+    path = models.CharField(max_length=255, blank=True, default="")
+    locale_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "wagtail_vector_index_pgvector_chunk"

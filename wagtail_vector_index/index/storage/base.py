@@ -102,6 +102,9 @@ class StoredBuild:
     invalid: int = 0
     #: The ``(content type id, object id)`` of the objects holding them.
     invalid_objects: set[tuple[int, str]] = field(default_factory=set)
+    #: What scoped searches filter each object on, as stored: ``(path,
+    #: locale id)`` (``None`` for a storage that does not store them).
+    attributes: dict[tuple[int, str], Any] | None = None
 
 
 class ChunkTableStorage:
@@ -114,6 +117,9 @@ class ChunkTableStorage:
 
     model: Any
     using: str | None = None
+    #: Whether the chunk model stores ``path`` and ``locale_id`` and
+    #: :meth:`search` takes ``where=`` (see ``Where``).
+    filters_in_engine = False
 
     def __init__(self, index_name: str, *, config: Any = None) -> None:
         self.index_name = index_name
@@ -242,11 +248,22 @@ class ChunkTableStorage:
         found = StoredBuild()
         if state is None:
             return found
-        fields = ("content_type_id", "object_id", "position", "content_hash")
+        fields: tuple[str, ...] = (
+            "content_type_id",
+            "object_id",
+            "position",
+            "content_hash",
+        )
+        if self.filters_in_engine:
+            fields += ("path", "locale_id")
+            found.attributes = {}
         rows = self._validity_rows(
             self.chunks(state.active_build), fields, state.dimensions
         )
         for *key, valid in rows:
+            if found.attributes is not None:
+                *key, path, locale_id = key
+                found.attributes[(key[0], key[1])] = (path, locale_id)
             found.keys[tuple(key)] += 1
             if valid:
                 found.hashes.add(key[3])

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import itertools
 import math
+import re
 import struct
 import sys
 from array import array
@@ -49,7 +50,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DataError, connections, models, router, transaction
 
 from wagtail_vector_index.index.storage.base import ChunkTableStorage
-from wagtail_vector_index.index.storage.types import Hit
+from wagtail_vector_index.index.storage.types import Hit, Where
 from wagtail_vector_index.models import IndexState
 from wagtail_vector_index.redaction import get_logger
 
@@ -107,6 +108,12 @@ class _BinaryVector(bytes):
     """A vector already in pgvector's binary form, for :meth:`_bulk`."""
 
 
+def _prefix_pattern(path: str) -> str:
+    """A ``LIKE`` pattern for the values starting with ``path``."""
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def _literal(value: str) -> str:
     """A PostgreSQL string literal (E'' form: right whatever the setting of
     standard_conforming_strings)."""
@@ -141,6 +148,8 @@ def _vector_dumper(raw_connection: Any) -> Any:
 
 class PgvectorStorage(ChunkTableStorage):
     """Vectors in PostgreSQL, searched in SQL through pgvector HNSW indexes."""
+
+    filters_in_engine = True
 
     #: HNSW parameters (pgvector's defaults): links per node, and the size of
     #: the candidate list while building. Subclass to change them.
@@ -235,6 +244,8 @@ class PgvectorStorage(ChunkTableStorage):
         exact: bool | None = None,
         fitting_only: bool = False,
         filtered: bool = False,
+        conditions: str = "",
+        iterative: bool = False,
     ) -> str:
         """The query :meth:`search` runs (for EXPLAIN and the curious).
 
@@ -245,7 +256,11 @@ class PgvectorStorage(ChunkTableStorage):
         vector twice. ``filtered`` joins the rows to two array parameters,
         the content type ids and object ids a search may return, and
         compares every vector among them (HNSW filtered afterwards would
-        return fewer than ``limit`` for a narrow filter).
+        return fewer than ``limit`` for a narrow filter). ``conditions``
+        (SQL with ``%s`` parameters, from :meth:`where_sql`) restrict the
+        rows further; with ``iterative`` the HNSW index is walked under them
+        (pgvector 0.8's iterative index scans, relaxed order, so the rows
+        found are sorted again), else every vector they allow is compared.
         """
         from wagtail_vector_index.contrib.pgvector.fields import to_text
 
@@ -262,7 +277,16 @@ class PgvectorStorage(ChunkTableStorage):
         where = self._build_filter(state.active_build)
         if fitting_only:
             where = f"{where} AND vector_dims(embedding) = {dimensions:d}"
+        if conditions:
+            where = f"{where} AND {conditions}"
+            exact = exact or not iterative
         source = self._table()
+        if iterative and not filtered and not exact:
+            inner = (
+                f"{select}FROM {source} WHERE {where} ORDER BY distance LIMIT {limit:d}"  # noqa: E501, S608
+            )
+            outer = "SELECT * FROM candidates ORDER BY distance"
+            return f"WITH candidates AS MATERIALIZED ({inner}) {outer}"
         if filtered:
             exact = True
             source = (
@@ -275,6 +299,42 @@ class PgvectorStorage(ChunkTableStorage):
             return f"WITH candidates AS MATERIALIZED ({candidates}) {outer}"
         return f"{candidates} ORDER BY distance LIMIT {limit:d}"
 
+    def where_sql(self, where: Where | None) -> tuple[str, list[Any]]:
+        """``where``'s path and locale conditions as SQL and its parameters
+        (``""`` for none): the columns ``path`` and ``locale_id``."""
+        if where is None:
+            return "", []
+        parts: list[str] = []
+        params: list[Any] = []
+        if where.paths is not None:
+            likes = " OR ".join(["path LIKE %s"] * len(where.paths))
+            parts.append(f"(path = '' OR {likes})" if likes else "path = ''")
+            params += [_prefix_pattern(path) for path in where.paths]
+        if where.excluded_paths:
+            likes = " OR ".join(["path LIKE %s"] * len(where.excluded_paths))
+            parts.append(f"NOT ({likes})")
+            params += [_prefix_pattern(path) for path in where.excluded_paths]
+        if where.locale_id is not None:
+            parts.append("(locale_id = %s OR locale_id IS NULL)")
+            params.append(int(where.locale_id))
+        return " AND ".join(parts), params
+
+    def iterative_scans(self) -> bool:
+        """Whether pgvector here has iterative index scans (0.8 or newer),
+        which keep the HNSW index in use under a ``WHERE`` filter."""
+        connection = self.connection
+        known = getattr(connection, "_wvi_iterative_scans", None)
+        if known is None:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+                )
+                row = cursor.fetchone()
+            numbers = re.findall(r"\d+", row[0] if row else "")
+            version = tuple(int(number) for number in numbers[:2])
+            known = connection._wvi_iterative_scans = version >= (0, 8)
+        return known
+
     def search(
         self,
         state: IndexState,
@@ -282,18 +342,32 @@ class PgvectorStorage(ChunkTableStorage):
         limit: int,
         *,
         keys: Collection[tuple[int, str]] | None = None,
+        where: Where | None = None,
     ) -> list[Any]:
         """The ``limit`` chunks most similar to ``vector`` (cosine), best
-        first; with ``keys``, among the chunks of those objects only."""
+        first; with ``keys``, among the chunks of those objects only; with
+        ``where``, among the chunks it allows, filtered in SQL.
+
+        Under a path or locale condition, pgvector 0.8 and newer walk the
+        HNSW index until ``limit`` rows pass (iterative index scans); when
+        the walk stops short (``hnsw.max_scan_tuples``), and on older
+        pgvector, every vector the conditions allow is compared instead.
+        """
+        if where is not None and where.keys is not None:
+            keys = where.keys if keys is None else set(keys) & where.keys
         if limit <= 0 or (keys is not None and not keys):
             return []
         filtered = keys is not None
         params: list[Any] = []
         if filtered:
             params = [[int(key[0]) for key in keys], [str(key[1]) for key in keys]]
+        conditions, condition_params = self.where_sql(where)
+        params += condition_params
+        iterative = bool(conditions) and not filtered and self.iterative_scans()
         try:
-            sql = self.search_sql(state, vector, limit, filtered=filtered)
-            rows = self._search_rows(sql, limit, params)
+            rows = self._scoped_rows(
+                state, vector, limit, params, filtered, conditions, iterative
+            )
         except DataError:
             # "expected N dimensions, not M": a row that does not fit, stored
             # before vectors were checked (see the module's docstring).
@@ -312,10 +386,16 @@ class PgvectorStorage(ChunkTableStorage):
                     invalid,
                     state.dimensions,
                 )
-            sql = self.search_sql(
-                state, vector, limit, fitting_only=True, filtered=filtered
+            rows = self._scoped_rows(
+                state,
+                vector,
+                limit,
+                params,
+                filtered,
+                conditions,
+                iterative,
+                fitting_only=True,
             )
-            rows = self._search_rows(sql, limit, params)
         return [
             Hit(
                 content_type_id,
@@ -328,10 +408,39 @@ class PgvectorStorage(ChunkTableStorage):
             for content_type_id, object_id, position, text, distance in rows
         ]
 
-    def _search_rows(self, sql: str, limit: int, params: list[Any]) -> list[tuple]:
+    def _scoped_rows(
+        self,
+        state: IndexState,
+        vector: Sequence[float],
+        limit: int,
+        params: list[Any],
+        filtered: bool,
+        conditions: str,
+        iterative: bool,
+        *,
+        fitting_only: bool = False,
+    ) -> list[tuple]:
+        """The rows of a search: walking the HNSW index under ``conditions``
+        first when ``iterative``, comparing exactly if that found too few."""
+        options = {
+            "fitting_only": fitting_only,
+            "filtered": filtered,
+            "conditions": conditions,
+        }
+        if iterative and limit <= MAX_EF_SEARCH:
+            sql = self.search_sql(state, vector, limit, iterative=True, **options)
+            rows = self._search_rows(sql, limit, params, iterative=True)
+            if len(rows) >= limit:
+                return rows
+        sql = self.search_sql(state, vector, limit, **options)
+        return self._search_rows(sql, limit, params)
+
+    def _search_rows(
+        self, sql: str, limit: int, params: list[Any], *, iterative: bool = False
+    ) -> list[tuple]:
         connection = self.connection
         nested = connection.in_atomic_block
-        if limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH:
+        if not iterative and (limit <= DEFAULT_EF_SEARCH or limit > MAX_EF_SEARCH):
             # In a transaction, a savepoint: a failing search (see search())
             # must not abort the caller's transaction.
             with (
@@ -353,15 +462,26 @@ class PgvectorStorage(ChunkTableStorage):
                 [int(limit), DEFAULT_EF_SEARCH],
             )
             previous = cursor.fetchone()[0]
+            if iterative:
+                cursor.execute(
+                    "SELECT current_setting('hnsw.iterative_scan', true), "
+                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                )
+                previous_scan = cursor.fetchone()[0]
             cursor.execute(sql, params or None)
             rows = cursor.fetchall()
             if nested:
-                # In the caller's transaction the setting would last until
-                # its end: put it back.
+                # In the caller's transaction the settings would last until
+                # its end: put them back.
                 cursor.execute(
                     "SELECT set_config('hnsw.ef_search', %s, true)",
                     [previous or str(DEFAULT_EF_SEARCH)],
                 )
+                if iterative:
+                    cursor.execute(
+                        "SELECT set_config('hnsw.iterative_scan', %s, true)",
+                        [previous_scan or "off"],
+                    )
         return rows
 
     def object_vectors(
@@ -410,6 +530,8 @@ class PgvectorStorage(ChunkTableStorage):
         "position",
         "text",
         "content_hash",
+        "path",
+        "locale_id",
         "embedding",
     )
 
@@ -455,6 +577,8 @@ class PgvectorStorage(ChunkTableStorage):
                             row.position,
                             row.text,
                             row.content_hash,
+                            getattr(row, "path", ""),
+                            getattr(row, "locale_id", None),
                             # Float32 bytes, checked: in pgvector's form.
                             _BinaryVector(_binary_vector(row.vector)),
                         )
