@@ -85,7 +85,17 @@ def measure(storage: str, objects: int) -> dict:
 
     server = RemoteProvider(latency=0.05, dimensions=1536)
     os.environ["OPENAI_API_KEY"] = "sk-bench"
+    from django.conf import settings as django_settings
+
     settings = {
+        # tests.settings_postgres names the pgvector storage.
+        **{
+            key: value
+            for key, value in getattr(
+                django_settings, "WAGTAIL_VECTOR_INDEX", {}
+            ).items()
+            if key == "STORAGE"
+        },
         "EMBEDDING_BACKENDS": {
             "default": embedding_backend_settings(
                 server,

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 # The storage modules import the types from .types, not from this package:
 # this package loads them lazily, and the imports must not go round in a
 # circle.
-from wagtail_vector_index.index.storage.types import ChunkRow, Hit, StorageCheck
+from wagtail_vector_index.index.storage.types import ChunkRow, Hit, StorageCheck, Where
 
 if TYPE_CHECKING:
     from wagtail_vector_index.index.storage.base import StoredBuild
@@ -106,7 +106,12 @@ class VectorStorage(Protocol):
     ) -> list[Hit]:
         """The ``limit`` chunks most similar to ``vector``, best first; with
         ``keys``, only chunks of those ``(content type id, object id)``
-        (the best ``limit`` among them, not the best overall filtered)."""
+        (the best ``limit`` among them, not the best overall filtered).
+
+        A storage that filters inside its engine sets ``filters_in_engine =
+        True`` and also takes ``where=`` (a :class:`Where`): the best
+        ``limit`` among the chunks it allows, found without the index's keys
+        in Python."""
 
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str
@@ -156,6 +161,7 @@ __all__ = [
     "Hit",
     "StorageCheck",
     "VectorStorage",
+    "Where",
     "check_storage",
     "get_storage",
     *sorted(_LAZY),
