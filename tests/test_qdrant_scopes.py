@@ -407,20 +407,26 @@ def two_sites(on_qdrant):
     return on_qdrant, site_a, site_b, pages
 
 
-def test_a_site_search_on_qdrant_filters_in_the_engine(
-    two_sites, no_allowed_keys, rf, monkeypatch
-):
-    index, site_a, site_b, pages = two_sites
-    assert isinstance(index.storage, QdrantStorage)
-    answered = []
+@pytest.fixture
+def answered(monkeypatch):
+    """The ids of the objects Qdrant returned to searches."""
+    found = []
     search = QdrantStorage.search
 
     def spy(self, *args, **kwargs):
         hits = search(self, *args, **kwargs)
-        answered.extend(int(hit.object_id) for hit in hits)
+        found.extend(int(hit.object_id) for hit in hits)
         return hits
 
     monkeypatch.setattr(QdrantStorage, "search", spy)
+    return found
+
+
+def test_a_site_search_on_qdrant_filters_in_the_engine(
+    two_sites, no_allowed_keys, rf, answered
+):
+    index, site_a, site_b, pages = two_sites
+    assert isinstance(index.storage, QdrantStorage)
 
     assert index.search("tomatoes", limit=5, site=site_a) == [pages["a"]]
     # Qdrant itself returned nothing of site B.
@@ -468,7 +474,7 @@ def _every_point(storage, name):
 
 
 def test_a_locale_search_on_qdrant_filters_in_the_engine(
-    on_qdrant, settings, no_allowed_keys
+    on_qdrant, settings, no_allowed_keys, answered
 ):
     settings.WAGTAIL_I18N_ENABLED = True
     settings.LANGUAGE_CODE = "en"
@@ -487,6 +493,7 @@ def test_a_locale_search_on_qdrant_filters_in_the_engine(
 
     with translation.override("en"):
         assert index.search("flour yeast") == [pages["en"]]
+    assert set(answered) == {pages["en"].pk}  # Qdrant left "fr" out.
     with translation.override("fr"):
         assert index.search("flour yeast") == [pages["fr"]]
     assert index.search("flour yeast", locale="fr") == [pages["fr"]]
