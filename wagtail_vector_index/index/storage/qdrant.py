@@ -13,8 +13,12 @@ How it works:
   distance, the index's dimensions). One point per chunk, its id a UUID made
   from (index, build, content type, object, position), its payload
   ``content_type_id``, ``object_id``, ``key`` (``"<content type id>:<object
-  id>"``), ``position``, ``text`` and ``content_hash``. On a server, ``key``,
-  ``content_hash`` and ``position`` get payload indexes.
+  id>"``), ``position``, ``text``, ``content_hash`` and what scoped searches
+  filter on: ``path`` (a page's tree path, ``""`` otherwise), ``ancestors``
+  (every prefix of the path in Wagtail's steps of 4 characters, the path
+  included; ``["*"]`` for an object that is not a page) and ``locale`` (the
+  locale's id, ``-1`` for none). On a server, ``key``, ``content_hash``,
+  ``position``, ``ancestors`` and ``locale`` get payload indexes.
 - ``IndexState`` in the application database stays the source of truth
   (model, dimensions, active build, counts, revision): the admin report and
   the index read it, and a search names the collection of its active build.
@@ -29,8 +33,15 @@ How it works:
   then moves the state's counts and revision in one database transaction.
   Qdrant has no transactions: between the two requests, a search may see an
   object's new chunks beside old positions about to go.
-- A search is one ``query_points`` request; ``keys`` become a ``MatchAny``
-  filter on ``key``, applied inside Qdrant.
+- A search is one ``query_points`` request. The storage filters inside its
+  engine (``filters_in_engine``): a scope's :class:`Where` becomes a Qdrant
+  filter (under a site: ``ancestors`` holds its root's path or ``"*"``; not
+  under a restricted page: ``ancestors`` holds none of their paths; of a
+  locale: ``locale`` is its id or ``-1``; objects: ``key``), which Qdrant
+  applies while it searches, so the best ``limit`` within it come back.
+  Points written before ``ancestors`` and ``locale`` existed fail the site
+  and locale conditions until an update rewrites them (:meth:`inspect`
+  reports no attributes for them, so the next update does).
 
 Local mode (``PATH`` or ``LOCATION: ":memory:"``) runs Qdrant's brute-force
 engine in the process: for tests, development and small sites. A process
@@ -80,7 +91,12 @@ from wagtail_vector_index.index.storage.base import (
     StoredBuild,
     vector_problem,
 )
-from wagtail_vector_index.index.storage.types import ChunkRow, Hit, StorageCheck
+from wagtail_vector_index.index.storage.types import (
+    ChunkRow,
+    Hit,
+    StorageCheck,
+    Where,
+)
 from wagtail_vector_index.models import IndexState, new_revision
 from wagtail_vector_index.redaction import get_logger
 
@@ -127,6 +143,13 @@ POINT_NAMESPACE = uuid.UUID("6f1f3d5e-3a0c-5b8e-9c41-2b7a9e0d4c11")
 
 #: Payload fields returned by a search.
 HIT_FIELDS = ["content_type_id", "object_id", "position", "text"]
+#: The length of a step of a Wagtail tree path (``Page.steplen``).
+STEPLEN = 4
+#: ``ancestors`` of an object that is not a page: every path condition lets
+#: it through (no tree path has a ``*``).
+NO_PATH = "*"
+#: ``locale`` of an object that is not translatable.
+NO_LOCALE = -1
 
 
 # -- configuration -------------------------------------------------------------
@@ -412,6 +435,37 @@ def _key(content_type_id: Any, object_id: Any) -> str:
     return f"{int(content_type_id)}:{object_id}"
 
 
+def ancestors(path: str) -> list[str]:
+    """What a point stores as ``ancestors`` for a tree ``path``: its prefixes
+    in steps of :data:`STEPLEN`, the path included ("000100020003" ->
+    ["0001", "00010002", "000100020003"]), or ``[NO_PATH]`` for no path."""
+    if not path:
+        return [NO_PATH]
+    found = [path[:end] for end in range(STEPLEN, len(path) + 1, STEPLEN)]
+    if len(path) % STEPLEN:
+        found.append(path)  # Not a tree path; kept whole all the same.
+    return found
+
+
+def _attributes_payload(path: str, locale_id: int | None) -> dict[str, Any]:
+    """The payload fields a :class:`Where` is matched against."""
+    return {
+        "path": path,
+        "ancestors": ancestors(path),
+        "locale": NO_LOCALE if locale_id is None else int(locale_id),
+    }
+
+
+def _stored_attributes(payload: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """``(path, locale id)`` of a point, or ``None`` for a point written
+    before they were stored (never equal to an object's attributes: the
+    next update writes it again)."""
+    if "ancestors" not in payload or "locale" not in payload:
+        return None
+    locale = int(payload["locale"])
+    return str(payload.get("path", "")), None if locale == NO_LOCALE else locale
+
+
 def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
     values = iter(values)
     while batch := list(itertools.islice(values, size)):
@@ -421,6 +475,9 @@ def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
 class QdrantStorage:
     """Vectors in Qdrant: one collection per build, ``IndexState`` in the
     application database (see the module's docstring)."""
+
+    #: Scoped searches come as a :class:`Where` (see :meth:`search`).
+    filters_in_engine = True
 
     # The vector checks of the chunk-table storages, as they are: they need
     # only ``index_name``, ``vector_bytes`` and ``vector_problem``.
@@ -627,6 +684,8 @@ class QdrantStorage:
                 ("key", models.PayloadSchemaType.KEYWORD),
                 ("content_hash", models.PayloadSchemaType.KEYWORD),
                 ("position", models.PayloadSchemaType.INTEGER),
+                ("ancestors", models.PayloadSchemaType.KEYWORD),
+                ("locale", models.PayloadSchemaType.INTEGER),
             ):
                 self._call(
                     "create_payload_index",
@@ -721,9 +780,12 @@ class QdrantStorage:
         self._sizes.clear()
 
     def inspect(self, state: IndexState | None) -> StoredBuild:
-        """The active build's keys counted and its reusable content hashes
-        (no vector is read: Qdrant refuses vectors of another size, and
-        this storage checks for NaN and infinities before writing)."""
+        """The active build's keys counted, its reusable content hashes (no
+        vector is read: Qdrant refuses vectors of another size, and this
+        storage checks for NaN and infinities before writing) and, as
+        ``attributes``, each object's stored ``(path, locale id)``: ``None``
+        for an object with a point written before they were stored, or
+        whose points disagree, so that an update writes it again."""
         found = StoredBuild()
         if state is None:
             return found
@@ -739,7 +801,18 @@ class QdrantStorage:
             )
             return found
         valid = size == state.dimensions
-        fields = ["content_type_id", "object_id", "position", "content_hash"]
+        fields = [
+            "content_type_id",
+            "object_id",
+            "position",
+            "content_hash",
+            "path",
+            "ancestors",
+            "locale",
+        ]
+        attributes: dict[tuple[int, str], tuple[str, int | None] | None] = {}
+        # Set on the instance: StoredBuild has no such field in every version.
+        found.attributes = attributes  # type: ignore[attr-defined]
         for point in self._scroll(name, None, fields=fields):
             payload = point.payload or {}
             key = (
@@ -749,6 +822,9 @@ class QdrantStorage:
                 str(payload["content_hash"]),
             )
             found.keys[key] += 1
+            stored = _stored_attributes(payload)
+            if attributes.setdefault((key[0], key[1]), stored) != stored:
+                attributes[(key[0], key[1])] = None
             if valid:
                 found.hashes.add(key[3])
             else:
@@ -837,25 +913,24 @@ class QdrantStorage:
         limit: int,
         *,
         keys: Collection[tuple[int, str]] | None = None,
+        where: Where | None = None,
     ) -> list[Hit]:
         """The ``limit`` chunks most similar to ``vector`` (cosine), best
-        first; with ``keys``, among the chunks of those objects only (the
-        filter applied inside Qdrant)."""
+        first; with ``keys``, among the chunks of those objects only; with
+        ``where``, among the chunks it allows (:meth:`query_filter`). Qdrant
+        applies the filter while it searches: these are the best ``limit``
+        within it."""
         import numpy as np
 
         if limit <= 0 or (keys is not None and not keys):
+            return []
+        if where is not None and where.keys is not None and not where.keys:
             return []
         data = self.check_query(vector, state.dimensions)
         query = np.frombuffer(data, dtype=np.float32)
         if not np.any(query):
             return []  # No direction: nothing is similar to it.
-        query_filter = None
-        if keys is not None:
-            from qdrant_client import models
-
-            query_filter = models.Filter(
-                must=[self._any("key", sorted({_key(*key) for key in keys}))]
-            )
+        query_filter = self.query_filter(where, keys=keys)
         name = self.collection_name(state.active_build)
         try:
             response = self._call(
@@ -873,7 +948,7 @@ class QdrantStorage:
             fresh = self.state()
             if fresh is None or fresh.active_build == state.active_build:
                 raise
-            return self.search(fresh, vector, limit, keys=keys)
+            return self.search(fresh, vector, limit, keys=keys, where=where)
         hits = []
         for point in response.points:
             payload = point.payload or {}
@@ -888,6 +963,53 @@ class QdrantStorage:
                 )
             )
         return hits
+
+    def query_filter(
+        self,
+        where: Where | None,
+        *,
+        keys: Collection[tuple[int, str]] | None = None,
+    ) -> Any:
+        """The Qdrant ``Filter`` for ``where`` and ``keys`` (``None``: no
+        condition).
+
+        ``where.paths``: ``ancestors`` holds one of them or ``"*"`` (not a
+        page); ``where.excluded_paths``: ``ancestors`` holds none of them
+        (``"*"`` is none of them); ``where.locale_id``: ``locale`` is it or
+        ``-1`` (not translatable); ``where.keys`` and ``keys``: ``key`` is
+        one of them. What :meth:`Where.allows` decides, for paths made of
+        whole steps (tree paths are); a path that is not is cut to whole
+        steps, or its exclusion dropped: the filter then lets more through,
+        which the index checks again, never less.
+        """
+        from qdrant_client import models
+
+        must: list[Any] = []
+        must_not: list[Any] = []
+        for wanted in (keys, None if where is None else where.keys):
+            if wanted is not None:
+                must.append(self._any("key", sorted({_key(*key) for key in wanted})))
+        if where is not None:
+            if where.paths is not None:
+                prefixes = {
+                    path[: len(path) - len(path) % STEPLEN] for path in where.paths
+                }
+                if "" not in prefixes:  # A path shorter than a step: any page.
+                    must.append(self._any("ancestors", [*sorted(prefixes), NO_PATH]))
+            excluded = sorted(
+                {
+                    path
+                    for path in where.excluded_paths
+                    if path and not len(path) % STEPLEN
+                }
+            )
+            if excluded:
+                must_not.append(self._any("ancestors", excluded))
+            if where.locale_id is not None:
+                must.append(self._any("locale", [int(where.locale_id), NO_LOCALE]))
+        if not must and not must_not:
+            return None
+        return models.Filter(must=must or None, must_not=must_not or None)
 
     def object_vectors(
         self, state: IndexState, content_type_id: int, object_id: str
@@ -934,6 +1056,7 @@ class QdrantStorage:
                             "position": int(row.position),
                             "text": row.text,
                             "content_hash": row.content_hash,
+                            **_attributes_payload(row.path, row.locale_id),
                         }
                         for row in batch
                     ],
