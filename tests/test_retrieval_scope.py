@@ -166,6 +166,56 @@ def test_results_come_from_the_sites_pages_only(two_sites, rf):
     assert set(index.search("tomatoes")) == set(pages.values())
 
 
+def in_engine_only(index):
+    if not index.storage.filters_in_engine:
+        pytest.skip(f"{type(index.storage).__name__} filters with the index's keys.")
+
+
+def test_site_and_locale_searches_never_load_the_index_keys(two_sites, rf, monkeypatch):
+    index, site_a, site_b, pages = two_sites
+    in_engine_only(index)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("allowed_keys() was called")
+
+    monkeypatch.setattr("wagtail_vector_index.index.scope.allowed_keys", refuse)
+    assert index.search("tomatoes", site=site_a) == [pages["a"]]
+    request = rf.get("/", HTTP_HOST="b.example")
+    assert index.search("tomatoes", request=request) == [pages["b"]]
+    assert index.search("tomatoes", site=site_b, locale=ALL_LOCALES) == [pages["b"]]
+
+
+def test_a_page_moved_to_another_site_is_found_there(
+    two_sites, django_capture_on_commit_callbacks
+):
+    _, site_a, site_b, pages = two_sites
+    index = ArticlePage.vector_index  # Registered: publish-time updates find it.
+    index.update()
+    moved = pages["a"]
+    with override_settings(WAGTAIL_VECTOR_INDEX={**OFFLINE, "AUTO_UPDATE": True}):
+        with django_capture_on_commit_callbacks(execute=True):
+            moved.move(site_b.root_page, pos="last-child")
+    moved.refresh_from_db()
+
+    assert set(index.search("tomatoes", site=site_b)) == {moved, pages["b"]}
+    assert index.search("tomatoes", site=site_a) == []
+    assert index.update().unchanged  # The move was applied: nothing left to do.
+
+
+def test_an_update_rewrites_a_page_moved_without_auto_update(two_sites):
+    index, site_a, site_b, pages = two_sites
+    moved = pages["a"]
+    moved.move(site_b.root_page, pos="last-child")
+    moved.refresh_from_db()
+
+    # Until the next update, found where it was stored, never outside a scope.
+    assert index.search("tomatoes", site=site_a) == []
+    report = index.update()
+    # Rewritten (its stored path changed), its vector reused.
+    assert (report.changed, report.embedded) == (index.storage.filters_in_engine, 0)
+    assert set(index.search("tomatoes", site=site_b)) == {moved, pages["b"]}
+
+
 # -- locales -------------------------------------------------------------------
 
 

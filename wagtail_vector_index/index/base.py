@@ -892,8 +892,10 @@ class VectorIndex:
                 content_types[model] = ContentType.objects.get_for_model(obj).pk
             plan.objects += 1
             key = (content_types[model], str(obj.pk))
-            plan.attributes[key] = scope.attributes(obj)
-            for chunk in self.chunks_for(obj, backend):
+            chunks = self.chunks_for(obj, backend)
+            if chunks:  # An object without text has no rows to hold them.
+                plan.attributes[key] = scope.attributes(obj)
+            for chunk in chunks:
                 plan.rows.append((*key, chunk))
                 digest = chunk.content_hash
                 if digest not in plan.reusable:

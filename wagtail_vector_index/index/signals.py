@@ -1,4 +1,5 @@
-"""Keep indexes current when content is published, unpublished or deleted.
+"""Keep indexes current when content is published, unpublished, moved or
+deleted.
 
 Opt-in: ``WAGTAIL_VECTOR_INDEX["AUTO_UPDATE"] = True``. Work starts after the
 transaction commits, through Django's tasks framework when ``TASKS`` is
@@ -15,6 +16,14 @@ a receiver), so no other model of the site pays for our updates.
 runs from the app's ``ready()``, whenever ``WAGTAIL_VECTOR_INDEX`` changes
 (``override_settings`` in tests), and when an index is registered after the
 registry was first read (``register_index`` in another app's ``ready()``).
+
+A page moved under another parent is updated with its descendants: their
+tree paths, stored with their chunks for scoped searches, changed. Wagtail
+sends ``post_page_move`` for the moved page's own model only, so moving a
+page of a model no index covers leaves its indexed descendants' stored paths
+out of date until the next ``update_vector_indexes`` (which rewrites them in
+place, without a provider call); until then a site's search can miss them,
+never show them elsewhere (the objects found are checked again).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from wagtail.models import Page
-from wagtail.signals import page_published, page_unpublished
+from wagtail.signals import page_published, page_unpublished, post_page_move
 
 from wagtail_vector_index import conf
 from wagtail_vector_index.index import registry
@@ -66,6 +75,18 @@ def _on_page_change(sender: Any, instance: Any, **kwargs: Any) -> None:
     schedule(instance)
 
 
+def _on_page_move(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A page moved under another parent: it and its descendants have new
+    tree paths, which scoped searches filter on (see ``scope.attributes``),
+    so each indexed one is updated (its vectors are reused)."""
+    if kwargs.get("parent_page_before") == kwargs.get("parent_page_after"):
+        return  # Reordered among its siblings: the same site.
+    pages = Page.objects.descendant_of(instance, inclusive=True).specific()
+    for page in pages.iterator(chunk_size=200):
+        if _indexes_for(type(page)):
+            schedule(page)
+
+
 def _on_save(sender: Any, instance: Any, **kwargs: Any) -> None:
     schedule(instance)
 
@@ -82,6 +103,7 @@ def _receivers(model: type) -> list[tuple[Any, Any]]:
         return [
             (page_published, _on_page_change),
             (page_unpublished, _on_page_change),
+            (post_page_move, _on_page_move),
             (post_delete, _on_delete),
         ]
     return [(post_save, _on_save), (post_delete, _on_delete)]
