@@ -126,6 +126,9 @@ OBJECT_BATCH = 500
 RELOAD_SHARE = 0.25
 #: Syncs in a row that may find the index changed while they read it.
 SYNC_ATTEMPTS = 3
+#: Searches in a row that may find a hit's row replaced before its text is
+#: read (each on the index as it is then).
+SEARCH_ATTEMPTS = 3
 
 _ROW_FIELDS = ("pk", "content_type_id", "object_id", "position", "vector")
 
@@ -527,22 +530,19 @@ class DatabaseStorage(ChunkTableStorage):
         """The ``limit`` chunks most similar to ``vector`` (cosine), best
         first; with ``keys``, among the chunks of those objects only."""
         data = None
-        for _attempt in range(2):
+        for _attempt in range(SEARCH_ATTEMPTS):
             loaded = self._loaded(state)
             if not loaded.live or limit <= 0:
                 return []
             if data is None:
                 data = self.check_query(vector, state.dimensions)
             found = self._best(loaded, data, limit, keys)
-            texts = dict(
-                EmbeddingChunk.objects.filter(
-                    pk__in=[int(loaded.rows.pks[row]) for row, _ in found]
-                ).values_list("pk", "text")
-            )
+            texts = self._texts([int(loaded.rows.pks[row]) for row, _ in found])
             if len(texts) == len(found):
                 break
             # A hit's row was replaced since the copy was made: the index has
-            # moved on, search it as it is now.
+            # moved on, search it as it is now (after the last attempt, such
+            # hits are left out).
             state = self.state() or state
         types, ids = loaded.rows.content_types, loaded.rows.object_ids
         positions, pks = loaded.rows.positions, loaded.rows.pks
@@ -551,6 +551,10 @@ class DatabaseStorage(ChunkTableStorage):
             for row, score in found
             if (pk := int(pks[row])) in texts
         ]
+
+    def _texts(self, pks: list[int]) -> dict[int, str]:
+        """The texts of the rows ``pks`` that still exist (one query)."""
+        return dict(EmbeddingChunk.objects.filter(pk__in=pks).values_list("pk", "text"))
 
     def _best(
         self,
