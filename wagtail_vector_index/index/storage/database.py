@@ -362,7 +362,10 @@ class DatabaseStorage(ChunkTableStorage):
                 return loaded  # The caller's state was older than the copy.
             # Changed while it was read: go on from here, with the new state.
             loaded = candidate if candidate is loaded else self._at(candidate, None)
-            state = IndexState.objects.get(pk=state.pk)
+            fresh = IndexState.objects.filter(pk=state.pk).first()
+            if fresh is None:
+                return loaded
+            state = fresh
         return loaded if loaded is not None else self._load(state)
 
     @staticmethod
