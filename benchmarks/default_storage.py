@@ -162,10 +162,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"chunks": args.chunks}
     progress("Full loads (timed) and memory (tracemalloc, untimed)...")
     loads: dict[str, list[float]] = {"before": [], "after": []}
+    pair = [("before", before), ("after", after)]
     for _ in range(args.loads):
-        for name, storage in (("before", before), ("after", after)):
+        # The second load of a pair is the slower (the memory the first one
+        # freed and took): the order alternates.
+        for name, storage in pair:
             storage.forget()
             loads[name].append(timed_search(storage, query()))
+        pair.reverse()
     for name, storage in (("before", before), ("after", after)):
         result[f"{name}_load_s"] = statistics.median(loads[name])
         _, held, peak = traced(storage, query())
@@ -267,8 +271,8 @@ def tables(result: dict[str, Any], args: argparse.Namespace) -> list[Table]:
     ]
     count, live, capacity = result["after_rows"]
     main.notes = [
-        f"{args.loads} full loads and {args.queries} warm searches per reader, "
-        "alternating; "
+        f"{args.loads} full loads (in alternating order) and {args.queries} warm "
+        "searches per reader, alternating; "
         f"{args.publishes} publishes (apply_changes of one object with 10 "
         "chunks), each followed by one search per reader.",
         f"publish (apply_changes with the journal), median: "
@@ -297,7 +301,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--publishes", type=int, default=5)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--loads", type=int, default=3, help="timed full loads")
+    parser.add_argument("--loads", type=int, default=4, help="timed full loads")
     parser.add_argument("--before", default=BEFORE, help="git revision of 'before'")
     parser.add_argument("--markdown", action="store_true", help="print markdown")
     args = parser.parse_args()
