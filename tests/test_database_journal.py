@@ -165,10 +165,15 @@ def test_a_copy_in_use_never_sees_a_later_change(index, content_type):
     assert reader._best(new, to_bytes(query), 1, None)[0][0] == old.count + 1
 
 
-def test_filtered_searches_after_changes(index, content_type):
+@pytest.mark.parametrize("indexed_before", [False, True])
+def test_filtered_searches_after_changes(index, content_type, indexed_before):
+    """Rows by object are looked up in an index built on the first filtered
+    search and kept up to date by later changes."""
     writer, rng = index
     reader = process(writer.index_name)
-    reader.search(writer.state(), rng.standard_normal(DIMENSIONS), 5)
+    some = [(content_type, "o1")] if indexed_before else None
+    reader.search(writer.state(), rng.standard_normal(DIMENSIONS), 5, keys=some)
+    assert (reader._cache[reader.index_name].rows._by_key is None) != indexed_before
     writer.apply_changes(
         writer.state(),
         {
@@ -374,6 +379,8 @@ def test_compaction_when_dead_rows_pile_up(index, content_type, monkeypatch):
             },
         )
         assert_matches(writer, reader, query)
+        hits = reader.search(writer.state(), query, 3, keys=[(content_type, object_id)])
+        assert [h.object_id for h in hits] == [object_id]
         buffers.add(id(reader._cache[reader.index_name].rows))
     copy = reader._cache[reader.index_name]
     assert 1 < len(buffers) < 12  # Compacted now and then, not every time.
@@ -481,3 +488,25 @@ def test_another_process_applies_changes_while_it_searches(site):
     finally:
         writer.close()
         reader.close()
+
+
+def test_rows_written_by_an_attempt_not_kept_leave_no_trace():
+    """A sync that failed after writing rows past the copy's count: the next
+    one writes over them, and the rows by object forget the first ones."""
+    from wagtail_vector_index.index.storage.database import _Loaded, _Rows
+
+    buffer = _Rows(8, 2)
+    buffer.put(0, [(1, 5, "a", 0), (2, 5, "b", 0)], np.eye(2, dtype="f4"))
+    copy = _Loaded(
+        state_id=1, revision="r", build=1, position=0, rows=buffer, count=2, alive=None
+    )
+    assert copy.rows_for([(5, "a")]).tolist() == [0]  # Builds the index.
+    buffer.put(2, [(3, 5, "c", 0), (4, 5, "a", 1)], np.eye(2, dtype="f4"))  # Dropped.
+    buffer.put(2, [(5, 5, "d", 0)], np.eye(2, dtype="f4")[:1])
+    assert buffer._by_key == {(5, "a"): [0], (5, "b"): [1], (5, "c"): [], (5, "d"): [2]}
+    later = _Loaded(
+        state_id=1, revision="s", build=1, position=1, rows=buffer, count=3, alive=None
+    )
+    assert later.rows_for([(5, "a"), (5, "c"), (5, "d")]).tolist() == [0, 2]
+    assert copy.rows_for([(5, "d")]).tolist() == []
+    assert buffer.object_ids == ["a", "b", "d"] and buffer.pks[:3].tolist() == [1, 2, 5]

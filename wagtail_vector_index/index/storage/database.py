@@ -150,6 +150,13 @@ class _Rows:
 
     def __init__(self, capacity: int, dimensions: int) -> None:
         self.capacity = capacity
+        #: Rows written so far.
+        self.size = 0
+        #: Rows by object, built on the first filtered search and kept up to
+        #: date by :meth:`put` (a row number is in it once written; copies
+        #: take only theirs).
+        self._by_key: dict[tuple[int, str], list[int]] | None = None
+        self._lock = threading.Lock()
         self.vectors = np.empty((capacity, dimensions), dtype=np.float32)
         self.content_types = np.empty(capacity, dtype=np.int64)
         self.positions = np.empty(capacity, dtype=np.int64)
@@ -161,15 +168,37 @@ class _Rows:
         """Write ``rows`` (pk, content type, object id, position) and their
         ``vectors`` (``None``: already written) from row ``at`` on."""
         end = at + len(rows)
-        if vectors is not None:
-            self.vectors[at:end] = vectors
-        self.pks[at:end] = [row[0] for row in rows]
-        self.content_types[at:end] = [row[1] for row in rows]
-        self.positions[at:end] = [row[3] for row in rows]
-        self.hashes[at:end] = [_key_hash(row[1], row[2]) for row in rows]
-        # Entries past ``at`` belong to no copy (an attempt that was not kept).
-        del self.object_ids[at:]
-        self.object_ids.extend(str(row[2]) for row in rows)
+        with self._lock:
+            by_key = self._by_key
+            if by_key is not None:
+                # Rows past ``at`` belong to no copy (an attempt not kept).
+                for row in range(at, self.size):
+                    key = (int(self.content_types[row]), self.object_ids[row])
+                    by_key[key].remove(row)
+            if vectors is not None:
+                self.vectors[at:end] = vectors
+            self.pks[at:end] = [row[0] for row in rows]
+            self.content_types[at:end] = [row[1] for row in rows]
+            self.positions[at:end] = [row[3] for row in rows]
+            self.hashes[at:end] = [_key_hash(row[1], row[2]) for row in rows]
+            del self.object_ids[at:]
+            self.object_ids.extend(str(row[2]) for row in rows)
+            if by_key is not None:
+                for number, row in enumerate(rows, start=at):
+                    by_key.setdefault((int(row[1]), str(row[2])), []).append(number)
+            self.size = end
+
+    def by_key(self) -> dict[tuple[int, str], list[int]]:
+        """Every written row's number by object (built once per buffer)."""
+        if self._by_key is None:
+            with self._lock:
+                if self._by_key is None:
+                    by_key: dict[tuple[int, str], list[int]] = {}
+                    types = self.content_types[: self.size].tolist()
+                    for row, key in enumerate(zip(types, self.object_ids, strict=True)):
+                        by_key.setdefault(key, []).append(row)
+                    self._by_key = by_key
+        return self._by_key
 
 
 class _Loaded:
@@ -214,13 +243,31 @@ class _Loaded:
             and self.state_id == state.pk
         )
 
-    def rows_for(self, wanted: Collection[tuple[int, str]]) -> np.ndarray:
-        """The live rows of the chunks of ``wanted`` objects, in order."""
-        keys = {
+    def rows_for(
+        self, wanted: Collection[tuple[int, str]], *, few: bool = False
+    ) -> np.ndarray:
+        """The live rows of the chunks of ``wanted`` objects, in order.
+
+        Looked up in the buffer's rows by object (built on first use), or,
+        for ``few`` objects while there is none, by comparing key hashes
+        (a sync does not build it for a handful of changed objects)."""
+        # In the caller's order (often the table's): the lookups then walk
+        # memory in order, several times faster than in a set's order.
+        keys = dict.fromkeys(
             (int(content_type), str(object_id)) for content_type, object_id in wanted
-        }
+        )
         if not keys or not self.count:
             return np.empty(0, dtype=np.intp)
+        if not few or self.rows._by_key is not None:
+            by_key = self.rows.by_key()
+            found: list[int] = []
+            for key in keys:
+                # list.extend copies in one step: a put() in another thread
+                # only adds rows no copy in use can see.
+                found.extend(by_key.get(key, ()))
+            rows = np.fromiter(found, dtype=np.intp, count=len(found))
+            rows = np.sort(rows[rows < self.count])
+            return rows if self.alive is None else rows[self.alive[rows]]
         hashes = np.fromiter(
             (_key_hash(*key) for key in keys), dtype=np.int64, count=len(keys)
         )
@@ -462,6 +509,7 @@ class DatabaseStorage(ChunkTableStorage):
             np.take(getattr(rows, name), keep, out=getattr(fresh, name)[:live])
         ids = rows.object_ids
         fresh.object_ids = [ids[i] for i in keep.tolist()]
+        fresh.size = live
         return fresh
 
     def _apply(
@@ -470,7 +518,7 @@ class DatabaseStorage(ChunkTableStorage):
         """A new copy with the objects of journal ``entries`` as they are
         now; ``None`` when a full reload is cheaper."""
         objects = {(int(entry[1]), str(entry[2])) for entry in entries}
-        dead = loaded.rows_for(objects)
+        dead = loaded.rows_for(objects, few=len(objects) <= 16)
         if len(objects) > MAX_CHANGED_OBJECTS or len(dead) > RELOAD_SHARE * max(
             loaded.live, 1
         ):
