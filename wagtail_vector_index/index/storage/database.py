@@ -24,9 +24,12 @@ one in the cache. A search takes the cached copy once and uses only it, so it
 sees every change or none. When the buffer is full, or dead rows pass
 ``COMPACT_SHARE`` of it, the live rows are copied into a new buffer (a copy
 of the whole matrix, once per that many changed rows, never in place: older
-copies keep the old buffer). Texts are read for the hits only, by primary key,
-in one query; a hit whose row was replaced meanwhile makes the search run
-again on the index as it is now.
+copies keep the old buffer). A filtered search (``keys=``) finds its
+objects' rows in an index of rows by object, built for the buffer on the
+first filtered search and extended as rows are appended (a copy takes the
+rows below its ``count`` that its mask keeps). Texts are read for the hits
+only, by primary key, in one query; a hit whose row was replaced meanwhile
+makes the search run again on the index as it is now.
 
 The journal
 -----------
