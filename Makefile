@@ -97,6 +97,7 @@ demo: install
 bench: install chromium
 	$(BIN)/python benchmarks/run.py --with-old --markdown
 	$(BIN)/python benchmarks/indexes.py --storage database,pgvector --with-old
+	$(BIN)/python benchmarks/default_storage.py --markdown
 	$(BIN)/python benchmarks/retrieval.py --storage database,pgvector
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 	$(BIN)/python benchmarks/resilience.py

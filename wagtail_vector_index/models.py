@@ -130,6 +130,9 @@ class IndexState(models.Model):
     #: ``chunking_signature()``): another one needs a complete new build.
     #: Empty for builds made before it was recorded.
     chunking = models.CharField(max_length=64, blank=True, default="")
+    #: The highest ``IndexChange`` id pruned away for this index: a process
+    #: whose copy is older has lost the journal and reloads the whole index.
+    journal_floor = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -166,6 +169,36 @@ class EmbeddingChunk(models.Model):
     def __str__(self) -> str:
         where = f"{self.content_type_id}/{self.object_id}#{self.position}"
         return f"{self.index_name}: {where}"
+
+
+class IndexChange(models.Model):
+    """One object whose chunks changed in an index's build: the journal that
+    lets the default storage's processes apply changes to the vectors they
+    hold instead of reloading them all.
+
+    Written by ``DatabaseStorage`` inside the transaction that replaces the
+    object's rows, one row per object per change; ``parent`` is the index's
+    revision the change was made on, so that a process can tell that the
+    journal it reads follows on from its copy. Pruned to the newest entries
+    per index (``IndexState.journal_floor`` records how far); cleared when a
+    new build is activated.
+    """
+
+    index_name = models.CharField(max_length=255)
+    build = models.PositiveIntegerField()
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.CASCADE, related_name="+"
+    )
+    object_id = models.CharField(max_length=255)
+    #: The index's revision before the change.
+    parent = models.CharField(max_length=32)
+
+    class Meta:
+        verbose_name = _("vector index change")
+        indexes = [models.Index(fields=["index_name", "id"], name="wvi_change")]
+
+    def __str__(self) -> str:
+        return f"{self.index_name}: {self.content_type_id}/{self.object_id}"
 
 
 class IndexUpdateLease(models.Model):
