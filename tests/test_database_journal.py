@@ -498,13 +498,17 @@ def test_rows_written_by_an_attempt_not_kept_leave_no_trace():
     from wagtail_vector_index.index.storage.database import _Loaded, _Rows
 
     buffer = _Rows(8, 2)
-    buffer.put(0, [(1, 5, "a", 0), (2, 5, "b", 0)], np.eye(2, dtype="f4"))
+    buffer.put(
+        0, [(1, 5, "a", 0, "", None), (2, 5, "b", 0, "", None)], np.eye(2, dtype="f4")
+    )
     copy = _Loaded(
         state_id=1, revision="r", build=1, position=0, rows=buffer, count=2, alive=None
     )
     assert copy.rows_for([(5, "a")]).tolist() == [0]  # Builds the index.
-    buffer.put(2, [(3, 5, "c", 0), (4, 5, "a", 1)], np.eye(2, dtype="f4"))  # Dropped.
-    buffer.put(2, [(5, 5, "d", 0)], np.eye(2, dtype="f4")[:1])
+    buffer.put(
+        2, [(3, 5, "c", 0, "", None), (4, 5, "a", 1, "", None)], np.eye(2, dtype="f4")
+    )  # Dropped.
+    buffer.put(2, [(5, 5, "d", 0, "", None)], np.eye(2, dtype="f4")[:1])
     assert buffer._by_key == {(5, "a"): [0], (5, "b"): [1], (5, "c"): [], (5, "d"): [2]}
     later = _Loaded(
         state_id=1, revision="s", build=1, position=1, rows=buffer, count=3, alive=None

@@ -18,16 +18,18 @@ index's storage: they must all see the same data.
 from __future__ import annotations
 
 import os
+import random
 import uuid
 
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
 
-from tests.storage import brute_force, fill
+from tests.storage import brute_force, fill, unit
 from wagtail_vector_index.index.storage import (
     ChunkRow,
     InvalidVectorError,
+    Where,
     get_storage,
     to_bytes,
 )
@@ -504,3 +506,93 @@ def _cosine(a, b) -> float:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# -- scoped searches inside the engine (Where) -----------------------------------
+
+
+def _scoped_rows(content_type, count, seed):
+    """``count`` one-chunk objects with random tree paths (some not pages)
+    and locales (some none), and their vectors."""
+    generator = random.Random(seed)
+    vectors = _vectors(seed, count, 8)
+    rows = []
+    for number, vector in enumerate(vectors):
+        depth = generator.choice([0, 1, 2, 2, 3, 3])
+        path = "".join(f"{generator.randint(1, 3):04d}" for _ in range(depth))
+        rows.append(
+            ChunkRow(
+                content_type,
+                f"o{number}",
+                0,
+                f"text o{number}",
+                f"hash-o{number}-{seed}",
+                to_bytes(vector),
+                path=path,
+                locale_id=generator.choice([None, 1, 2]),
+            )
+        )
+    return rows, vectors
+
+
+def _fill_rows(storage, rows, dimensions):
+    build = storage.next_build()
+    storage.write_build(build, rows)
+    return storage.activate(
+        build, model_id="m", dimensions=dimensions, object_count=len(rows)
+    )
+
+
+def test_every_storage_filters_scopes_in_its_engine(make_storage):
+    assert make_storage("contract.where").filters_in_engine
+
+
+def test_a_scoped_search_agrees_with_where_allows(make_storage, content_type):
+    rows, _ = _scoped_rows(content_type, 200, 5)
+    state = _fill_rows(make_storage("contract.where"), rows, 8)
+    storage = make_storage("contract.where")
+    prefixes = sorted(
+        {row.path[: 4 * size] for row in rows for size in (1, 2) if row.path}
+    )
+    generator = random.Random(6)
+    for _ in range(25):
+        where = Where(
+            paths=generator.choice([None, tuple(generator.sample(prefixes, 2))]),
+            excluded_paths=tuple(generator.sample(prefixes, generator.randint(0, 2))),
+            locale_id=generator.choice([None, 1, 2]),
+            keys=generator.choice(
+                [None, frozenset((content_type, f"o{i}") for i in range(0, 200, 3))]
+            ),
+        )
+        expected = {
+            row.object_id
+            for row in rows
+            if where.allows(row.path, row.locale_id)
+            and (where.keys is None or (content_type, row.object_id) in where.keys)
+        }
+        hits = storage.search(state, np.ones(8), len(rows), where=where)
+        assert sorted(_ids(hits)) == sorted(expected), where
+
+
+def test_a_scoped_search_returns_the_best_within_the_scope(make_storage, content_type):
+    rows, vectors = _scoped_rows(content_type, 300, 9)
+    state = _fill_rows(make_storage("contract.best"), rows, 8)
+    where = Where(paths=("0001",), locale_id=1)
+    allowed = [i for i, row in enumerate(rows) if where.allows(row.path, row.locale_id)]
+    query = np.random.default_rng(10).standard_normal(8)
+
+    hits = make_storage("contract.best").search(state, query, 5, where=where)
+
+    scores = unit(vectors[allowed].astype(np.float64)) @ unit(query)
+    best = np.argsort(-scores, kind="stable")[:5]
+    assert _ids(hits) == [f"o{allowed[i]}" for i in best]
+    assert [hit.score for hit in hits] == pytest.approx(scores[best], abs=1e-5)
+
+
+def test_inspect_reports_the_stored_scope_attributes(make_storage, content_type):
+    rows, _ = _scoped_rows(content_type, 20, 11)
+    state = _fill_rows(make_storage("contract.attributes"), rows, 8)
+    attributes = make_storage("contract.attributes").inspect(state).attributes
+    assert attributes == {
+        (content_type, row.object_id): (row.path, row.locale_id) for row in rows
+    }

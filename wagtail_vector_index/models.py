@@ -155,6 +155,11 @@ class EmbeddingChunk(models.Model):
     text = models.TextField()
     content_hash = models.CharField(max_length=64)
     vector = models.BinaryField()
+    #: What scoped searches filter on: the object's tree path (pages; ``""``
+    #: otherwise) and its locale's id (translatable objects), see
+    #: ``wagtail_vector_index.index.storage.types.Where``.
+    path = models.CharField(max_length=255, blank=True, default="")
+    locale_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("embedding chunk")

@@ -80,7 +80,7 @@ import numpy as np
 from django.db.models.functions import Length
 
 from wagtail_vector_index.index.storage.base import ChunkTableStorage, vector_problem
-from wagtail_vector_index.index.storage.types import ChunkRow, Hit
+from wagtail_vector_index.index.storage.types import ChunkRow, Hit, Where
 from wagtail_vector_index.models import EmbeddingChunk, IndexChange, IndexState
 from wagtail_vector_index.redaction import get_logger
 
@@ -133,12 +133,34 @@ SYNC_ATTEMPTS = 3
 #: read (each on the index as it is then).
 SEARCH_ATTEMPTS = 3
 
-_ROW_FIELDS = ("pk", "content_type_id", "object_id", "position", "vector")
+#: A row as a copy reads it: its place, what scoped searches filter on, and
+#: last, its vector (the copy keeps all but the vector's bytes).
+_ROW_FIELDS = (
+    "pk",
+    "content_type_id",
+    "object_id",
+    "position",
+    "path",
+    "locale_id",
+    "vector",
+)
+#: The fields of :data:`_ROW_FIELDS` before the vector.
+_KEPT = len(_ROW_FIELDS) - 1
+#: ``locales`` of a row without a locale.
+NO_LOCALE = -1
 
 
 def _headroom(rows: int) -> int:
     """Rows allocated beyond ``rows``, for changes to be appended."""
     return max(256, rows // 32)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``path`` starts with one of ``prefixes``; for no prefixes,
+    whether there is no path (not a page)."""
+    if not prefixes:
+        return not path
+    return bool(path) and path.startswith(prefixes)
 
 
 def _key_hash(content_type_id: int, object_id: str) -> int:
@@ -165,7 +187,13 @@ class _Rows:
         self.positions = np.empty(capacity, dtype=np.int64)
         self.pks = np.empty(capacity, dtype=np.int64)
         self.hashes = np.empty(capacity, dtype=np.int64)
+        self.locales = np.empty(capacity, dtype=np.int64)
         self.object_ids: list[str] = []
+        self.paths: list[str] = []
+        #: Rows under some tree paths (or not pages), by those paths: made on
+        #: the first scoped search asking for them, kept up to date by
+        #: :meth:`put` (see :meth:`under`).
+        self._under: dict[tuple[str, ...], np.ndarray] = {}
 
     def put(self, at: int, rows: list[tuple], vectors: np.ndarray | None) -> None:
         """Write ``rows`` (pk, content type, object id, position) and their
@@ -184,12 +212,36 @@ class _Rows:
             self.content_types[at:end] = [row[1] for row in rows]
             self.positions[at:end] = [row[3] for row in rows]
             self.hashes[at:end] = [_key_hash(row[1], row[2]) for row in rows]
+            self.locales[at:end] = [
+                NO_LOCALE if row[5] is None else row[5] for row in rows
+            ]
             del self.object_ids[at:]
             self.object_ids.extend(str(row[2]) for row in rows)
+            del self.paths[at:]
+            self.paths.extend(row[4] or "" for row in rows)
+            for prefixes, mask in self._under.items():
+                mask[at:end] = [_under(path, prefixes) for path in self.paths[at:end]]
             if by_key is not None:
                 for number, row in enumerate(rows, start=at):
                     by_key.setdefault((int(row[1]), str(row[2])), []).append(number)
             self.size = end
+
+    def under(self, prefixes: tuple[str, ...]) -> np.ndarray:
+        """Whether each row's path starts with one of ``prefixes`` (``()``:
+        whether it has none), over the whole capacity (rows not written yet:
+        ``False``); worked out once per buffer and set of prefixes (a site's
+        root path, restricted pages')."""
+        mask = self._under.get(prefixes)
+        if mask is None:
+            with self._lock:
+                mask = self._under.get(prefixes)
+                if mask is None:
+                    mask = np.zeros(self.capacity, dtype=bool)
+                    mask[: self.size] = [
+                        _under(path, prefixes) for path in self.paths[: self.size]
+                    ]
+                    self._under[prefixes] = mask
+        return mask
 
     def by_key(self) -> dict[tuple[int, str], list[int]]:
         """Every written row's number by object (built once per buffer)."""
@@ -292,11 +344,11 @@ def _checked_vectors(
     invalid = 0
     size = 4 * dimensions
     for row in rows:
-        if len(row[4]) != size:
+        if len(row[_KEPT]) != size:
             invalid += 1
             continue
-        kept.append(row[:4])
-        vectors.append(np.frombuffer(row[4], dtype=np.float32))
+        kept.append(row[:_KEPT])
+        vectors.append(np.frombuffer(row[_KEPT], dtype=np.float32))
     if not vectors:
         return kept, np.empty((0, dimensions), dtype=np.float32), invalid
     return kept, normalise(np.vstack(vectors), in_place=True), invalid
@@ -313,10 +365,30 @@ def _not_finite(matrix: np.ndarray) -> np.ndarray:
     )
 
 
+def _allowed(loaded: _Loaded, where: Where | None) -> np.ndarray | None:
+    """Which of ``loaded``'s rows ``where``'s path and locale conditions
+    allow (``None``: it sets none), as ``Where.allows`` decides."""
+    if where is None:
+        return None
+    rows, count = loaded.rows, loaded.count
+    allowed = None
+    if where.paths is not None:
+        allowed = rows.under(where.paths)[:count] | rows.under(())[:count]
+    if where.excluded_paths:
+        kept = ~rows.under(where.excluded_paths)[:count]
+        allowed = kept if allowed is None else allowed & kept
+    if where.locale_id is not None:
+        locales = rows.locales[:count]
+        same = (locales == where.locale_id) | (locales == NO_LOCALE)
+        allowed = same if allowed is None else allowed & same
+    return allowed
+
+
 class DatabaseStorage(ChunkTableStorage):
     """Vectors in the application database, searched in memory with NumPy."""
 
     model = EmbeddingChunk
+    filters_in_engine = True
     _cache: dict[str, _Loaded] = {}
     _lock = threading.Lock()
     #: Journal entries kept per index (see :data:`JOURNAL_KEEP`).
@@ -462,7 +534,7 @@ class DatabaseStorage(ChunkTableStorage):
         batch: list[tuple] = []
         query = chunks.order_by("pk").values_list(*_ROW_FIELDS)
         for row in query.iterator(chunk_size=2_000):
-            if len(row[4]) != size:
+            if len(row[_KEPT]) != size:
                 invalid += 1  # Another length: it cannot be compared.
                 continue
             at = count + len(batch)
@@ -471,8 +543,8 @@ class DatabaseStorage(ChunkTableStorage):
                 rows.put(count, batch, None)
                 count, batch = at, []
                 rows = self._compacted(rows, count, None, _headroom(count))
-            rows.vectors[at] = np.frombuffer(row[4], dtype=np.float32)
-            batch.append(row[:4])
+            rows.vectors[at] = np.frombuffer(row[_KEPT], dtype=np.float32)
+            batch.append(row[:_KEPT])
             if len(batch) == 2_000:
                 rows.put(count, batch, None)
                 count, batch = count + len(batch), []
@@ -508,10 +580,12 @@ class DatabaseStorage(ChunkTableStorage):
         )
         live = len(keep)
         np.take(rows.vectors, keep, axis=0, out=fresh.vectors[:live])
-        for name in ("content_types", "positions", "pks", "hashes"):
+        for name in ("content_types", "positions", "pks", "hashes", "locales"):
             np.take(getattr(rows, name), keep, out=getattr(fresh, name)[:live])
-        ids = rows.object_ids
-        fresh.object_ids = [ids[i] for i in keep.tolist()]
+        kept = keep.tolist()
+        ids, paths = rows.object_ids, rows.paths
+        fresh.object_ids = [ids[i] for i in kept]
+        fresh.paths = [paths[i] for i in kept]
         fresh.size = live
         return fresh
 
@@ -533,7 +607,7 @@ class DatabaseStorage(ChunkTableStorage):
             found += chunk.values_list(*_ROW_FIELDS)
         found.sort(key=lambda row: row[0])
         added, vectors, invalid = _checked_vectors(
-            ((*row[:4], bytes(row[4])) for row in found), state.dimensions
+            ((*row[:_KEPT], bytes(row[_KEPT])) for row in found), state.dimensions
         )
         bad = _not_finite(vectors)
         if len(bad):
@@ -580,9 +654,16 @@ class DatabaseStorage(ChunkTableStorage):
         limit: int,
         *,
         keys: Collection[tuple[int, str]] | None = None,
+        where: Where | None = None,
     ) -> list[Hit]:
         """The ``limit`` chunks most similar to ``vector`` (cosine), best
-        first; with ``keys``, among the chunks of those objects only."""
+        first; with ``keys``, among the chunks of those objects only; with
+        ``where``, among the rows it allows (masks over the copy's paths and
+        locales, see :meth:`_Rows.under`)."""
+        if where is not None and where.keys is not None:
+            keys = where.keys if keys is None else set(keys) & where.keys
+            if not keys:
+                return []
         data = None
         for _attempt in range(SEARCH_ATTEMPTS):
             loaded = self._loaded(state)
@@ -590,7 +671,7 @@ class DatabaseStorage(ChunkTableStorage):
                 return []
             if data is None:
                 data = self.check_query(vector, state.dimensions)
-            found = self._best(loaded, data, limit, keys)
+            found = self._best(loaded, data, limit, keys, where)
             texts = self._texts([int(loaded.rows.pks[row]) for row, _ in found])
             if len(texts) == len(found):
                 break
@@ -616,10 +697,25 @@ class DatabaseStorage(ChunkTableStorage):
         data: bytes,
         limit: int,
         keys: Collection[tuple[int, str]] | None,
+        where: Where | None = None,
     ) -> list[tuple[int, float]]:
         """The best rows of ``loaded`` and their scores."""
         query = normalise(np.frombuffer(data, dtype=np.float32))
-        if keys is None:
+        allowed = _allowed(loaded, where)
+        if keys is None and allowed is not None:
+            if loaded.alive is not None:
+                allowed = allowed & loaded.alive
+            candidates = int(np.count_nonzero(allowed))
+            if not candidates:
+                return []
+            if candidates <= GATHER_SHARE * loaded.live:
+                rows = np.flatnonzero(allowed)
+                scores = loaded.matrix[rows] @ query
+            else:
+                rows = None
+                scores = loaded.matrix @ query
+                scores[~allowed] = -np.inf
+        elif keys is None:
             rows = None
             scores = loaded.matrix @ query
             if loaded.alive is not None:
@@ -627,6 +723,8 @@ class DatabaseStorage(ChunkTableStorage):
             candidates = loaded.live
         else:
             rows = loaded.rows_for(keys)
+            if allowed is not None:
+                rows = rows[allowed[rows]]
             if not len(rows):
                 return []
             if len(rows) <= GATHER_SHARE * loaded.live:
@@ -666,6 +764,8 @@ class DatabaseStorage(ChunkTableStorage):
                     text=row.text,
                     content_hash=row.content_hash,
                     vector=self.vector_bytes(row.vector),
+                    path=getattr(row, "path", ""),
+                    locale_id=getattr(row, "locale_id", None),
                 )
                 for row in rows
             ),
