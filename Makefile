@@ -98,6 +98,9 @@ bench: install chromium
 	$(BIN)/python benchmarks/run.py --with-old --markdown
 	$(BIN)/python benchmarks/indexes.py --storage database,pgvector --with-old
 	$(BIN)/python benchmarks/default_storage.py --markdown
+	$(BIN)/python benchmarks/updates.py --storage database,pgvector
+	$(BIN)/python benchmarks/scopes.py --storage database,pgvector
+	$(BIN)/python benchmarks/scopes.py --quick --storage qdrant
 	$(BIN)/python benchmarks/retrieval.py --storage database,pgvector
 	$(BIN)/python -m pytest benchmarks/stream_latency.py -m browser -s -q
 	$(BIN)/python benchmarks/resilience.py
