@@ -213,3 +213,46 @@ def test_moved_names_keep_their_documented_import_paths():
     assert echo.HashingEmbeddingBackend is offline.HashingEmbeddingBackend
     assert get_site_overrides is site_overrides.get_site_overrides
     assert CACHE_KEY == site_overrides.CACHE_KEY
+
+
+#: docs/architecture.md's table of kept import paths: (kept module, names,
+#: the module the names live in now).
+KEPT_PATHS = [
+    ("index.pgvector", ["PgvectorStorage"], "index.storage.pgvector"),
+    (
+        "index.storage",
+        ["DatabaseStorage", "to_bytes", "from_bytes", "normalise"],
+        "index.storage.database",
+    ),
+    (
+        "ai_utils.backends.echo",
+        ["EchoChatBackend", "HashingEmbeddingBackend"],
+        "ai_utils.backends.offline",
+    ),
+    ("models", ["CACHE_KEY", "get_site_overrides"], "site_overrides"),
+    ("storage.models", ["VectorIndexedMixin", "EmbeddingField"], "index"),
+]
+
+
+@pytest.mark.parametrize(("kept", "names", "home"), KEPT_PATHS)
+def test_kept_paths_point_at_the_code_and_are_documented(kept, names, home):
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = importlib.import_module(f"{PACKAGE}.{kept}")
+        new = importlib.import_module(f"{PACKAGE}.{home}")
+        for name in names:
+            assert getattr(old, name) is getattr(new, name), name
+    table = (ROOT.parent / "docs" / "architecture.md").read_text()
+    section = table.split("## Kept import paths", 1)[1]
+    assert f"`{PACKAGE}.{kept}" in section
+
+
+@pytest.mark.parametrize("kept", ["index.pgvector", "ai_utils.backends.echo"])
+def test_nothing_in_the_package_imports_through_a_kept_module(kept):
+    users = [
+        module for module, imported in GRAPH.items() if f"{PACKAGE}.{kept}" in imported
+    ]
+    assert users == []
