@@ -548,3 +548,108 @@ def test_vectors_travel_in_binary_form_never_as_text(content_type, monkeypatch):
     assert sorted(storage.vectors_by_hash(state).values()) == sorted(
         v.tobytes() for v in vectors
     )
+
+
+# -- scoped searches -------------------------------------------------------------
+
+
+def _scoped_fill(content_type, count=1_000, dimensions=32):
+    """``count`` clustered vectors, one page each: one in ten under the
+    tree path ``00010002``, the rest under ``00010003``."""
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(21)
+    centres = rng.standard_normal((8, dimensions))
+    vectors = (
+        centres[rng.integers(0, 8, count)]
+        + 0.3 * rng.standard_normal((count, dimensions))
+    ).astype(np.float32)
+    storage = PgvectorStorage("pgvector.scoped")
+    build = storage.next_build()
+    storage.write_build(
+        build,
+        [
+            ChunkRow(
+                content_type,
+                f"o{i}",
+                0,
+                f"text o{i}",
+                f"hash-o{i}",
+                to_bytes(vector),
+                path=("00010002" if i % 10 == 0 else "00010003") + f"{i:04d}",
+                locale_id=1,
+            )
+            for i, vector in enumerate(vectors)
+        ],
+    )
+    state = storage.activate(
+        build, model_id="m", dimensions=dimensions, object_count=count
+    )
+    return storage, state, vectors, centres
+
+
+def _settings(*names):
+    with connection.cursor() as cursor:
+        return [
+            cursor.execute("SELECT current_setting(%s, true)", [name]).fetchone()[0]
+            for name in names
+        ]
+
+
+WALK = ("hnsw.iterative_scan", "hnsw.max_scan_tuples", "enable_seqscan", "enable_sort")
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_scoped_search_walks_the_hnsw_index_and_finds_the_best_in_scope(
+    content_type,
+):
+    from wagtail_vector_index.index.storage import Where
+
+    storage, state, vectors, centres = _scoped_fill(content_type)
+    if not storage.iterative_scans():
+        pytest.skip("pgvector before 0.8: scoped searches compare exactly")
+    where = Where(paths=("00010002",), locale_id=1)
+    conditions, params = storage.where_sql(where)
+    sql = storage.search_sql(
+        state, centres[0], 20, iterative=True, conditions=conditions
+    )
+    with connection.cursor() as cursor:
+        for name, value in (
+            ("enable_seqscan", "off"),
+            ("enable_bitmapscan", "off"),
+            ("enable_sort", "off"),
+        ):
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using wvi_hnsw_" in plan
+
+    # In the caller's transaction: the walk's settings are put back.
+    before = _settings(*WALK)
+    recalls = []
+    for query in centres:
+        hits = storage.search(state, query, 20, where=where)
+        assert len(hits) == 20
+        assert all(int(hit.object_id[1:]) % 10 == 0 for hit in hits)
+        scores = [hit.score for hit in hits]
+        assert scores == sorted(scores, reverse=True)
+        allowed = vectors[::10]
+        ids, _ = brute_force(allowed, query, 20)
+        exact = {f"o{int(i[1:]) * 10}" for i in ids}
+        recalls.append(len(exact & {hit.object_id for hit in hits}) / 20)
+    assert np.mean(recalls) >= 0.9, recalls
+    assert _settings(*WALK) == before
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_scope_too_narrow_for_the_walk_is_compared_exactly(content_type):
+    from wagtail_vector_index.index.storage import Where
+
+    storage, state, vectors, centres = _scoped_fill(content_type)
+    # Three pages of a thousand: the walk stops at its bound, then every
+    # vector the scope allows is compared.
+    where = Where(paths=("000100020000", "000100020010", "000100020020"))
+    hits = storage.search(state, centres[1], 10, where=where)
+    assert sorted(hit.object_id for hit in hits) == ["o0", "o10", "o20"]
