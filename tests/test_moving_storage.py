@@ -6,11 +6,9 @@ on PostgreSQL (tests/settings_postgres.py)."""
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from wagtail.models import Page
 
 from tests.testapp.models import ArticlePage
-from tests.utils import ARTICLES, OFFLINE, root_page
-from wagtail_vector_index.ai_utils.backends.offline import HashingEmbeddingBackend
+from tests.utils import ARTICLES, OFFLINE, add_articles, spy_embedded
 
 pytestmark = pytest.mark.django_db
 
@@ -33,26 +31,16 @@ def storage(setting):
 
 @pytest.fixture
 def articles():
-    home = root_page().add_child(instance=Page(title="Home", slug="moving-home"))
-    return {
-        title: home.add_child(
-            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
-        )
-        for title, body in ARTICLES.items()
-    }
+    return add_articles("moving-home")
 
 
 @pytest.fixture
 def embedded(monkeypatch):
-    texts = []
-    real = HashingEmbeddingBackend._embed_batch
+    return spy_embedded(monkeypatch)
 
-    def spy(self, batch, *args, **kwargs):
-        texts.extend(batch)
-        return real(self, batch, *args, **kwargs)
 
-    monkeypatch.setattr(HashingEmbeddingBackend, "_embed_batch", spy)
-    return texts
+def texts(batches):
+    return [text for batch in batches for text in batch]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +64,7 @@ def test_moving_to_another_storage_embeds_nothing(articles, embedded, before, af
     with storage(after):
         estimate = index.estimate()
         report = index.update()
-        sent = list(embedded)
+        sent = texts(embedded)
         state = index.storage.state()
         assert index.search("flour telescope", limit=5)
         assert index.search("rye spelt", limit=1) == [bread]
@@ -119,4 +107,4 @@ def test_vectors_of_another_model_are_not_taken(articles, embedded):
     with override_settings(WAGTAIL_VECTOR_INDEX=other):
         report = index.update()
     assert (report.embedded, report.cached) == (len(ARTICLES), 0)
-    assert len(embedded) == len(ARTICLES)
+    assert len(texts(embedded)) == len(ARTICLES)

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
-from wagtail.models import Page
 
 from tests.storage import chunk_model
 from tests.testapp.models import ArticlePage
-from tests.utils import ARTICLES, OFFLINE, root_page
-from wagtail_vector_index.ai_utils.backends.offline import HashingEmbeddingBackend
+from tests.utils import ARTICLES, OFFLINE, add_articles, spy_embedded
 from wagtail_vector_index.index import IndexLeaseLostError, rebuild
 from wagtail_vector_index.index.chunking import Chunk
 from wagtail_vector_index.models import IndexUpdateLease
@@ -37,27 +35,13 @@ def index():
 
 @pytest.fixture
 def articles():
-    home = root_page().add_child(instance=Page(title="Home", slug="in-place-home"))
-    return {
-        title: home.add_child(
-            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
-        )
-        for title, body in ARTICLES.items()
-    }
+    return add_articles("in-place-home")
 
 
 @pytest.fixture
 def embedded(monkeypatch):
     """The texts the offline backend is asked to embed, call by call."""
-    calls = []
-    real = HashingEmbeddingBackend._embed_batch
-
-    def spy(self, batch, *args, **kwargs):
-        calls.append(list(batch))
-        return real(self, batch, *args, **kwargs)
-
-    monkeypatch.setattr(HashingEmbeddingBackend, "_embed_batch", spy)
-    return calls
+    return spy_embedded(monkeypatch)
 
 
 def rewrite(page, body):

@@ -198,3 +198,37 @@ def root_page():
         Locale.objects.get_or_create(language_code=language)
         root = Page.add_root(instance=Page(title="Root", slug="root"))
     return root
+
+
+def add_articles(slug):
+    """A home page (``slug``) under the root with one ``ArticlePage`` per entry
+    of :data:`ARTICLES`; the pages by title."""
+    from wagtail.models import Page
+
+    from tests.testapp.models import ArticlePage
+
+    home = root_page().add_child(instance=Page(title="Home", slug=slug))
+    return {
+        title: home.add_child(
+            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
+        )
+        for title, body in ARTICLES.items()
+    }
+
+
+def spy_embedded(monkeypatch):
+    """Every text the offline embedding backend is asked to embed, one list
+    per request (searches' queries included)."""
+    from wagtail_vector_index.ai_utils.backends.offline import (
+        HashingEmbeddingBackend,
+    )
+
+    batches = []
+    real = HashingEmbeddingBackend._embed_batch
+
+    def spy(self, batch, *args, **kwargs):
+        batches.append(list(batch))
+        return real(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(HashingEmbeddingBackend, "_embed_batch", spy)
+    return batches

@@ -106,6 +106,16 @@ class StoredBuild:
     #: locale id)`` (``None`` for a storage that does not store them).
     attributes: dict[tuple[int, str], Any] | None = None
 
+    def count(self, key: Key, valid: bool) -> None:
+        """Count one stored row: its key, and its hash as reusable if its
+        vector is ``valid``."""
+        self.keys[key] += 1
+        if valid:
+            self.hashes.add(key[3])
+        else:
+            self.invalid += 1
+            self.invalid_objects.add((key[0], key[1]))
+
 
 class ChunkTableStorage:
     """A storage keeping one row per chunk in ``model``, builds side by side.
@@ -264,12 +274,7 @@ class ChunkTableStorage:
             if found.attributes is not None:
                 *key, path, locale_id = key
                 found.attributes[(key[0], key[1])] = (path, locale_id)
-            found.keys[tuple(key)] += 1
-            if valid:
-                found.hashes.add(key[3])
-            else:
-                found.invalid += 1
-                found.invalid_objects.add((key[0], key[1]))
+            found.count(tuple(key), valid)
         return found
 
     def vectors_by_hash(

@@ -811,8 +811,7 @@ class QdrantStorage:
             "locale",
         ]
         attributes: dict[tuple[int, str], tuple[str, int | None] | None] = {}
-        # Set on the instance: StoredBuild has no such field in every version.
-        found.attributes = attributes  # type: ignore[attr-defined]
+        found.attributes = attributes
         for point in self._scroll(name, None, fields=fields):
             payload = point.payload or {}
             key = (
@@ -821,15 +820,10 @@ class QdrantStorage:
                 int(payload["position"]),
                 str(payload["content_hash"]),
             )
-            found.keys[key] += 1
+            found.count(key, valid)
             stored = _stored_attributes(payload)
             if attributes.setdefault((key[0], key[1]), stored) != stored:
                 attributes[(key[0], key[1])] = None
-            if valid:
-                found.hashes.add(key[3])
-            else:
-                found.invalid += 1
-                found.invalid_objects.add((key[0], key[1]))
         return found
 
     def vectors_by_hash(
