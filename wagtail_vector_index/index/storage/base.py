@@ -148,6 +148,12 @@ class ChunkTableStorage:
         for *values, data in self._vector_rows(queryset, fields):
             yield (*values, not self.vector_problem(data, dimensions))
 
+    def _vectors_fit(self, state: IndexState) -> bool:
+        """Whether every vector of the active build is known to fit
+        ``state.dimensions`` without reading any (``False``: :meth:`inspect`
+        checks each)."""
+        return False
+
     def _clear_unfinished(self, active: int) -> None:
         """Called by ``next_build`` after the rows of builds other than
         ``active`` (interrupted runs) are deleted."""
@@ -257,9 +263,15 @@ class ChunkTableStorage:
         if self.filters_in_engine:
             fields += ("path", "locale_id")
             found.attributes = {}
-        rows = self._validity_rows(
-            self.chunks(state.active_build), fields, state.dimensions
-        )
+        chunks = self.chunks(state.active_build)
+        if self._vectors_fit(state):
+            # Only the keys: reading a vector (or its length) costs far more.
+            rows: Iterable[tuple] = (
+                (*values, True)
+                for values in chunks.values_list(*fields).iterator(chunk_size=2_000)
+            )
+        else:
+            rows = self._validity_rows(chunks, fields, state.dimensions)
         for *key, valid in rows:
             if found.attributes is not None:
                 *key, path, locale_id = key
@@ -454,7 +466,8 @@ class ChunkTableStorage:
         lease: Any = None,
     ) -> IndexState:
         """Swap the chunks of each object of ``changes`` (no rows: remove it)
-        in the active build, in one transaction.
+        in the active build, in one transaction. Stored rows equal to new
+        ones stay (see :meth:`_unchanged_rows`); the others are replaced.
 
         Every vector is checked first (``dimensions``, by default the
         index's): one that does not fit raises :class:`InvalidVectorError`
@@ -468,7 +481,7 @@ class ChunkTableStorage:
             for object_rows in changes.values()
             for row in self._checked(object_rows, size, build)
         ]
-        added = {(row.content_type_id, row.object_id) for row in rows}
+        added = {(row.content_type_id, str(row.object_id)) for row in rows}
         with transaction.atomic(using=self.using):
             if lease is not None:
                 lease.confirm()
@@ -480,18 +493,25 @@ class ChunkTableStorage:
                 return self.apply_changes(
                     state, changes, dimensions=dimensions, lease=lease
                 )
-            existing = self._of_objects(build, changes)
-            present = {
+            replaced = [key for key, object_rows in changes.items() if object_rows]
+            written, stale, present = self._unchanged_rows(build, replaced, rows)
+            gone = self._of_objects(
+                build, [key for key, object_rows in changes.items() if not object_rows]
+            )
+            present |= {
                 (content_type_id, str(object_id))
-                for content_type_id, object_id in existing.values_list(
+                for content_type_id, object_id in gone.values_list(
                     "content_type_id", "object_id"
                 ).distinct()
             }
-            deleted, _ = existing.delete()
-            self._bulk(build, rows)
+            deleted, _ = gone.delete()
+            for start in range(0, len(stale), 500):
+                batch = stale[start : start + 500]
+                deleted += self.model.objects.filter(pk__in=batch).delete()[0]
+            self._bulk(build, written)
             self._changed(state, changes.keys())
             state.revision = new_revision()
-            state.chunk_count = max(0, state.chunk_count - deleted + len(rows))
+            state.chunk_count = max(0, state.chunk_count - deleted + len(written))
             state.object_count = max(
                 0, state.object_count - len(present - added) + len(added - present)
             )
@@ -499,6 +519,52 @@ class ChunkTableStorage:
                 update_fields=["revision", "chunk_count", "object_count", "updated_at"]
             )
         return state
+
+    def _unchanged_rows(
+        self, build: int, keys: Sequence[tuple[int, str]], rows: Sequence[Any]
+    ) -> tuple[list[Any], list[Any], set[tuple[int, str]]]:
+        """The stored rows of the objects ``keys`` compared with their new
+        ``rows`` (checked: vectors as float32 bytes): the rows to write, the
+        primary keys of the stored rows to delete, and the objects found.
+
+        A stored row equal to a new one (position, text, hash, attributes and
+        vector, byte for byte) stays as it is and the new one is not written:
+        after a small edit most chunks of an object are the same, and on
+        pgvector each row written is an insertion into the build's HNSW
+        graph, by far the dearest part of changing an object. Only these
+        objects' vectors are read."""
+        if not keys:
+            return list(rows), [], set()
+        fields = ["pk", "content_type_id", "object_id", "position", "text"]
+        fields.append("content_hash")
+        if self.filters_in_engine:
+            fields += ["path", "locale_id"]
+        stored: dict[tuple, list[Any]] = {}
+        present: set[tuple[int, str]] = set()
+        for pk, content_type_id, object_id, *values in self._vector_rows(
+            self._of_objects(build, keys), fields
+        ):
+            present.add((content_type_id, str(object_id)))
+            identity = (int(content_type_id), str(object_id), *values)
+            stored.setdefault(identity, []).append(pk)
+        written = []
+        for row in rows:
+            identity = (
+                int(row.content_type_id),
+                str(row.object_id),
+                row.position,
+                row.text,
+                row.content_hash,
+            )
+            if self.filters_in_engine:
+                identity += (getattr(row, "path", ""), getattr(row, "locale_id", None))
+            kept = stored.get((*identity, row.vector))
+            if kept:
+                kept.pop()  # A row stored twice: the other copy goes.
+            else:
+                written.append(row)
+        stale = [pk for pks in stored.values() for pk in pks]
+        return written, stale, present
 
     def _changed(self, state: IndexState, keys: Iterable[tuple[int, str]]) -> None:
         """Called by :meth:`apply_changes` in its transaction, after the rows
