@@ -234,3 +234,34 @@ def test_an_invalid_hnsw_index_is_not_trusted(content_type):
             [connection.ops.quote_name(name)],
         )
     assert not storage._vectors_fit(state)
+
+
+def test_vectors_are_found_where_inspect_saw_them(content_type):
+    storage = get_storage("cost.places")
+    stored = vectors(10, count=6)
+    state = fill(storage, content_type, stored)
+    by_object = dict(
+        storage.chunks(state.active_build).values_list("object_id", "content_hash")
+    )
+    hashes = [by_object[f"o{i}"] for i in range(6)]
+    expected = get_storage("cost.places").vectors_by_hash(state, hashes)
+    assert len(expected) == 6
+    storage.inspect(state)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert storage.vectors_by_hash(state, hashes) == expected
+    reads = [q["sql"] for q in queries if "content_hash" in q["sql"]]
+    assert reads and not any('"content_hash" IN' in sql for sql in reads), reads
+
+    # A row replaced since: its hash is searched for; one gone is not found.
+    storage.apply_changes(
+        state,
+        {
+            (content_type, "o0"): [
+                ChunkRow(content_type, "o0", 0, "moved", hashes[0], expected[hashes[0]])
+            ],
+            (content_type, "o1"): [],
+        },
+    )
+    found = storage.vectors_by_hash(state, hashes)
+    assert found == {h: v for h, v in expected.items() if h != hashes[1]}
