@@ -2,7 +2,7 @@
 complete new build.
 
     python benchmarks/updates.py [--objects 10000] [--storage database,pgvector]
-        [--profile]
+        [--edit rewrite|append] [--profile]
 
 N books (``tests.testapp.models.Book``: ``max_chunk_tokens`` 24, so each
 book's 200-word blurb makes about 10 chunks: 10,000 books, about 100,000
@@ -16,6 +16,10 @@ embed the same number of new chunks; the table puts them side by side
 (ratio: in place over rebuild). Each storage runs in a process of its own.
 Books, not pages, so that making 10,000 objects takes seconds (pages add
 their tree queries to the plan, the same for both runs).
+
+With ``--edit append`` the changed books get a sentence added at the end of
+their blurb instead of a new one: only their last chunks change, the usual
+shape of an edit (an update in place then writes only those rows).
 
 ``--profile`` prints, for the in-place run, the functions taking the most
 time (cProfile, main thread: the embedding requests run in worker threads)
@@ -58,11 +62,16 @@ def blurb(number: int, edition: int = 0) -> str:
     return " ".join(words) + f" book{number} edition{edition}"
 
 
-def change(books: list, edition: int) -> None:
+def change(books: list, edition: int, edit: str = "rewrite") -> None:
+    """``rewrite``: a new blurb (every chunk's text changes); ``append``: a
+    sentence added at its end (only the last chunks change)."""
     from tests.testapp.models import Book
 
     for book in books:
-        book.blurb = blurb(book.pk, edition)
+        if edit == "append":
+            book.blurb = f"{book.blurb} Revised for edition {edition}."
+        else:
+            book.blurb = blurb(book.pk, edition)
     Book.objects.bulk_update(books, ["blurb"], batch_size=500)
 
 
@@ -125,7 +134,9 @@ def timed_update(server: RemoteProvider, *options: str, profile: bool = False) -
     return result
 
 
-def measure(storage: str, objects: int, profile: bool = False) -> dict:
+def measure(
+    storage: str, objects: int, profile: bool = False, edit: str = "rewrite"
+) -> dict:
     from indexes import BUILD_MEMORY, setup_django
 
     setup_django(storage)
@@ -182,12 +193,13 @@ def measure(storage: str, objects: int, profile: bool = False) -> dict:
             result["storage"] = storage.__class__.__name__
             books = list(Book.objects.order_by("pk"))
             share = max(1, objects // 100)
-            change(books[:share], 1)
+            change(books[:share], 1, edit)
             result["in_place"] = timed_update(server, profile=profile)
-            change(books[share : 2 * share], 1)
+            change(books[share : 2 * share], 1, edit)
             result["rebuild"] = timed_update(server, "--rebuild")
             state = IndexState.objects.get(index_name=index.name)
             result["chunk_count"] = state.chunk_count
+            result["edit"] = edit
             result["changed"] = share
     finally:
         server.stop()
@@ -201,21 +213,29 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="profile the in-place update"
     )
+    parser.add_argument(
+        "--edit",
+        choices=["rewrite", "append"],
+        default="rewrite",
+        help="how the changed books change: a new blurb, or a sentence appended",
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     storages = [name.strip() for name in args.storage.split(",") if name.strip()]
     if args.json:
-        print(json.dumps(measure(storages[0], args.objects, args.profile)))
+        result = measure(storages[0], args.objects, args.profile, args.edit)
+        print(json.dumps(result))
         return
     results = []
     for storage in storages:
         print(f"{storage}...", file=sys.stderr, flush=True)
         command = [sys.executable, __file__, "--json", "--storage", storage]
-        command += ["--objects", str(args.objects)]
+        command += ["--objects", str(args.objects), "--edit", args.edit]
         if args.profile:
             command.append("--profile")
         output = subprocess.run(command, check=True, capture_output=True, text=True)
         results.append(json.loads(output.stdout.strip().splitlines()[-1]))
+    print(f"Changed books: {args.edit} (--edit)\n")
     print(
         "| storage | objects | chunks | first build s | 1% changed: in place s "
         "| provider calls | --rebuild s | provider calls | in place / rebuild |"
