@@ -233,25 +233,30 @@ class _Plan:
         """The objects whose stored chunks differ from the planned ones (or
         hold an invalid vector), in plan order, and the stored objects no
         longer planned."""
-        planned: dict[tuple[int, str], Counter] = {}
+        # Each object's (position, hash) pairs, sorted: equal lists are equal
+        # multisets (a chunk stored twice counts twice).
+        planned: dict[tuple[int, str], list[tuple[int, str]]] = {}
         for content_type_id, object_id, chunk in self.rows:
-            key = (content_type_id, object_id)
-            planned.setdefault(key, Counter())[
+            planned.setdefault((content_type_id, object_id), []).append(
                 (chunk.position, chunk.content_hash)
-            ] += 1
-        stored: dict[tuple[int, str], Counter] = defaultdict(Counter)
+            )
+        stored: dict[tuple[int, str], list[tuple[int, str]]] = {}
         for (
             content_type_id,
             object_id,
             position,
             digest,
         ), count in self.stored_keys.items():
-            stored[(content_type_id, object_id)][(position, digest)] += count
+            stored.setdefault((content_type_id, object_id), []).extend(
+                [(position, digest)] * count
+            )
+        for pairs in stored.values():
+            pairs.sort()
         known = self.stored_attributes
         changed = [
             key
             for key, chunks in planned.items()
-            if chunks != stored.get(key)
+            if sorted(chunks) != stored.get(key)
             or key in self.invalid_objects
             or (known is not None and known.get(key) != self.attributes.get(key))
         ]
@@ -876,8 +881,9 @@ class VectorIndex:
 
     # -- updating -----------------------------------------------------------
 
-    def _plan(self, backend: Any, state: Any) -> _Plan:
-        stored = self.storage.inspect(state)
+    def _plan(self, backend: Any, state: Any, storage: Any = None) -> _Plan:
+        storage = storage or self.storage
+        stored = storage.inspect(state)
         plan = _Plan(
             reusable=stored.hashes,
             stored_keys=stored.keys,
@@ -903,7 +909,7 @@ class VectorIndex:
         # Moved to another storage: the vectors are where the index was.
         plan.sources = moving.sources(
             self.name,
-            self.storage,
+            storage,
             state,
             embedding_cache.for_backend(backend),
             moved=state is not None and not stored.keys,
@@ -1004,7 +1010,10 @@ class VectorIndex:
             covered = list(self._pending().values_list("pk", flat=True))
             backend = self.embedding_backend
             state = self._reusable_state(backend)
-            plan = self._plan(backend, state)
+            # One instance throughout: its inspect() tells its
+            # vectors_by_hash() where the reusable vectors are.
+            storage = self.storage
+            plan = self._plan(backend, state, storage)
             report = UpdateReport(
                 self.name,
                 objects=plan.objects,
@@ -1023,20 +1032,19 @@ class VectorIndex:
                     plan.invalid,
                     state.dimensions,
                 )
-            # Counted, not a set: a build holding a chunk twice is not current.
-            keys = Counter(
-                (ct, oid, c.position, c.content_hash) for ct, oid, c in plan.rows
-            )
+            # Objects whose chunks (counted: a build holding a chunk twice is
+            # not current), vectors or attributes differ, and objects gone.
+            changed, removed = plan.changes()
             if (
                 state is not None
                 and not full_build
                 and not plan.pending
                 and not plan.invalid
-                and keys == plan.stored_keys
-                and plan.stored_attributes in (None, plan.attributes)
+                and not changed
+                and not removed
             ):
                 report.unchanged = True
-                self.storage.touch(state)
+                storage.touch(state)
                 self._pending().filter(pk__in=covered).delete()
                 return report
             if confirm is not None and not confirm(report.estimate):
@@ -1045,7 +1053,6 @@ class VectorIndex:
             lease.refresh(force=True)  # Confirming may have taken a while.
             dimensions = backend.embedding_output_dimensions
             signature = self.chunking_signature(backend)
-            changed, removed = plan.changes()
             report.in_place = (
                 state is not None
                 and not full_build
@@ -1068,7 +1075,7 @@ class VectorIndex:
             if report.in_place:
                 wanted = set(changed)
                 rebuild.write_build(
-                    storage=self.storage,
+                    storage=storage,
                     state=state,
                     build=None,
                     backend=backend,
@@ -1081,12 +1088,12 @@ class VectorIndex:
                     attributes=plan.attributes,
                     lease=lease,
                 )
-                rebuild.remove_objects(self.storage, state, removed, lease=lease)
+                rebuild.remove_objects(storage, state, removed, lease=lease)
                 self._pending().filter(pk__in=covered).delete()
                 return report
-            build = self.storage.next_build(lease=lease)
+            build = storage.next_build(lease=lease)
             rebuild.write_build(
-                storage=self.storage,
+                storage=storage,
                 state=state,
                 build=build,
                 backend=backend,
@@ -1099,7 +1106,7 @@ class VectorIndex:
                 attributes=plan.attributes,
             )
             lease.refresh()
-            self.storage.activate(
+            storage.activate(
                 build,
                 model_id=backend.config.model_id,
                 dimensions=dimensions,

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,21 @@ class InvalidVectorError(WagtailVectorIndexError, ValueError):
                 "outcome": outcome,
             }
         )
+
+
+#: Where the highest byte of each native float32 lies (sign and exponent).
+_HIGH_BYTE = 3 if sys.byteorder == "little" else 0
+
+
+def surely_fits(data: bytes, dimensions: int) -> bool:
+    """A quick proof that float32 ``data`` fits an index of ``dimensions``:
+    the right length, and no value whose highest byte is 0x7F or 0xFF (only
+    those can hold NaN or infinity: magnitudes of 2**127 and up). ``False``
+    proves nothing: ask :func:`vector_problem`."""
+    if not dimensions or len(data) != 4 * dimensions:
+        return False
+    high = data[_HIGH_BYTE::4]
+    return b"\x7f" not in high and b"\xff" not in high
 
 
 def vector_problem(data: bytes, dimensions: int) -> str | None:
@@ -154,9 +170,18 @@ class ChunkTableStorage:
     ) -> Iterator[tuple]:
         """``fields`` of each row and, last, whether its vector fits an index
         of ``dimensions`` (by reading it here; storages that can tell in SQL
-        do so without sending the vectors)."""
+        do so without sending the vectors). Vectors :func:`surely_fits`
+        proves valid are not checked further: of a 100,000-row build, that
+        is most of the time spent besides reading them."""
         for *values, data in self._vector_rows(queryset, fields):
-            yield (*values, not self.vector_problem(data, dimensions))
+            valid = surely_fits(data, dimensions)
+            yield (*values, valid or not self.vector_problem(data, dimensions))
+
+    def _vectors_fit(self, state: IndexState) -> bool:
+        """Whether every vector of the active build is known to fit
+        ``state.dimensions`` without reading any (``False``: :meth:`inspect`
+        checks each)."""
+        return False
 
     def _clear_unfinished(self, active: int) -> None:
         """Called by ``next_build`` after the rows of builds other than
@@ -259,6 +284,7 @@ class ChunkTableStorage:
         if state is None:
             return found
         fields: tuple[str, ...] = (
+            "pk",
             "content_type_id",
             "object_id",
             "position",
@@ -267,14 +293,25 @@ class ChunkTableStorage:
         if self.filters_in_engine:
             fields += ("path", "locale_id")
             found.attributes = {}
-        rows = self._validity_rows(
-            self.chunks(state.active_build), fields, state.dimensions
-        )
-        for *key, valid in rows:
+        chunks = self.chunks(state.active_build)
+        if self._vectors_fit(state):
+            # Only the keys: reading a vector (or its length) costs far more.
+            rows: Iterable[tuple] = (
+                (*values, True)
+                for values in chunks.values_list(*fields).iterator(chunk_size=2_000)
+            )
+        else:
+            rows = self._validity_rows(chunks, fields, state.dimensions)
+        # Where a valid vector of each hash is, for vectors_by_hash.
+        places: dict[str, Any] = {}
+        for pk, *key, valid in rows:
             if found.attributes is not None:
                 *key, path, locale_id = key
                 found.attributes[(key[0], key[1])] = (path, locale_id)
             found.count(tuple(key), valid)
+            if valid:
+                places[key[3]] = pk
+        self._places = (state.active_build, places)
         return found
 
     def vectors_by_hash(
@@ -286,7 +323,12 @@ class ChunkTableStorage:
     ) -> dict[str, bytes]:
         """Valid stored vectors by content hash (float32 bytes), for reuse:
         from the active build and from ``builds`` (one being written). An
-        invalid one is left out: its chunk is embedded again."""
+        invalid one is left out: its chunk is embedded again.
+
+        After :meth:`inspect` of the same build, the rows it found for
+        ``hashes`` are read by primary key (no column indexes the hashes: a
+        search by hash reads the whole build); the hashes they no longer
+        give (rows replaced meanwhile) are searched for as usual."""
         numbers = list(builds)
         if state is not None:
             numbers.append(state.active_build)
@@ -295,16 +337,31 @@ class ChunkTableStorage:
         chunks = self.model.objects.filter(
             index_name=self.index_name, build__in=numbers
         )
-        if hashes is not None:
-            chunks = chunks.filter(content_hash__in=list(hashes))
         dimensions = state.dimensions if state is not None else None
         found: dict[str, bytes] = {}
-        for content_hash, data in self._vector_rows(chunks, ["content_hash"]):
-            if content_hash in found:
-                continue
-            size = dimensions or len(data) // 4
-            if not self.vector_problem(data, size):
-                found[content_hash] = data
+
+        def read(rows: Any, wanted: Collection[str] | None) -> None:
+            for content_hash, data in self._vector_rows(rows, ["content_hash"]):
+                if content_hash in found or (
+                    wanted is not None and content_hash not in wanted
+                ):
+                    continue
+                size = dimensions or len(data) // 4
+                if not self.vector_problem(data, size):
+                    found[content_hash] = data
+
+        if hashes is None:
+            read(chunks, None)
+            return found
+        wanted = set(hashes)
+        build, places = getattr(self, "_places", (None, {}))
+        if build in numbers:
+            pks = [places[digest] for digest in wanted if digest in places]
+            for start in range(0, len(pks), 500):
+                read(chunks.filter(pk__in=pks[start : start + 500]), wanted)
+        rest = wanted - found.keys()
+        if rest:
+            read(chunks.filter(content_hash__in=list(rest)), rest)
         return found
 
     def first_texts(
@@ -459,7 +516,8 @@ class ChunkTableStorage:
         lease: Any = None,
     ) -> IndexState:
         """Swap the chunks of each object of ``changes`` (no rows: remove it)
-        in the active build, in one transaction.
+        in the active build, in one transaction. Stored rows equal to new
+        ones stay (see :meth:`_unchanged_rows`); the others are replaced.
 
         Every vector is checked first (``dimensions``, by default the
         index's): one that does not fit raises :class:`InvalidVectorError`
@@ -473,7 +531,7 @@ class ChunkTableStorage:
             for object_rows in changes.values()
             for row in self._checked(object_rows, size, build)
         ]
-        added = {(row.content_type_id, row.object_id) for row in rows}
+        added = {(row.content_type_id, str(row.object_id)) for row in rows}
         with transaction.atomic(using=self.using):
             if lease is not None:
                 lease.confirm()
@@ -485,18 +543,25 @@ class ChunkTableStorage:
                 return self.apply_changes(
                     state, changes, dimensions=dimensions, lease=lease
                 )
-            existing = self._of_objects(build, changes)
-            present = {
+            replaced = [key for key, object_rows in changes.items() if object_rows]
+            written, stale, present = self._unchanged_rows(build, replaced, rows)
+            gone = self._of_objects(
+                build, [key for key, object_rows in changes.items() if not object_rows]
+            )
+            present |= {
                 (content_type_id, str(object_id))
-                for content_type_id, object_id in existing.values_list(
+                for content_type_id, object_id in gone.values_list(
                     "content_type_id", "object_id"
                 ).distinct()
             }
-            deleted, _ = existing.delete()
-            self._bulk(build, rows)
+            deleted, _ = gone.delete()
+            for start in range(0, len(stale), 500):
+                batch = stale[start : start + 500]
+                deleted += self.model.objects.filter(pk__in=batch).delete()[0]
+            self._bulk(build, written)
             self._changed(state, changes.keys())
             state.revision = new_revision()
-            state.chunk_count = max(0, state.chunk_count - deleted + len(rows))
+            state.chunk_count = max(0, state.chunk_count - deleted + len(written))
             state.object_count = max(
                 0, state.object_count - len(present - added) + len(added - present)
             )
@@ -504,6 +569,52 @@ class ChunkTableStorage:
                 update_fields=["revision", "chunk_count", "object_count", "updated_at"]
             )
         return state
+
+    def _unchanged_rows(
+        self, build: int, keys: Sequence[tuple[int, str]], rows: Sequence[Any]
+    ) -> tuple[list[Any], list[Any], set[tuple[int, str]]]:
+        """The stored rows of the objects ``keys`` compared with their new
+        ``rows`` (checked: vectors as float32 bytes): the rows to write, the
+        primary keys of the stored rows to delete, and the objects found.
+
+        A stored row equal to a new one (position, text, hash, attributes and
+        vector, byte for byte) stays as it is and the new one is not written:
+        after a small edit most chunks of an object are the same, and on
+        pgvector each row written is an insertion into the build's HNSW
+        graph, by far the dearest part of changing an object. Only these
+        objects' vectors are read."""
+        if not keys:
+            return list(rows), [], set()
+        fields = ["pk", "content_type_id", "object_id", "position", "text"]
+        fields.append("content_hash")
+        if self.filters_in_engine:
+            fields += ["path", "locale_id"]
+        stored: dict[tuple, list[Any]] = {}
+        present: set[tuple[int, str]] = set()
+        for pk, content_type_id, object_id, *values in self._vector_rows(
+            self._of_objects(build, keys), fields
+        ):
+            present.add((content_type_id, str(object_id)))
+            identity = (int(content_type_id), str(object_id), *values)
+            stored.setdefault(identity, []).append(pk)
+        written = []
+        for row in rows:
+            identity = (
+                int(row.content_type_id),
+                str(row.object_id),
+                row.position,
+                row.text,
+                row.content_hash,
+            )
+            if self.filters_in_engine:
+                identity += (getattr(row, "path", ""), getattr(row, "locale_id", None))
+            kept = stored.get((*identity, row.vector))
+            if kept:
+                kept.pop()  # A row stored twice: the other copy goes.
+            else:
+                written.append(row)
+        stale = [pk for pks in stored.values() for pk in pks]
+        return written, stale, present
 
     def _changed(self, state: IndexState, keys: Iterable[tuple[int, str]]) -> None:
         """Called by :meth:`apply_changes` in its transaction, after the rows

@@ -544,6 +544,29 @@ class PgvectorStorage(ChunkTableStorage):
     def _wrong_dimensions(self, queryset: Any, dimensions: int) -> Any:
         return queryset.annotate(dims=_VectorDims("embedding")).exclude(dims=dimensions)
 
+    def _vectors_fit(self, state: IndexState) -> bool:
+        """Whether the active build has its HNSW index, valid, on
+        ``embedding::vector(D)`` with the state's dimensions: PostgreSQL
+        computes that cast for every row it indexes (when the index is built,
+        and for each row written after), and refuses a row of other
+        dimensions, so every row of the build fits without being read (a
+        vector is about 6 KB at 1,536 dimensions, stored out of line: reading
+        their lengths reads them all)."""
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attribute.atttypmod FROM pg_index AS ix "
+                "JOIN pg_attribute AS attribute "
+                "ON attribute.attrelid = ix.indexrelid AND attribute.attnum = 1 "
+                "WHERE ix.indexrelid = to_regclass(%s) "
+                "AND ix.indrelid = to_regclass(%s) "
+                "AND ix.indisvalid AND ix.indisready AND ix.indnatts = 1",
+                [quote(self.hnsw_index_name(state.active_build)), self._table()],
+            )
+            row = cursor.fetchone()
+        # A vector(D) column's type modifier is D.
+        return row is not None and row[0] == int(state.dimensions)
+
     def _validity_rows(
         self, queryset: Any, fields: Sequence[str], dimensions: int
     ) -> Iterator[tuple]:
