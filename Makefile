@@ -51,10 +51,11 @@ test: install chromium gettext
 		tests/test_update_faults.py tests/test_upgrade_migrations.py \
 		tests/test_usage_report.py tests/test_retrieval_scope.py tests/test_hybrid.py \
 		tests/test_embedding_cache.py tests/test_update_in_place.py \
-		tests/test_moving_storage.py tests/test_storage_contract.py
+		tests/test_moving_storage.py tests/test_storage_contract.py \
+		tests/test_update_in_place_cost.py
 	WVI_POSTGRES_PACKAGE=pgserver $(BIN)/python -m pytest --ds=tests.settings_postgres \
 		-p no:playwright tests/test_pgvector.py tests/test_storage_contract.py \
-		tests/test_retrieval_scope.py
+		tests/test_retrieval_scope.py tests/test_update_in_place_cost.py
 	$(BIN)/python -m pytest --ds=tests.settings_production -p no:playwright \
 		tests/production/test_production.py tests/test_async_twins.py tests/test_fast_delete.py
 	$(BIN)/python -m pytest --ds=tests.settings_production_postgres -p no:playwright \
