@@ -105,6 +105,34 @@ def vector_problem(data: bytes, dimensions: int) -> str | None:
     return None
 
 
+def record_build(
+    index_name: str,
+    build: int,
+    *,
+    model_id: str,
+    dimensions: int,
+    chunk_count: int,
+    object_count: int,
+    chunking: str,
+) -> IndexState:
+    """Make ``build`` the answering one in the index's state (made if
+    missing), its row locked until the caller's transaction ends; every
+    storage's activation ends with it."""
+    state, _ = IndexState.objects.select_for_update().get_or_create(
+        index_name=index_name,
+        defaults={"model_id": model_id, "dimensions": dimensions},
+    )
+    state.model_id = model_id
+    state.dimensions = dimensions
+    state.active_build = build
+    state.revision = new_revision()
+    state.chunk_count = chunk_count
+    state.object_count = object_count
+    state.chunking = chunking
+    state.save()
+    return state
+
+
 @dataclass
 class StoredBuild:
     """What :meth:`ChunkTableStorage.inspect` found in the active build."""
@@ -453,18 +481,15 @@ class ChunkTableStorage:
                 # First, a write: on SQLite it takes the write lock at once;
                 # on PostgreSQL it locks the lease's row until the commit.
                 lease.confirm()
-            state, _ = IndexState.objects.select_for_update().get_or_create(
-                index_name=self.index_name,
-                defaults={"model_id": model_id, "dimensions": dimensions},
+            state = record_build(
+                self.index_name,
+                build,
+                model_id=model_id,
+                dimensions=dimensions,
+                chunk_count=self.chunks(build).count(),
+                object_count=object_count,
+                chunking=chunking,
             )
-            state.model_id = model_id
-            state.dimensions = dimensions
-            state.active_build = build
-            state.revision = new_revision()
-            state.chunk_count = self.chunks(build).count()
-            state.object_count = object_count
-            state.chunking = chunking
-            state.save()
             self.model.objects.filter(index_name=self.index_name).exclude(
                 build=build
             ).delete()

@@ -89,6 +89,7 @@ from wagtail_vector_index.index.storage.base import (
     ChunkTableStorage,
     InvalidVectorError,
     StoredBuild,
+    record_build,
     vector_problem,
 )
 from wagtail_vector_index.index.storage.types import (
@@ -1127,18 +1128,15 @@ class QdrantStorage:
         with transaction.atomic():
             if lease is not None:
                 lease.confirm()
-            state, _created = IndexState.objects.select_for_update().get_or_create(
-                index_name=self.index_name,
-                defaults={"model_id": model_id, "dimensions": dimensions},
+            state = record_build(
+                self.index_name,
+                build,
+                model_id=model_id,
+                dimensions=dimensions,
+                chunk_count=chunk_count,
+                object_count=object_count,
+                chunking=chunking,
             )
-            state.model_id = model_id
-            state.dimensions = dimensions
-            state.active_build = build
-            state.revision = new_revision()
-            state.chunk_count = chunk_count
-            state.object_count = object_count
-            state.chunking = chunking
-            state.save()
             transaction.on_commit(lambda: self._activated(build))
         return state
 
