@@ -59,6 +59,13 @@ class AISettings(BaseSiteSetting):
         ),
     )
 
+    #: This site's editor prompts (``wagtail_vector_index.panels``), by name:
+    #: ``{name: {"text": ..., "alias": ...}}``. A built-in prompt stored
+    #: here replaces its translatable default for this site.
+    editor_prompts = models.JSONField(
+        _("editor prompts"), default=dict, blank=True
+    )
+
     base_form_class = AISettingsForm
     edit_handler = AISettingsObjectList(
         [
@@ -80,7 +87,10 @@ class AISettings(BaseSiteSetting):
     class Meta:
         verbose_name = _("AI settings")
         verbose_name_plural = _("AI settings")
-        permissions = [("use_ai_test_pages", _("Can use the AI test pages"))]
+        permissions = [
+            ("use_ai_test_pages", _("Can use the AI test pages")),
+            ("use_ai_in_editor", _("Can use AI suggestions in the editor")),
+        ]
 
     def __str__(self) -> str:
         return f"AI settings for {self.site}"

@@ -19,6 +19,7 @@ from wagtail import hooks
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 
 from wagtail_vector_index.views import (
+    EDITOR_PERMISSION_CODENAME,
     PERMISSION,
     PERMISSION_CODENAME,
     USAGE_REPORT_PERMISSION,
@@ -45,10 +46,15 @@ class UsageReportMenuItem(MenuItem):
 @hooks.register("register_permissions")
 def register_permissions() -> QuerySet[Permission]:
     # Shown in the group editor under the models that define them: "AI
-    # settings" (the test pages) and "AI usage record" (the usage report).
+    # settings" (the test pages, the editor features) and "AI usage record"
+    # (the usage report).
     return Permission.objects.filter(
         content_type__app_label="wagtail_vector_index",
-        codename__in=[PERMISSION_CODENAME, USAGE_REPORT_PERMISSION_CODENAME],
+        codename__in=[
+            PERMISSION_CODENAME,
+            EDITOR_PERMISSION_CODENAME,
+            USAGE_REPORT_PERMISSION_CODENAME,
+        ],
     )
 
 

@@ -14,3 +14,8 @@ PERMISSION_CODENAME = "use_ai_test_pages"
 #: The permission that opens Reports › AI usage and the usage dashboard panel.
 USAGE_REPORT_PERMISSION = "wagtail_vector_index.view_ai_usage_report"
 USAGE_REPORT_PERMISSION_CODENAME = "view_ai_usage_report"
+
+#: The permission that opens the editor features (``wagtail_vector_index.panels``:
+#: field suggestions, image descriptions, related pages).
+EDITOR_PERMISSION = "wagtail_vector_index.use_ai_in_editor"
+EDITOR_PERMISSION_CODENAME = "use_ai_in_editor"
