@@ -653,3 +653,138 @@ def test_a_scope_too_narrow_for_the_walk_is_compared_exactly(content_type):
     where = Where(paths=("000100020000", "000100020010", "000100020020"))
     hits = storage.search(state, centres[1], 10, where=where)
     assert sorted(hit.object_id for hit in hits) == ["o0", "o10", "o20"]
+
+
+def _second_site():
+    """A Wagtail site whose root page is at ``00010002`` (the tree path
+    :func:`_scoped_fill` puts one page in ten under)."""
+    from wagtail.models import Page, Site
+
+    root = Page.get_first_root_node()
+    page = root.add_child(instance=Page(title="Second site", slug="second-site"))
+    assert page.path == "00010002"
+    return Site.objects.create(hostname="second.test", port=80, root_page=page)
+
+
+def _plan(storage, state, vector, where):
+    conditions, params = storage.where_sql(where)
+    sql = storage.search_sql(state, vector, 20, iterative=True, conditions=conditions)
+    with connection.cursor() as cursor:
+        for name, value in (
+            ("enable_seqscan", "off"),
+            ("enable_bitmapscan", "off"),
+            ("enable_sort", "off"),
+        ):
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_site_holding_a_small_share_gets_an_hnsw_index_of_its_own(
+    content_type, monkeypatch
+):
+    from wagtail_vector_index.index.storage import Where
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    monkeypatch.setattr(PgvectorStorage, "site_index_min_rows", 50)
+    site = _second_site()
+    storage, state, vectors, centres = _scoped_fill(content_type)
+    if not storage.iterative_scans():
+        assert storage.create_site_indexes(state.active_build, 32) == []
+        pytest.skip("pgvector before 0.8: scoped searches compare exactly")
+    name = storage.site_index_name(state.active_build, "00010002")
+    main = storage.hnsw_index_name(state.active_build)
+    indexes = hnsw_indexes()
+    # The default site (root 00010001) holds none of these rows: no index.
+    assert sorted(n for n in indexes if n.startswith(main)) == [main, name]
+    definition, valid = indexes[name]
+    assert valid and "00010002%" in definition
+
+    where = Where(paths=("00010002",), locale_id=1)
+    assert f"Index Scan using {name} " in _plan(storage, state, centres[0], where)
+    assert f"Index Scan using {main} " in _plan(storage, state, centres[0], None)
+    recalls = []
+    for query in centres:
+        hits = storage.search(state, query, 20, where=where)
+        assert len(hits) == 20
+        assert all(int(hit.object_id[1:]) % 10 == 0 for hit in hits)
+        ids, _ = brute_force(vectors[::10], query, 20)
+        exact = {f"o{int(i[1:]) * 10}" for i in ids}
+        recalls.append(len(exact & {hit.object_id for hit in hits}) / 20)
+    assert np.mean(recalls) >= 0.9, recalls
+
+    # A page written in place goes into the site's index too.
+    target = (centres[3] * 3).astype(np.float32)
+    state = storage.apply_changes(
+        state,
+        {
+            (content_type, "new"): [
+                ChunkRow(
+                    content_type,
+                    "new",
+                    0,
+                    "new",
+                    "hash-new",
+                    to_bytes(target),
+                    path="000100020999",
+                    locale_id=1,
+                )
+            ]
+        },
+    )
+    assert storage.search(state, target, 5, where=where)[0].object_id == "new"
+
+    # A new build gets its own; the old build's go with it.
+    build = storage.next_build()
+    storage.write_build(
+        build,
+        [
+            ChunkRow(
+                content_type,
+                f"o{i}",
+                0,
+                "t",
+                f"h{i}",
+                to_bytes(vector),
+                path=("00010002" if i % 10 == 0 else "00010003") + f"{i:04d}",
+                locale_id=1,
+            )
+            for i, vector in enumerate(vectors)
+        ],
+    )
+    state = storage.activate(build, model_id="m", dimensions=32, object_count=1000)
+    new_main = storage.hnsw_index_name(build)
+    assert sorted(hnsw_indexes()) == [
+        new_main,
+        storage.site_index_name(build, "00010002"),
+    ]
+
+    # A site that is gone loses its index at the next update's upkeep.
+    site.delete()
+    storage.maintain(state)
+    assert sorted(hnsw_indexes()) == [new_main]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_site_added_after_the_build_gets_its_index_at_the_next_update(
+    content_type, monkeypatch
+):
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    monkeypatch.setattr(PgvectorStorage, "site_index_min_rows", 50)
+    storage, state, vectors, centres = _scoped_fill(content_type)
+    if not storage.iterative_scans():
+        pytest.skip("pgvector before 0.8: no site indexes")
+    main = storage.hnsw_index_name(state.active_build)
+    assert [n for n in hnsw_indexes() if n.startswith(main)] == [main]
+    _second_site()
+    storage.maintain(state)
+    name = storage.site_index_name(state.active_build, "00010002")
+    assert sorted(n for n in hnsw_indexes() if n.startswith(main)) == [main, name]
+    # A site holding more than half of the build walks the build's index.
+    monkeypatch.setattr(PgvectorStorage, "site_index_max_share", 0.05)
+    storage.site_index_name(state.active_build, "00010002")
+    assert storage.create_site_indexes(state.active_build, 32) == [name]  # Kept.

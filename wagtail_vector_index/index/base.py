@@ -264,6 +264,14 @@ class _Plan:
         return changed, removed
 
 
+
+def _maintain(storage: Any, state: Any) -> None:
+    """A storage's upkeep after an update that wrote no new build (optional
+    ``maintain(state)``: pgvector's HNSW indexes of sites added since)."""
+    maintain = getattr(storage, "maintain", None)
+    if maintain is not None and state is not None:
+        maintain(state)
+
 class VectorIndex:
     """An index over the objects of one or more querysets.
 
@@ -1045,6 +1053,7 @@ class VectorIndex:
             ):
                 report.unchanged = True
                 storage.touch(state)
+                _maintain(storage, state)
                 self._pending().filter(pk__in=covered).delete()
                 return report
             if confirm is not None and not confirm(report.estimate):
@@ -1089,6 +1098,7 @@ class VectorIndex:
                     lease=lease,
                 )
                 rebuild.remove_objects(storage, state, removed, lease=lease)
+                _maintain(storage, state)
                 self._pending().filter(pk__in=covered).delete()
                 return report
             build = storage.next_build(lease=lease)

@@ -82,7 +82,11 @@ class VectorStorage(Protocol):
         index's ``chunking_signature()``, kept in the state)."""
 
     def touch(self, state: IndexState) -> None:
-        """Record that an update found nothing to change."""
+        """Record that an update found nothing to change.
+
+        A storage may also define ``maintain(state)``, called after every
+        update that wrote no new build (in place or unchanged) for upkeep
+        of its own (pgvector: the HNSW indexes of sites added since)."""
 
     def replace_object(
         self,

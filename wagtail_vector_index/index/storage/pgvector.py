@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import math
 import re
 import struct
@@ -147,6 +148,16 @@ def _prefix_pattern(path: str) -> str:
     return escaped + "%"
 
 
+def _site_condition(path: str) -> str:
+    """The predicate of the HNSW index of the site whose root is at ``path``
+    (the rows under it, and those of objects that are not pages): what
+    :meth:`PgvectorStorage.where_sql` writes for a search of that site, with
+    the pattern as a literal. psycopg sends a query's parameters inlined
+    (client-side binding, Django's default), so the planner sees the same
+    expression in both and may walk the site's index."""
+    return f"(path = '' OR path LIKE {_literal(_prefix_pattern(path))})"
+
+
 def _literal(value: str) -> str:
     """A PostgreSQL string literal (E'' form: right whatever the setting of
     standard_conforming_strings)."""
@@ -193,6 +204,14 @@ class PgvectorStorage(ChunkTableStorage):
     #: server's (64 MB by default). Building is far slower once the graph
     #: outgrows it: about 4 bytes per dimension per chunk, plus links.
     hnsw_maintenance_work_mem: str | None = None
+
+    #: A Wagtail site whose rows are at most this share of a build, and at
+    #: least ``site_index_min_rows`` of them, gets an HNSW index of its own
+    #: (pgvector 0.8 and newer): a walk of the whole build's index under a
+    #: site's condition visits about ``limit / share`` rows, and comparing
+    #: a site's vectors exactly costs as much from a few hundred rows on.
+    site_index_max_share = 0.5
+    site_index_min_rows = 200
 
     #: The revision of each index whose unfitting rows were last reported.
     _warned: dict[str, str] = {}
@@ -254,6 +273,25 @@ class PgvectorStorage(ChunkTableStorage):
             )
             names = [row[0] for row in cursor.fetchall()]
         return sorted(name for name in names if name.startswith(prefix))
+
+    def site_index_name(self, build: int, path: str) -> str:
+        """The name of the HNSW index of one build's rows of the site whose
+        root page is at ``path``."""
+        digest = hashlib.sha256(path.encode()).hexdigest()[:10]
+        return f"{self.hnsw_index_name(build)}_s{digest}"
+
+    def _valid_indexes(self) -> set[str]:
+        """The HNSW indexes of this index that are complete (a concurrent
+        build that was interrupted leaves an invalid one)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indisvalid AND i.indrelid = %s::regclass "
+                "AND starts_with(c.relname, %s)",
+                [self.model._meta.db_table, self._hnsw_prefix()],
+            )
+            return {row[0] for row in cursor.fetchall()}
 
     def _build_filter(self, build: int) -> str:
         # Literals, not parameters: the planner must see the values to prove
@@ -340,6 +378,8 @@ class PgvectorStorage(ChunkTableStorage):
         parts: list[str] = []
         params: list[Any] = []
         if where.paths is not None:
+            # The shape of _site_condition(): for a site's search, the
+            # planner then proves that the site's HNSW index applies.
             likes = " OR ".join(["path LIKE %s"] * len(where.paths))
             parts.append(f"(path = '' OR {likes})" if likes else "path = ''")
             params += [_prefix_pattern(path) for path in where.paths]
@@ -662,6 +702,71 @@ class PgvectorStorage(ChunkTableStorage):
             )
             return None
         name = self.hnsw_index_name(build)
+        self._create_hnsw(name, dimensions, self._build_filter(build))
+        return name
+
+    def create_site_indexes(self, build: int, dimensions: int) -> list[str]:
+        """Give each Wagtail site holding a small share of ``build`` an HNSW
+        index of its rows (``site_index_max_share``, ``site_index_min_rows``),
+        and drop those of sites that are gone. Returns the names of the
+        build's site indexes.
+
+        A site's search walks its own index, as short as an unscoped walk of
+        the whole build, where a walk of the build's index under the site's
+        condition would visit ten times as many rows for a site holding 10%.
+        Row counts are the planner's estimates: no scan of the build. Only on
+        pgvector 0.8 and newer, whose iterative scans walk an index under a
+        condition; older versions compare a site's vectors exactly.
+        """
+        if dimensions > MAX_INDEXED_DIMENSIONS or not self.iterative_scans():
+            return []
+        build_filter = self._build_filter(build)
+        total = self._estimated_rows(build_filter)
+        paths = self.site_paths()
+        names = {self.site_index_name(build, path): path for path in paths}
+        existing = self._valid_indexes()
+        prefix = f"{self.hnsw_index_name(build)}_s"
+        quote = self.connection.ops.quote_name
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        for name in sorted(existing):
+            if name.startswith(prefix) and name not in names:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
+        kept = []
+        for name, path in names.items():
+            if name in existing:
+                # Once made, kept while the site exists: estimates near a
+                # threshold must not build and drop it in turn.
+                kept.append(name)
+                continue
+            condition = f"{build_filter} AND {_site_condition(path)}"
+            rows = self._estimated_rows(condition)
+            if self.site_index_min_rows <= rows <= self.site_index_max_share * total:
+                self._create_hnsw(name, dimensions, condition)
+                kept.append(name)
+        return kept
+
+    def site_paths(self) -> list[str]:
+        """The tree paths of the root pages of the site's Wagtail sites."""
+        site_model = apps.get_model("wagtailcore", "Site")
+        return sorted(set(site_model.objects.values_list("root_page__path", flat=True)))
+
+    def _estimated_rows(self, condition: str) -> float:
+        """The planner's estimate of the rows of the table under
+        ``condition`` (SQL with literals only)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._table()} "  # noqa: S608
+                f"WHERE {condition}"
+            )
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str | bytes):
+            plan = json.loads(plan)
+        return float(plan[0]["Plan"]["Plan Rows"])
+
+    def _create_hnsw(self, name: str, dimensions: int, condition: str) -> None:
+        """Build the partial HNSW index ``name`` of the rows under
+        ``condition`` (replacing a half-made one)."""
         quoted = self.connection.ops.quote_name(name)
         concurrently = " CONCURRENTLY" if self._concurrently() else ""
         if not concurrently:
@@ -679,9 +784,8 @@ class PgvectorStorage(ChunkTableStorage):
                     "vector_cosine_ops) "
                     f"WITH (m = {int(self.hnsw_m)}, "
                     f"ef_construction = {int(self.hnsw_ef_construction)}) "
-                    f"WHERE {self._build_filter(build)}"
+                    f"WHERE {condition}"
                 )
-        return name
 
     @contextmanager
     def _maintenance_work_mem(self, cursor: Any) -> Iterator[None]:
@@ -705,10 +809,11 @@ class PgvectorStorage(ChunkTableStorage):
         cursor.execute(set_value, [previous])
 
     def _drop_hnsw_indexes(self, *, keep: str) -> None:
+        """Drop this index's HNSW indexes but ``keep`` and its sites'."""
         concurrently = " CONCURRENTLY" if self._concurrently() else ""
         quote = self.connection.ops.quote_name
         for name in self.hnsw_indexes():
-            if name != keep:
+            if name != keep and not name.startswith(f"{keep}_s"):
                 with self.connection.cursor() as cursor:
                     cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
 
@@ -731,6 +836,11 @@ class PgvectorStorage(ChunkTableStorage):
         """
         self.check_build(build, dimensions)
         self.create_hnsw_index(build, dimensions)
+        with self.connection.cursor() as cursor:
+            # The estimates of the sites' shares need the new build's rows
+            # in the statistics: the columns they read, not the vectors.
+            cursor.execute(f"ANALYZE {self._table()} (index_name, build, path)")
+        self.create_site_indexes(build, dimensions)
         state = self._switch(
             build,
             model_id=model_id,
@@ -747,6 +857,12 @@ class PgvectorStorage(ChunkTableStorage):
         with self.connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {self._table()}")
         return state
+
+    def maintain(self, state: IndexState) -> None:
+        """After an update in place: an HNSW index for each site that has
+        none and now holds a small share of the build (a site added since
+        the build was made), none left for sites that are gone."""
+        self.create_site_indexes(state.active_build, state.dimensions)
 
     def forget(self) -> None:
         """Nothing to drop: this storage keeps no vectors in the process."""
