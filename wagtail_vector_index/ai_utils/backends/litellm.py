@@ -95,7 +95,19 @@ _SERIALIZER_WARNING = (
 )
 
 
+#: LiteLLM, once :func:`_litellm` has set it up.
+_loaded: ModuleType | None = None
+
+
 def _litellm() -> ModuleType:
+    """LiteLLM, set up the first time (and its loggers redacted each time:
+    some are created lazily). Called before every use, token counting
+    included: after the first call, only the cheap logger check runs (the
+    set-up, ``os.environ`` above all, cost a third of chunking a page)."""
+    global _loaded
+    if _loaded is not None:
+        install_log_filters()
+        return _loaded
     # LiteLLM tries to download its model map at import unless told otherwise;
     # the bundled map is what a server without internet access can use.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -109,6 +121,7 @@ def _litellm() -> ModuleType:
     # ``provider_parameters``). Calls that set ``max_retries`` are unaffected.
     litellm.DEFAULT_MAX_RETRIES = 0
     install_log_filters()
+    _loaded = litellm
     return litellm
 
 
