@@ -11,6 +11,10 @@ stopped and deleted when the process exits. As root, the server runs as the
 ``postgres`` OS user (created if missing), since PostgreSQL refuses to run as
 root.
 
+``WVI_POSTGRES_SETTINGS`` adds server settings, separated by spaces
+(``shared_buffers=1GB``): the benchmarks give the server what a production
+server holding their vectors would have.
+
 Set ``WVI_POSTGRES_URL`` (``postgresql://user:password@host:port/dbname``) to
 use a server that is already running instead; it needs the pgvector extension
 available and a role allowed to create it and the test database.
@@ -233,6 +237,9 @@ def start() -> dict[str, Any]:
             f"-h 127.0.0.1 -p {port} -k '' -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
         )
+        for setting in os.environ.get("WVI_POSTGRES_SETTINGS", "").split():
+            # Server settings for benchmarks (shared_buffers=1GB, ...).
+            options += f" -c {setting}"
         try:
             _run(
                 [

@@ -264,13 +264,13 @@ class _Plan:
         return changed, removed
 
 
-
 def _maintain(storage: Any, state: Any) -> None:
     """A storage's upkeep after an update that wrote no new build (optional
     ``maintain(state)``: pgvector's HNSW indexes of sites added since)."""
     maintain = getattr(storage, "maintain", None)
     if maintain is not None and state is not None:
         maintain(state)
+
 
 class VectorIndex:
     """An index over the objects of one or more querysets.
