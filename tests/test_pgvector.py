@@ -788,3 +788,118 @@ def test_a_site_added_after_the_build_gets_its_index_at_the_next_update(
     monkeypatch.setattr(PgvectorStorage, "site_index_max_share", 0.05)
     storage.site_index_name(state.active_build, "00010002")
     assert storage.create_site_indexes(state.active_build, 32) == [name]  # Kept.
+
+
+# -- updates in place written by several connections ------------------------------
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_update_in_place_writes_shares_of_its_objects_at_once(
+    content_type, monkeypatch
+):
+    import threading
+
+    from wagtail_vector_index.index import rebuild
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(5)
+    storage = PgvectorStorage("pgvector.shares")
+    try:
+        state = fill(storage, content_type, rng.standard_normal((200, 16)))
+        calls = []
+        both_writing = threading.Barrier(2, timeout=20)
+        real = PgvectorStorage._bulk
+
+        def bulk(self, build, rows):
+            rows = list(rows)
+            calls.append((threading.current_thread().name, {r.object_id for r in rows}))
+            real(self, build, rows)
+            # Each writer has inserted its rows and not committed: both
+            # transactions are open at once (one would wait forever for the
+            # other if they took turns from their start).
+            both_writing.wait()
+
+        monkeypatch.setattr(PgvectorStorage, "_bulk", bulk)
+        new = rng.standard_normal((30, 16)).astype(np.float32)
+        changes = {
+            (content_type, f"o{i}"): [
+                ChunkRow(content_type, f"o{i}", p, f"new {i}", f"n{i}.{p}", to_bytes(v))
+                for p, v in enumerate([new[i], -new[i]][: 1 + i % 2])
+            ]
+            for i in range(30)
+        }
+        changes[(content_type, "o199")] = []  # Removed.
+        rebuild.apply_changes(storage, state, changes, lease=None)
+
+        assert len(calls) == 2
+        (first, first_ids), (second, second_ids) = calls
+        assert first != second
+        assert not first_ids & second_ids
+        assert first_ids | second_ids == {f"o{i}" for i in range(30)}
+        # About as many rows each: 45 rows between the two writers.
+        rows_of = {f"o{i}": 1 + i % 2 for i in range(30)}
+        sizes = [sum(rows_of[i] for i in ids) for ids in (first_ids, second_ids)]
+        assert abs(sizes[0] - sizes[1]) <= 2
+        state = storage.state()
+        assert state.chunk_count == storage.chunks(state.active_build).count() == 214
+        assert state.object_count == 199
+        hits = storage.search(state, new[7], 1)
+        assert hits[0].object_id == "o7" and hits[0].text == "new 7"
+    finally:
+        storage._drop_hnsw_indexes(keep="")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_waits_for_another_writing_the_same_object(content_type):
+    import threading
+
+    from django.db import connections
+
+    from wagtail_vector_index.index.storage.pgvector import PgvectorStorage
+
+    rng = np.random.default_rng(6)
+    storage = PgvectorStorage("pgvector.locks")
+    try:
+        state = fill(storage, content_type, rng.standard_normal((20, 16)))
+        locked, release, done = threading.Event(), threading.Event(), threading.Event()
+
+        def hold():
+            try:
+                with transaction.atomic():
+                    storage._lock_objects([(content_type, "o3")])
+                    locked.set()
+                    release.wait(20)
+            finally:
+                connections["default"].close()
+
+        def write():
+            try:
+                vector = rng.standard_normal(16).astype(np.float32)
+                storage.apply_changes(
+                    storage.state(),
+                    {
+                        (content_type, "o3"): [
+                            ChunkRow(content_type, "o3", 0, "x", "x", to_bytes(vector))
+                        ]
+                    },
+                )
+                done.set()
+            finally:
+                connections["default"].close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert locked.wait(20)
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not done.wait(1.0)  # Waiting for the object's lock.
+        release.set()
+        holder.join(20)
+        writer.join(20)
+        assert done.is_set()
+        state = storage.state()
+        assert state.chunk_count == 20 == storage.chunks(state.active_build).count()
+    finally:
+        storage._drop_hnsw_indexes(keep="")

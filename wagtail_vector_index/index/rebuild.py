@@ -38,6 +38,7 @@ they were; the next update finds and writes those.
 from __future__ import annotations
 
 import contextvars
+import copy
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from wagtail_vector_index.index.chunking import Chunk
 from wagtail_vector_index.index.storage.types import ChunkRow
@@ -230,7 +232,62 @@ def _write_group(
     changes: dict[tuple[int, str], list[ChunkRow]] = {}
     for row in rows:
         changes.setdefault((row.content_type_id, row.object_id), []).append(row)
-    storage.apply_changes(state, changes, dimensions=dimensions, lease=lease)
+    apply_changes(storage, state, changes, dimensions=dimensions, lease=lease)
+
+
+def apply_changes(
+    storage: Any,
+    state: Any,
+    changes: dict[tuple[int, str], list[ChunkRow]],
+    *,
+    dimensions: int | None = None,
+    lease: Any = None,
+) -> None:
+    """``storage.apply_changes``, split between ``storage.write_concurrency``
+    transactions running at once, each on a connection of its own with a
+    share of the objects (about as many rows each): on pgvector, inserting
+    rows into the HNSW graph is the server's CPU work, one core per
+    connection. Each object is still written in one transaction. One
+    transaction only inside a caller's (other connections could not see
+    its rows) or for a single object. ``state`` is read again after."""
+    writers = min(int(getattr(storage, "write_concurrency", 1) or 1), len(changes))
+    using = getattr(storage, "using", None)
+    if writers < 2 or connections[using or DEFAULT_DB_ALIAS].in_atomic_block:
+        storage.apply_changes(state, changes, dimensions=dimensions, lease=lease)
+        return
+    shares: list[dict[tuple[int, str], list[ChunkRow]]] = [{} for _ in range(writers)]
+    sizes = [0] * writers
+    for key, object_rows in sorted(changes.items(), key=lambda item: -len(item[1])):
+        smallest = sizes.index(min(sizes))
+        shares[smallest][key] = object_rows
+        sizes[smallest] += max(1, len(object_rows))
+
+    def write(share: dict[tuple[int, str], list[ChunkRow]]) -> None:
+        try:
+            storage.apply_changes(
+                copy.copy(state), share, dimensions=dimensions, lease=lease
+            )
+        finally:
+            # This thread's connection, opened for the share.
+            connections[using or DEFAULT_DB_ALIAS].close()
+
+    with ThreadPoolExecutor(
+        max_workers=writers - 1, thread_name_prefix="wvi-write"
+    ) as pool:
+        others = [
+            pool.submit(contextvars.copy_context().run, write, share)
+            for share in shares[1:]
+        ]
+        try:
+            storage.apply_changes(
+                copy.copy(state), shares[0], dimensions=dimensions, lease=lease
+            )
+        finally:
+            errors = [future.exception() for future in others]
+    for error in errors:
+        if error is not None:
+            raise error
+    state.refresh_from_db()
 
 
 def remove_objects(

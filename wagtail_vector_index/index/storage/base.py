@@ -34,6 +34,11 @@ from wagtail_vector_index.models import IndexState, new_revision
 Key = tuple[int, str, int, str]
 
 
+class _BuildMoved(Exception):
+    """Another build became the answering one during a change (which is
+    rolled back and made again there)."""
+
+
 class InvalidVectorError(WagtailVectorIndexError, ValueError):
     """A vector that does not fit the index: another number of dimensions, or
     NaN or infinite values. Raised before anything of it is stored (and so
@@ -174,6 +179,10 @@ class ChunkTableStorage:
     #: Whether the chunk model stores ``path`` and ``locale_id`` and
     #: :meth:`search` takes ``where=`` (see ``Where``).
     filters_in_engine = False
+    #: How many ``apply_changes`` transactions an update in place may run at
+    #: once on connections of their own (each with other objects); more than
+    #: one needs :meth:`_lock_objects`.
+    write_concurrency = 1
 
     def __init__(self, index_name: str, *, config: Any = None) -> None:
         self.index_name = index_name
@@ -548,6 +557,12 @@ class ChunkTableStorage:
         index's): one that does not fit raises :class:`InvalidVectorError`
         and nothing changes. The state's counts follow without counting the
         whole build: only the changed objects' rows are read.
+
+        Writers take turns on the index's ``IndexState`` row. A storage that
+        can lock the objects themselves (:meth:`_lock_objects`) takes that
+        row only once its rows are written, so that several transactions
+        writing other objects insert their rows side by side
+        (``write_concurrency``).
         """
         build = state.active_build
         size = dimensions or state.dimensions
@@ -557,43 +572,76 @@ class ChunkTableStorage:
             for row in self._checked(object_rows, size, build)
         ]
         added = {(row.content_type_id, str(row.object_id)) for row in rows}
-        with transaction.atomic(using=self.using):
-            if lease is not None:
-                lease.confirm()
-            # Locked, then read again: the counts move on from the latest.
-            IndexState.objects.select_for_update().filter(pk=state.pk).exists()
-            state.refresh_from_db()
-            if state.active_build != build:
-                # A rebuild was activated meanwhile: change that one.
-                return self.apply_changes(
-                    state, changes, dimensions=dimensions, lease=lease
+        try:
+            with transaction.atomic(using=self.using):
+                late = self._lock_objects(sorted(changes))
+                if not late:
+                    self._lock_state(state, build, lease)
+                elif (
+                    IndexState.objects.filter(pk=state.pk)
+                    .values_list("active_build", flat=True)
+                    .first()
+                    != build
+                ):
+                    raise _BuildMoved
+                replaced = [key for key, object_rows in changes.items() if object_rows]
+                written, stale, present = self._unchanged_rows(build, replaced, rows)
+                gone = self._of_objects(
+                    build,
+                    [key for key, object_rows in changes.items() if not object_rows],
                 )
-            replaced = [key for key, object_rows in changes.items() if object_rows]
-            written, stale, present = self._unchanged_rows(build, replaced, rows)
-            gone = self._of_objects(
-                build, [key for key, object_rows in changes.items() if not object_rows]
-            )
-            present |= {
-                (content_type_id, str(object_id))
-                for content_type_id, object_id in gone.values_list(
-                    "content_type_id", "object_id"
-                ).distinct()
-            }
-            deleted, _ = gone.delete()
-            for start in range(0, len(stale), 500):
-                batch = stale[start : start + 500]
-                deleted += self.model.objects.filter(pk__in=batch).delete()[0]
-            self._bulk(build, written)
-            self._changed(state, changes.keys())
-            state.revision = new_revision()
-            state.chunk_count = max(0, state.chunk_count - deleted + len(written))
-            state.object_count = max(
-                0, state.object_count - len(present - added) + len(added - present)
-            )
-            state.save(
-                update_fields=["revision", "chunk_count", "object_count", "updated_at"]
+                present |= {
+                    (content_type_id, str(object_id))
+                    for content_type_id, object_id in gone.values_list(
+                        "content_type_id", "object_id"
+                    ).distinct()
+                }
+                deleted, _ = gone.delete()
+                for start in range(0, len(stale), 500):
+                    batch = stale[start : start + 500]
+                    deleted += self.model.objects.filter(pk__in=batch).delete()[0]
+                self._bulk(build, written)
+                if late:
+                    self._lock_state(state, build, lease)
+                self._changed(state, changes.keys())
+                state.revision = new_revision()
+                state.chunk_count = max(0, state.chunk_count - deleted + len(written))
+                state.object_count = max(
+                    0,
+                    state.object_count - len(present - added) + len(added - present),
+                )
+                state.save(
+                    update_fields=[
+                        "revision",
+                        "chunk_count",
+                        "object_count",
+                        "updated_at",
+                    ]
+                )
+        except _BuildMoved:
+            # A rebuild was activated meanwhile: change that one.
+            state.refresh_from_db()
+            return self.apply_changes(
+                state, changes, dimensions=dimensions, lease=lease
             )
         return state
+
+    def _lock_state(self, state: IndexState, build: int, lease: Any) -> None:
+        """In the transaction: confirm ``lease``, lock the index's state row
+        and read it again (the counts move on from the latest);
+        :class:`_BuildMoved` if another build answers now."""
+        if lease is not None:
+            lease.confirm()
+        IndexState.objects.select_for_update().filter(pk=state.pk).exists()
+        state.refresh_from_db()
+        if state.active_build != build:
+            raise _BuildMoved
+
+    def _lock_objects(self, keys: Sequence[tuple[int, str]]) -> bool:
+        """Lock the objects ``keys`` (sorted) until the transaction ends, if
+        the database can; ``False``: it cannot, and the state row is locked
+        first instead, for the whole transaction."""
+        return False
 
     def _unchanged_rows(
         self, build: int, keys: Sequence[tuple[int, str]], rows: Sequence[Any]
