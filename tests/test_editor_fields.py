@@ -395,3 +395,129 @@ def test_the_button_is_shown_only_with_the_permission(chat, article, site):
     without = logged_in(editor_with(ai=False, username="without-ai")).get(edit)
     assert without.status_code == 200
     assert "wvi-field-suggestions" not in without.content.decode()
+
+
+# -- the prompts in Settings › AI settings ----------------------------------------
+
+
+def settings_url(site):
+    return f"/admin/settings/wagtail_vector_index/aisettings/{site.pk}/"
+
+
+@pytest.fixture
+def boss(site):
+    return make_user("boss", superuser=True)
+
+
+def test_the_settings_show_the_builtin_prompts_and_rows_for_new_ones(chat, site, boss):
+    settings = AISettings.for_site(site)
+    settings.editor_prompts = {
+        "title": {"alias": "gone"},
+        "teaser": {"text": "Tease: {content}", "alias": "writer"},
+    }
+    settings.save()
+    html = logged_in(boss).get(settings_url(site)).content.decode()
+    assert "Editor prompts" in html
+    assert "Prompt “title”" in html and "Prompt “search_description”" in html
+    # The default text is shown (escaped), not put into the field.
+    assert "Write a title for the field “{field}”" in html
+    assert html.count('name="prompt__builtin__title__text"') == 1
+    assert "The chat backend “gone” chosen before is no longer configured" in html
+    assert 'value="teaser"' in html
+    assert 'name="prompt__custom__0__delete"' in html
+    # One row per stored prompt plus two blank ones.
+    assert 'name="prompt__custom__2__name"' in html
+    assert 'name="prompt__custom__3__name"' not in html
+    # Only configured chat aliases are offered.
+    assert '<option value="writer">writer</option>' in html
+    assert 'value="gone"' not in html
+
+
+def test_the_settings_save_prompts(chat, site, boss):
+    response = logged_in(boss).post(
+        settings_url(site),
+        {
+            "prompt__builtin__title__text": "Title, {language}: {content}",
+            "prompt__builtin__title__alias": "writer",
+            # Left as the default: not stored (translations keep applying).
+            "prompt__builtin__search_description__text": str(
+                editor_prompts.BUILTIN_PROMPTS["search_description"].text
+            ),
+            "prompt__builtin__search_description__alias": "",
+            "prompt__custom__0__name": "teaser",
+            "prompt__custom__0__text": "Tease {field}: {content}",
+            "prompt__custom__0__alias": "offline",
+            "prompt__custom__1__name": "",
+            "prompt__custom__1__text": "",
+        },
+    )
+    assert response.status_code == 302
+    assert AISettings.objects.get(site=site).editor_prompts == {
+        "title": {"text": "Title, {language}: {content}", "alias": "writer"},
+        "teaser": {"text": "Tease {field}: {content}", "alias": "offline"},
+    }
+    prompt = editor_prompts.get_prompt("teaser", site)
+    assert (prompt.alias, prompt.builtin) == ("offline", False)
+
+    # Deleting a prompt.
+    response = logged_in(boss).post(
+        settings_url(site),
+        {
+            "prompt__custom__0__name": "teaser",
+            "prompt__custom__0__text": "Tease {field}: {content}",
+            "prompt__custom__0__delete": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert AISettings.objects.get(site=site).editor_prompts == {}
+
+
+@pytest.mark.parametrize(
+    "fields, error_field, message",
+    [
+        (
+            {"prompt__builtin__title__text": "A title from {body}"},
+            "prompt__builtin__title__text",
+            "Unknown placeholder {body}. Known placeholders: {content}, {field}, "
+            "{max_length}, {language}.",
+        ),
+        (
+            {"prompt__builtin__title__text": "A title from {content"},
+            "prompt__builtin__title__text",
+            "The braces do not match",
+        ),
+        (
+            {"prompt__builtin__title__alias": "nowhere"},
+            "prompt__builtin__title__alias",
+            "Select a valid choice. nowhere is not one of the available choices.",
+        ),
+        (
+            {"prompt__custom__0__name": "a teaser!", "prompt__custom__0__text": "x"},
+            "prompt__custom__0__name",
+            "Enter a valid “slug”",
+        ),
+        (
+            {"prompt__custom__0__name": "title", "prompt__custom__0__text": "x"},
+            "prompt__custom__0__name",
+            "There is already a prompt named “title”",
+        ),
+        (
+            {"prompt__custom__0__name": "teaser"},
+            "prompt__custom__0__text",
+            "Write the prompt's text.",
+        ),
+        (
+            {"prompt__custom__0__text": "Tease {content}"},
+            "prompt__custom__0__name",
+            "Give the prompt a name.",
+        ),
+    ],
+)
+def test_the_settings_refuse_bad_prompts(
+    chat, site, boss, fields, error_field, message
+):
+    response = logged_in(boss).post(settings_url(site), fields)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert message in " ".join(errors[error_field])
+    assert AISettings.for_site(site).editor_prompts == {}
