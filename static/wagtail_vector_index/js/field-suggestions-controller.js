@@ -161,7 +161,7 @@ window.wagtail.app.register(
       results.replaceChildren();
 
       const intro = document.createElement('p');
-      intro.className = 'w-help-text w-mb-2';
+      intro.className = 'w-help-text w-mb-2 w-mt-1';
       intro.textContent = this.text('intro');
 
       const list = document.createElement('ol');
@@ -184,7 +184,7 @@ window.wagtail.app.register(
       });
 
       const actions = document.createElement('div');
-      actions.className = 'w-flex w-gap-2 w-mt-2';
+      actions.className = 'w-flex w-gap-2 w-mt-3';
       actions.append(
         this.button(this.text('tryAgain'), 'suggest'),
         this.button(this.text('cancel'), 'cancel'),
@@ -244,11 +244,17 @@ window.wagtail.app.register(
       }
       while (i < a.length) push('del', a[(i += 1) - 1]);
       while (j < b.length) push('ins', b[(j += 1) - 1]);
-      parts.forEach((part) => {
+      parts.forEach((part, index) => {
+        // A removal right before an addition: a space keeps them apart.
+        if (part.kind === 'ins' && index > 0 && parts[index - 1].kind === 'del') {
+          container.append(document.createTextNode(' '));
+        }
         if (part.kind === 'same') {
           container.append(document.createTextNode(part.text));
         } else {
           const element = document.createElement(part.kind);
+          element.className =
+            part.kind === 'del' ? 'w-bg-critical-50' : 'w-bg-positive-50';
           element.textContent = part.text;
           container.append(element);
         }
