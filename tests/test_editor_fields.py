@@ -521,3 +521,12 @@ def test_the_settings_refuse_bad_prompts(
     errors = response.context["form"].errors
     assert message in " ".join(errors[error_field])
     assert AISettings.for_site(site).editor_prompts == {}
+
+
+def test_an_unreadable_form_is_refused(chat, article, ai_editor):
+    response = logged_in(ai_editor).post(
+        URL, {**form_data(article), "body": "not Draftail's JSON"}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("The content of the form could")
+    assert chat.requests == []

@@ -21,12 +21,18 @@ from django.utils.translation import get_language_info, gettext
 from django.utils.translation import gettext_lazy as _
 
 from wagtail_vector_index import editor_prompts
+from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views.editor import EditorEndpoint, EditorRefusal
+
+logger = get_logger(__name__)
 
 NOT_FOUND = _("The page or object being edited was not found.")
 NO_PANEL = _("This field does not offer AI suggestions.")
 NOT_ALLOWED = _("You cannot edit this page or object.")
 NO_SUGGESTIONS = _("The AI gave no usable suggestion. Try again.")
+UNREADABLE_FORM = _(
+    "The content of the form could not be read. Reload the page and try again."
+)
 
 #: Field types whose text is not content (identifiers, addresses).
 NOT_CONTENT = (models.SlugField, models.URLField, models.EmailField)
@@ -180,7 +186,13 @@ class FieldSuggestionsView(EditorEndpoint):
         form = form_class(request.POST, request.FILES, **kwargs)
         # Invalid fields keep their stored value; the others are set on the
         # instance (Django's construct_instance), which is never saved.
-        form.full_clean()
+        try:
+            form.full_clean()
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # A widget that cannot read what was posted (Draftail given
+            # something that is not its JSON): not what the editor sends.
+            logger.warning("Field suggestions: the posted form could not be read")
+            raise EditorRefusal(gettext(str(UNREADABLE_FORM)), status=400) from None
         return form.instance, form
 
     def max_length(self) -> int:
