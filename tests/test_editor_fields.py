@@ -530,3 +530,31 @@ def test_an_unreadable_form_is_refused(chat, article, ai_editor):
     assert response.status_code == 400
     assert response.json()["message"].startswith("The content of the form could")
     assert chat.requests == []
+
+
+def test_a_model_that_is_not_a_page_uses_the_requests_site(chat, site, ai_editor):
+    from tests.testapp.models import Book
+
+    book = Book.objects.create(title="Old title", blurb="Saved blurb")
+    data = {
+        "title": "Unsaved book title",
+        "blurb": "A blurb about tomatoes.",
+        "wvi-field": "title",
+        "wvi-model": "testapp.book",
+        "wvi-object": str(book.pk),
+    }
+    # The editor of pages may not change books.
+    assert logged_in(ai_editor).post(URL, data).status_code == 403
+    book_editor = editor_with(pages=False, username="book-editor")
+    book_editor.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="testapp", codename="change_book"
+        )
+    )
+    response = logged_in(book_editor).post(URL, data)
+    assert response.json()["ok"] is True
+    prompt = sent_messages(chat)[1]["content"]
+    assert "Unsaved book title\nA blurb about tomatoes." in prompt
+    assert "in English" in prompt
+    record = AIUsageRecord.objects.get()
+    assert (record.site, record.user) == (site, book_editor)

@@ -58,6 +58,8 @@ class Book(VectorIndexedMixin, models.Model):
         EmbeddingField("blurb"),
     ]
     vector_index_options = {"max_chunk_tokens": 24, "chunk_overlap": 4}
+    # Field suggestions on a model that is not a page (as a snippet's panels).
+    panels = [AIFieldPanel("title", prompt="title"), FieldPanel("blurb")]
 
     def __str__(self) -> str:
         return self.title
