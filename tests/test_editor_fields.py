@@ -421,6 +421,7 @@ def test_the_settings_show_the_builtin_prompts_and_rows_for_new_ones(chat, site,
     assert "Prompt “title”" in html and "Prompt “search_description”" in html
     # The default text is shown (escaped), not put into the field.
     assert "Write a title for the field “{field}”" in html
+    assert "Write <code>{{</code> and <code>}}</code> for a brace itself." in html
     assert html.count('name="prompt__builtin__title__text"') == 1
     assert "The chat backend “gone” chosen before is no longer configured" in html
     assert 'value="teaser"' in html

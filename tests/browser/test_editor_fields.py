@@ -192,3 +192,37 @@ def test_a_page_in_another_locale_asks_in_its_language(
     panel.get_by_role("button", name=re.compile("^Suggest")).click()
     expect(panel.locator(".wvi-field-suggestion")).to_have_count(3, timeout=WAIT)
     assert "in French" in prompts(chat)[0]
+
+
+def test_an_administrator_changes_a_prompt_and_the_editor_gets_it(
+    page, live_server, article, chat, screenshots
+):
+    from wagtail_vector_index.models import AISettings
+
+    User.objects.create_superuser("boss", "boss@example.com", "pw-editor")
+    log_in(page, live_server, "boss")
+    site = Site.objects.get(is_default_site=True)
+    page.goto(
+        f"{live_server.url}/admin/settings/wagtail_vector_index/aisettings/{site.pk}/"
+    )
+    title_text = page.locator('[name="prompt__builtin__title__text"]')
+    # A bad placeholder is refused, by name.
+    title_text.fill("A title from {body}")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Unknown placeholder {body}.")).to_be_visible()
+    title_text.fill("Title in {language} from: {content}")
+    page.locator('[name="prompt__custom__0__name"]').fill("teaser")
+    page.locator('[name="prompt__custom__0__text"]').fill("Tease {field}: {content}")
+    page.locator('[data-wvi-default-prompt="title"]').scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "editor-prompts-settings.png"))
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("updated")).to_be_visible()
+    assert AISettings.for_site(site).editor_prompts == {
+        "title": {"text": "Title in {language} from: {content}"},
+        "teaser": {"text": "Tease {field}: {content}"},
+    }
+
+    panel = open_editor(page, live_server, article)
+    panel.get_by_role("button", name=re.compile("^Suggest")).click()
+    expect(panel.locator(".wvi-field-suggestion")).to_have_count(3, timeout=WAIT)
+    assert prompts(chat)[0].startswith("Title in English from: Tomatoes\n")
