@@ -255,6 +255,19 @@ def test_a_field_without_the_panel_is_refused(chat, article, ai_editor):
     assert chat.requests == []
 
 
+def test_the_rate_limit_applies(chat, article, ai_editor, settings):
+    settings.WAGTAIL_VECTOR_INDEX = {
+        **settings.WAGTAIL_VECTOR_INDEX,
+        "TEST_PAGES_RATE_LIMIT": 1,
+    }
+    client = logged_in(ai_editor)
+    assert client.post(URL, form_data(article)).json()["ok"] is True
+    response = client.post(URL, form_data(article))
+    assert response.status_code == 429
+    assert response.json()["message"].startswith("You have reached the limit of 1 call")
+    assert len(chat_requests(chat)) == 1
+
+
 def test_an_exhausted_budget_is_shown_and_nothing_is_sent(
     chat, article, ai_editor, site
 ):

@@ -131,6 +131,7 @@ class FieldSuggestionsView(EditorEndpoint):
                     raise EditorRefusal(gettext(str(NOT_ALLOWED)), status=403)
                 self.instance = page
                 self.parent = page.get_parent()
+                model = self.model = type(page)
             else:
                 parent = Page.objects.filter(pk=_int(post.get("wvi-parent"))).first()
                 if parent is None:
