@@ -572,3 +572,33 @@ def test_a_model_that_is_not_a_page_uses_the_requests_site(chat, site, ai_editor
     assert "in English" in prompt
     record = AIUsageRecord.objects.get()
     assert (record.site, record.user) == (site, book_editor)
+
+
+# -- system checks -------------------------------------------------------------------
+
+
+def test_the_check_warns_of_a_prompt_no_site_defines(site):
+    from wagtail_vector_index.checks import check_ai_field_panels
+
+    # Without the database, nothing is said about prompts.
+    assert check_ai_field_panels(databases=None) == []
+    messages = check_ai_field_panels(databases=["default"])
+    assert [(m.id, m.obj) for m in messages] == [
+        ("wagtail_vector_index.W021", ArticlePage)
+    ]
+    assert 'testapp.ArticlePage.summary asks for the prompt "teaser"' in messages[0].msg
+
+    settings = AISettings.for_site(site)
+    settings.editor_prompts = {"teaser": {"text": "Tease: {content}"}}
+    settings.save()
+    assert check_ai_field_panels(databases=["default"]) == []
+
+
+def test_the_check_warns_of_a_field_that_is_not_plain_text(monkeypatch):
+    from wagtail_vector_index import checks
+
+    panel = AIFieldPanel("body").bind_to_model(ArticlePage)
+    monkeypatch.setattr(checks, "_ai_field_panels", lambda: [(ArticlePage, panel)])
+    messages = checks.check_ai_field_panels()
+    assert [m.id for m in messages] == ["wagtail_vector_index.W020"]
+    assert "RichTextField is neither" in messages[0].msg

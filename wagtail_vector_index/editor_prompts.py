@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,3 +306,10 @@ def parse_alternatives(reply: str, count: int, max_length: int) -> list[str]:
         if len(alternatives) == count:
             break
     return alternatives
+
+
+def stored_prompt_sets() -> Iterable[dict[str, Any]]:
+    """The stored prompts of every site (for the system checks)."""
+    for raw in apps.get_model(MODEL).objects.values_list("editor_prompts", flat=True):
+        if isinstance(raw, dict):
+            yield raw
