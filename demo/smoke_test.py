@@ -85,6 +85,27 @@ check("[offline echo]" in draft.summary, "the summary is stored in a draft revis
 edit = editor.get(f"/admin/pages/{tomatoes.pk}/edit/")
 check("Generate summary" in edit.content.decode(), "the editor shows the action")
 
+# Field suggestions (AIFieldPanel) on the article's title, offline.
+check(
+    'data-controller="wvi-field-suggestions"' in edit.content.decode(),
+    "the editor shows the Suggest button beside the title",
+)
+suggestions = editor.post(
+    "/admin/ai/editor/field-suggestions/",
+    {
+        "title": "Tomatoes on a balcony",
+        "wvi-field": "title",
+        "wvi-model": "home.articlepage",
+        "wvi-object": str(tomatoes.pk),
+    },
+).json()
+check(
+    suggestions.get("ok")
+    and len(suggestions["alternatives"]) == 3
+    and all(a.startswith("[offline echo]") for a in suggestions["alternatives"]),
+    "the title gets three offline suggestions",
+)
+
 # The admin test pages, on the offline backends (no credentials).
 chat = editor.get("/admin/ai/chat/")
 check(chat.status_code == 200, "the chat test page renders")

@@ -46,7 +46,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ai", (f"{PACKAGE}.ai", f"{PACKAGE}.backend_checks")),
     (
         "settings form, page helpers",
-        (f"{PACKAGE}.ai_settings_form", f"{PACKAGE}.pages"),
+        (
+            f"{PACKAGE}.ai_settings_form",
+            f"{PACKAGE}.pages",
+            # The field suggestions' prompts: defaults, a site's own, rendering.
+            f"{PACKAGE}.editor_prompts",
+        ),
     ),
     (
         "models",
@@ -69,6 +74,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             f"{PACKAGE}.views.usage_report",
             f"{PACKAGE}.views.usage_panel",
             f"{PACKAGE}.wagtail_hooks",
+            # Editor features (AIFieldPanel), beside the views they post to.
+            f"{PACKAGE}.panels",
             f"{PACKAGE}.management",
             f"{PACKAGE}.checks",
             f"{PACKAGE}.apps",

@@ -288,6 +288,11 @@ def test_the_catalogue_holds_the_ai_settings_form(catalogue, untranslated):
             verbose_name = AISettings._meta.get_field(name).verbose_name
             catalogue.assert_from(verbose_name, "models.py")
             assert str(form_field.label) == capfirst(verbose_name)
+        elif name in form._prompt_fields:
+            # The editor prompts' fields.
+            catalogue.assert_from(form_field.label, "ai_settings_form.py")
+            if form_field.help_text:
+                catalogue.assert_from(form_field.help_text, "ai_settings_form.py")
         else:
             catalogue.assert_from(form_field.label, "parameters.py")
     for spec in ALLOWED_PARAMETERS.values():

@@ -142,13 +142,216 @@ def field_name(kind: str, scope: str, parameter: str) -> str:
     return f"{KIND_NAMES[kind]}__{scope_key}__{parameter}"
 
 
+# -- editor prompts ------------------------------------------------------------
+
+#: Blank rows offered for new prompts each time the form is shown.
+NEW_PROMPT_ROWS = 2
+
+
+def prompt_field(prompt_scope: str, key: str, part: str) -> str:
+    """``prompt__builtin__title__text``, ``prompt__custom__0__name``..."""
+    return f"prompt__{prompt_scope}__{key}__{part}"
+
+
+@dataclass
+class PromptRow:
+    """One prompt of the form: a built-in one or a row for the site's own."""
+
+    builtin: bool
+    key: str  # The built-in name, or the row's number.
+    heading: str
+    default_text: str = ""
+    field_names: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+class EditorPromptsFormMixin:
+    """The editor prompts of :class:`AISettingsForm`: the built-in prompts,
+    which a site may change (text, chat alias), and the site's own prompts
+    (a slug name, a text and an alias). Packed into
+    ``AISettings.editor_prompts`` on clean."""
+
+    fields: dict[str, Any]
+    instance: Any
+
+    def _add_prompts(self) -> None:
+        from django import forms
+
+        from wagtail_vector_index import editor_prompts
+
+        self.prompt_rows: list[PromptRow] = []
+        self._prompt_fields: set[str] = set()
+        stored = self.instance.editor_prompts
+        stored = stored if isinstance(stored, dict) else {}
+        aliases = [alias for alias, _model in _configured_aliases(conf.CHAT)]
+        choices = [
+            (
+                "",
+                gettext("Default (“%(alias)s”)")
+                % {"alias": editor_prompts.DEFAULT_ALIAS},
+            ),
+            *(
+                (alias, alias)
+                for alias in aliases
+                if alias != editor_prompts.DEFAULT_ALIAS
+            ),
+        ]
+
+        def text_field(initial: str, **kwargs: Any) -> forms.Field:
+            return forms.CharField(
+                required=False,
+                initial=initial,
+                strip=True,
+                widget=forms.Textarea(attrs={"rows": 5}),
+                **kwargs,
+            )
+
+        def alias_field(initial: str, row: PromptRow) -> forms.Field:
+            if initial and initial not in aliases:
+                row.note = gettext(
+                    "The chat backend “%(alias)s” chosen before is no longer "
+                    "configured; the default is used."
+                ) % {"alias": initial}
+                initial = ""
+            return forms.ChoiceField(
+                label=_("Chat backend"),
+                choices=choices,
+                required=False,
+                initial=initial if initial in aliases else "",
+                help_text=_("The chat backend this prompt is sent to."),
+            )
+
+        def add(row: PromptRow, part: str, form_field: forms.Field) -> None:
+            name = prompt_field("builtin" if row.builtin else "custom", row.key, part)
+            self.fields[name] = form_field
+            row.field_names.append(name)
+            self._prompt_fields.add(name)
+
+        for name, builtin in editor_prompts.BUILTIN_PROMPTS.items():
+            entry = stored.get(name) if isinstance(stored.get(name), dict) else {}
+            row = PromptRow(
+                builtin=True,
+                key=name,
+                heading=gettext("Prompt “%(name)s”") % {"name": name},
+                default_text=str(builtin.text),
+            )
+            add(
+                row,
+                "text",
+                text_field(
+                    entry.get("text", ""),
+                    label=_("Text"),
+                    help_text=_("Empty: the default text above."),
+                ),
+            )
+            add(row, "alias", alias_field(entry.get("alias", ""), row))
+            self.prompt_rows.append(row)
+
+        own = [
+            (name, entry)
+            for name, entry in stored.items()
+            if name not in editor_prompts.BUILTIN_PROMPTS and isinstance(entry, dict)
+        ]
+        for number in range(len(own) + NEW_PROMPT_ROWS):
+            name, entry = own[number] if number < len(own) else ("", {})
+            row = PromptRow(
+                builtin=False,
+                key=str(number),
+                heading=(
+                    gettext("Prompt “%(name)s”") % {"name": name}
+                    if name
+                    else gettext("New prompt")
+                ),
+            )
+            add(
+                row,
+                "name",
+                forms.SlugField(
+                    label=_("Name"),
+                    required=False,
+                    initial=name,
+                    max_length=50,
+                    help_text=_(
+                        "Letters, numbers, hyphens and underscores: what "
+                        "AIFieldPanel(prompt=...) names."
+                    ),
+                ),
+            )
+            add(row, "text", text_field(entry.get("text", ""), label=_("Text")))
+            add(row, "alias", alias_field(entry.get("alias", ""), row))
+            if name:
+                add(
+                    row,
+                    "delete",
+                    forms.BooleanField(label=_("Delete this prompt"), required=False),
+                )
+            self.prompt_rows.append(row)
+
+    def _clean_prompts(self, cleaned: dict[str, Any]) -> None:
+        from django.core.exceptions import ValidationError
+
+        from wagtail_vector_index import editor_prompts
+
+        packed: dict[str, dict[str, str]] = {}
+        for row in self.prompt_rows:
+            scope = "builtin" if row.builtin else "custom"
+
+            def name_of(part: str, row: PromptRow = row, scope: str = scope) -> str:
+                return prompt_field(scope, row.key, part)
+
+            text = cleaned.get(name_of("text")) or ""
+            alias = cleaned.get(name_of("alias")) or ""
+            if text:
+                try:
+                    editor_prompts.validate_text(text)
+                except ValidationError as error:
+                    self.add_error(name_of("text"), error)  # type: ignore[attr-defined]
+            if row.builtin:
+                name = row.key
+                if text == row.default_text:
+                    text = ""  # Unchanged: keep following the translations.
+            else:
+                if cleaned.get(name_of("delete")):
+                    continue
+                name = cleaned.get(name_of("name")) or ""
+                if not name and not text:
+                    continue  # An empty row.
+                if not name:
+                    self.add_error(  # type: ignore[attr-defined]
+                        name_of("name"), gettext("Give the prompt a name.")
+                    )
+                    continue
+                if not text:
+                    self.add_error(  # type: ignore[attr-defined]
+                        name_of("text"), gettext("Write the prompt's text.")
+                    )
+                    continue
+                if name in editor_prompts.BUILTIN_PROMPTS or name in packed:
+                    self.add_error(  # type: ignore[attr-defined]
+                        name_of("name"),
+                        gettext(
+                            "There is already a prompt named “%(name)s”; "
+                            "change a built-in prompt in its own group above."
+                        )
+                        % {"name": name},
+                    )
+                    continue
+            entry = {
+                key: value for key, value in (("text", text), ("alias", alias)) if value
+            }
+            if entry:
+                packed[name] = entry
+        self.instance.editor_prompts = packed
+
+
 #: The site's monthly budgets (see wagtail_vector_index.usage), edited above
 #: the parameter overrides.
 BUDGET_FIELDS = ("monthly_budget_usd", "monthly_budget_tokens")
 
 
-class AISettingsForm(WagtailAdminModelForm):
-    """Typed fields for every scope, packed into the JSON fields on clean."""
+class AISettingsForm(EditorPromptsFormMixin, WagtailAdminModelForm):
+    """Typed fields for every scope, packed into the JSON fields on clean;
+    the editor prompts (see :class:`EditorPromptsFormMixin`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,6 +368,7 @@ class AISettingsForm(WagtailAdminModelForm):
         self._fields_by_name: dict[str, tuple[str, str, str]] = {}
         for kind in (conf.CHAT, conf.EMBEDDING):
             self._add_kind(kind)
+        self._add_prompts()
 
     def _add_kind(self, kind: str) -> None:
         stored = self.instance.overrides(kind)
@@ -245,6 +449,7 @@ class AISettingsForm(WagtailAdminModelForm):
                 packed[kind].setdefault(scope, {})[parameter] = value
         for kind, field_name_ in KIND_FIELDS.items():
             setattr(self.instance, field_name_, packed[kind])
+        self._clean_prompts(cleaned)
         return cleaned
 
 
@@ -285,6 +490,7 @@ class AISettingsObjectList(ObjectList):
         def render_missing_fields(self) -> str:
             declared = set(self.panel.get_form_options().get("fields", []))
             declared |= set(getattr(self.form, "_fields_by_name", {}))
+            declared |= getattr(self.form, "_prompt_fields", set())
             return mark_safe(  # noqa: S308 - Django's own rendering of fields
                 "".join(
                     str(self.form[name])
@@ -292,3 +498,33 @@ class AISettingsObjectList(ObjectList):
                     if name not in declared
                 )
             )
+
+
+class EditorPromptsPanel(Panel):
+    """Renders the editor prompt fields of :class:`AISettingsForm`."""
+
+    def get_form_options(self) -> dict[str, Any]:
+        return {"fields": []}
+
+    class BoundPanel(Panel.BoundPanel):
+        template_name = "wagtail_vector_index/panels/editor_prompts.html"
+
+        def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
+            from wagtail_vector_index import editor_prompts
+
+            context = super().get_context_data(parent_context)
+            context["rows"] = [
+                {
+                    "row": row,
+                    "fields": [self.form[name] for name in row.field_names],
+                    "id": prompt_field(
+                        "builtin" if row.builtin else "custom", row.key, "group"
+                    ),
+                }
+                for row in getattr(self.form, "prompt_rows", [])
+            ]
+            context["placeholders"] = [
+                (f"{{{name}}}", str(text))
+                for name, text in editor_prompts.PLACEHOLDERS.items()
+            ]
+            return context

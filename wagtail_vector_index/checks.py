@@ -1433,3 +1433,96 @@ def check_required_apps(
         for app in REQUIRED_APPS
         if not apps.is_installed(app)
     ]
+
+
+def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
+    """``(model, panel)`` for every ``AIFieldPanel`` in the edit handlers of
+    the project's page models and of the models that declare panels."""
+    from django.apps import apps
+    from wagtail.admin.panels import get_edit_handler
+    from wagtail.models import Page
+
+    from wagtail_vector_index.panels import AIFieldPanelMixin
+
+    for model in apps.get_models():
+        if issubclass(model, Page):
+            edit_handler = model.get_edit_handler()
+        elif hasattr(model, "panels") or hasattr(model, "edit_handler"):
+            edit_handler = get_edit_handler(model)
+        else:
+            continue
+        stack = [edit_handler]
+        while stack:
+            panel = stack.pop()
+            if isinstance(panel, AIFieldPanelMixin):
+                yield model, panel
+            stack.extend(getattr(panel, "children", []))
+
+
+@checks.register("wagtail_vector_index")
+def check_ai_field_panels(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``AIFieldPanel`` on a field it cannot fill (W020), or naming a prompt
+    that is neither built in nor defined by any site (W021; only when the
+    checks may read the database, as ``manage.py check --database default``)."""
+    from django.db import DatabaseError, models
+    from wagtail.fields import RichTextField
+
+    from wagtail_vector_index import editor_prompts
+
+    messages: list[checks.CheckMessage] = []
+    site_prompts: set[str] | None = None
+    if databases:
+        try:
+            site_prompts = {
+                str(name)
+                for stored in editor_prompts.stored_prompt_sets()
+                for name in stored
+            }
+        except DatabaseError:  # Not migrated yet.
+            site_prompts = None
+    for model, panel in _ai_field_panels():
+        where = f"{model._meta.label}.{panel.field_name}"
+        try:
+            field = model._meta.get_field(panel.field_name)
+        except Exception:  # noqa: BLE001 - a form-only field: nothing to say.
+            field = None
+        if field is not None and (
+            not isinstance(field, models.CharField | models.TextField)
+            or isinstance(field, RichTextField)
+        ):
+            messages.append(
+                checks.Warning(
+                    _(
+                        "AIFieldPanel on %(field)s: it suggests plain text for a "
+                        "CharField or TextField; %(type)s is neither."
+                    )
+                    % {"field": where, "type": type(field).__name__},
+                    hint=_("Use a FieldPanel for this field."),
+                    obj=model,
+                    id=ID.format("W020"),
+                )
+            )
+        if (
+            site_prompts is not None
+            and panel.prompt not in editor_prompts.BUILTIN_PROMPTS
+            and panel.prompt not in site_prompts
+        ):
+            messages.append(
+                checks.Warning(
+                    _(
+                        'AIFieldPanel on %(field)s asks for the prompt "%(prompt)s", '
+                        "which is not built in and no site defines: its Suggest "
+                        "button answers with an error."
+                    )
+                    % {"field": where, "prompt": panel.prompt},
+                    hint=_(
+                        "Add the prompt in Settings › AI settings, or use a "
+                        'built-in prompt ("title", "search_description").'
+                    ),
+                    obj=model,
+                    id=ID.format("W021"),
+                )
+            )
+    return messages

@@ -16,6 +16,7 @@ from wagtail_vector_index import conf
 from wagtail_vector_index.ai_settings_form import (
     AISettingsForm,
     AISettingsObjectList,
+    EditorPromptsPanel,
     ParameterOverridesPanel,
 )
 from wagtail_vector_index.parameters import clean_stored_overrides
@@ -62,9 +63,7 @@ class AISettings(BaseSiteSetting):
     #: This site's editor prompts (``wagtail_vector_index.panels``), by name:
     #: ``{name: {"text": ..., "alias": ...}}``. A built-in prompt stored
     #: here replaces its translatable default for this site.
-    editor_prompts = models.JSONField(
-        _("editor prompts"), default=dict, blank=True
-    )
+    editor_prompts = models.JSONField(_("editor prompts"), default=dict, blank=True)
 
     base_form_class = AISettingsForm
     edit_handler = AISettingsObjectList(
@@ -81,6 +80,7 @@ class AISettings(BaseSiteSetting):
                 ),
             ),
             ParameterOverridesPanel(),
+            EditorPromptsPanel(heading=_("Editor prompts")),
         ]
     )
 

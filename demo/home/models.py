@@ -3,7 +3,7 @@
 import logging
 
 from django.db import models
-from wagtail.admin.panels import FieldPanel
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 from wagtail.search import index
@@ -11,6 +11,7 @@ from wagtail.search import index
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import EmbeddingField, VectorIndexedMixin
 from wagtail_vector_index.pages import AIBackendsMixin
+from wagtail_vector_index.panels import AIFieldPanel, AITitleFieldPanel
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,24 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         "freely.",
     )
 
+    # "Suggest" beside the title and the search description: alternatives
+    # from the page's unsaved content (offline: from its first sentences).
     content_panels = [
-        *Page.content_panels,
+        AITitleFieldPanel("title", prompt="title"),
         FieldPanel("intro"),
         FieldPanel("body"),
         FieldPanel("summary"),
+    ]
+    promote_panels = [
+        MultiFieldPanel(
+            [
+                FieldPanel("slug"),
+                FieldPanel("seo_title"),
+                AIFieldPanel("search_description", prompt="search_description"),
+            ],
+            heading="For search engines",
+        ),
+        MultiFieldPanel([FieldPanel("show_in_menus")], heading="For site menus"),
     ]
     search_fields = [
         *Page.search_fields,

@@ -1,4 +1,5 @@
 from django.db import models
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 from wagtail.search import index
@@ -8,12 +9,32 @@ from wagtail_vector_index.index import (
     EmbeddingField,
     VectorIndexedMixin,
 )
+from wagtail_vector_index.panels import AIFieldPanel, AITitleFieldPanel
 
 
 class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
     intro = models.CharField(max_length=255, blank=True)
     body = RichTextField(blank=True)
     summary = models.TextField(blank=True)
+
+    # Field suggestions (tests/test_editor_fields.py): a built-in prompt on
+    # the title and the search description, a site's own on the summary.
+    content_panels = [
+        AITitleFieldPanel("title"),
+        FieldPanel("intro"),
+        FieldPanel("body"),
+        AIFieldPanel("summary", prompt="teaser", alternatives=2),
+    ]
+    promote_panels = [
+        MultiFieldPanel(
+            [
+                FieldPanel("slug"),
+                FieldPanel("seo_title"),
+                AIFieldPanel("search_description", prompt="search_description"),
+            ],
+            heading="For search engines",
+        ),
+    ]
 
     embedding_fields = [
         EmbeddingField("title", important=True),
@@ -37,6 +58,8 @@ class Book(VectorIndexedMixin, models.Model):
         EmbeddingField("blurb"),
     ]
     vector_index_options = {"max_chunk_tokens": 24, "chunk_overlap": 4}
+    # Field suggestions on a model that is not a page (as a snippet's panels).
+    panels = [AIFieldPanel("title", prompt="title"), FieldPanel("blurb")]
 
     def __str__(self) -> str:
         return self.title

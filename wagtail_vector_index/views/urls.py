@@ -11,6 +11,7 @@ from wagtail_vector_index.views.chat import (
     ChatTestView,
 )
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView
+from wagtail_vector_index.views.field_suggestions import FieldSuggestionsView
 from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
 from wagtail_vector_index.views.usage_report import UsageReportView
@@ -39,6 +40,12 @@ urlpatterns = [
         "embeddings/search-index/",
         IndexSearchView.as_view(),
         name="embeddings_index_search",
+    ),
+    # Editor features: behind use_ai_in_editor, checked by the views.
+    path(
+        "editor/field-suggestions/",
+        FieldSuggestionsView.as_view(),
+        name="field_suggestions",
     ),
     path("backends/", BackendsView.as_view(), name="backends"),
     path("backends/check/", BackendCheckView.as_view(), name="backends_check"),

@@ -67,6 +67,14 @@ class EchoChatBackend(BaseChatBackend):
             # Asked to rewrite a conversation's last question (vector index
             # queries with a history): the question as it is.
             return last
+        # Addition for the editor's field suggestions (AIFieldPanel): asked
+        # for "a JSON array of exactly N" suggestions (editor_prompts'
+        # SYSTEM_PROMPT), answer such an array made of the content's first
+        # lines and sentences, labelled offline, so the editor shows
+        # alternatives a reader understands.
+        wanted = _ALTERNATIVES.search(system)
+        if wanted:
+            return _offline_alternatives(last, int(wanted.group(1)))
         # Given sources to answer from (as vector index queries give them,
         # numbered "[1] ..."), quote and cite the best one, so the offline
         # answer still says something.
@@ -137,6 +145,33 @@ class EchoChatBackend(BaseChatBackend):
         return AIStreamingResponse(
             aparts=parts(), model_id=self.config.model_id, state=state
         )
+
+
+_ALTERNATIVES = re.compile(r"JSON array of exactly (\d+)")
+
+
+def _offline_alternatives(prompt: str, count: int) -> str:
+    """A JSON array of ``count`` offline suggestions from the text after the
+    prompt's last blank line (its content, in the built-in prompts)."""
+    import json
+
+    content = prompt.rsplit("\n\n", 1)[-1]
+    if content.lower().startswith("content:"):
+        content = content.split(":", 1)[1]
+    pieces = []
+    for line in content.splitlines():
+        for sentence in re.split(r"(?<=[.!?])\s+", line):
+            words = sentence.split()
+            if words:
+                pieces.append(" ".join(words[:12]).rstrip(".,;:"))
+    pieces = list(dict.fromkeys(pieces)) or ["(no content yet)"]
+    count = max(1, min(count, 10))
+    answers = [
+        f"[offline echo] {pieces[i % len(pieces)]}"
+        + (f" ({i // len(pieces) + 1})" if i >= len(pieces) else "")
+        for i in range(count)
+    ]
+    return json.dumps(answers, ensure_ascii=False)
 
 
 #: Words too common to say what a text is about (English).
