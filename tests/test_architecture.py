@@ -46,7 +46,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ai", (f"{PACKAGE}.ai", f"{PACKAGE}.backend_checks")),
     (
         "settings form, page helpers",
-        (f"{PACKAGE}.ai_settings_form", f"{PACKAGE}.pages"),
+        (
+            f"{PACKAGE}.ai_settings_form",
+            f"{PACKAGE}.pages",
+            # Image descriptions: the core the image editor's button and
+            # describe_images share.
+            f"{PACKAGE}.image_descriptions",
+        ),
     ),
     (
         "models",
