@@ -62,7 +62,9 @@ class AISettings(BaseSiteSetting):
     #: This site's editor prompts (``wagtail_vector_index.panels``), by name:
     #: ``{name: {"text": ..., "alias": ...}}``. A built-in prompt stored
     #: here replaces its translatable default for this site.
-    editor_prompts = models.JSONField(_("editor prompts"), default=dict, blank=True)
+    editor_prompts = models.JSONField(
+        _("editor prompts"), default=dict, blank=True
+    )
 
     base_form_class = AISettingsForm
     edit_handler = AISettingsObjectList(
