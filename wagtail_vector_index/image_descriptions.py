@@ -180,7 +180,7 @@ def image_data_url(image: Any) -> str:
         raise ImageDescriptionError(
             gettext("SVG images cannot be described: the AI needs a picture.")
         )
-    from wagtail.images.exceptions import SourceImageIOError
+    from wagtail.images.models import SourceImageIOError
 
     try:
         rendition = image.get_rendition(rendition_filter(image))

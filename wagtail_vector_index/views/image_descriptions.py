@@ -40,16 +40,26 @@ NO_DESCRIPTION_FIELD = _("This image model has no description field.")
 ID_PLACEHOLDER = 987654321
 
 
+def _permission_policy(model: Any) -> Any:
+    """Wagtail's permission policy for images (the image edit view's)."""
+    try:  # Wagtail 8 and later.
+        from wagtail.permissions import policy_registry
+    except ImportError:  # Wagtail 7.
+        from wagtail.images.permissions import permission_policy
+
+        return permission_policy
+    return policy_registry.get_by_type(model)
+
+
 def _image(request: HttpRequest, image_id: int) -> Any:
     """The image, if ``request.user`` may change it (else a refusal)."""
     from wagtail.images import get_image_model
-    from wagtail.images.permissions import permission_policy
 
     model = get_image_model()
     image = model.objects.filter(pk=image_id).first()
     if image is None:
         raise EditorRefusal(str(NOT_FOUND), status=404)
-    if not permission_policy.user_has_permission_for_instance(
+    if not _permission_policy(model).user_has_permission_for_instance(
         request.user, "change", image
     ):
         raise EditorRefusal(str(CANNOT_CHANGE), status=403)
