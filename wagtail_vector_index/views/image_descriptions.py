@@ -26,12 +26,7 @@ from django.views import View
 from wagtail_vector_index import image_descriptions
 from wagtail_vector_index.exceptions import InvalidAIBackendError
 from wagtail_vector_index.views import EDITOR_PERMISSION
-from wagtail_vector_index.views.editor import (
-    FORBIDDEN,
-    EditorEndpoint,
-    EditorRefusal,
-    refusal,
-)
+from wagtail_vector_index.views.editor import EditorEndpoint, EditorRefusal
 
 NOT_FOUND = _("This image does not exist (any more).")
 CANNOT_CHANGE = _("You do not have permission to change this image.")
@@ -101,31 +96,32 @@ class ImageDescriptionView(EditorEndpoint):
 class ImageDescriptionStatusView(View):
     """GET: whether the button is shown for the image ``image_id``: only to
     users with ``use_ai_in_editor`` who may change the image, when an alias
-    that takes images is configured. No provider is asked."""
+    that takes images is configured. No provider is asked.
+
+    A user who may not use it gets ``{"ok": true, "available": false}``
+    rather than a 403: the script asks on every image edit page, and a
+    refusal there is the normal case for most editors, not an error to log.
+    """
 
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest, image_id: int) -> HttpResponseBase:
-        if not request.user.has_perm(EDITOR_PERMISSION):
-            return refusal(FORBIDDEN, status=403)
+        image = None
+        if request.user.has_perm(EDITOR_PERMISSION):
+            try:
+                image = _image(request, image_id)
+            except EditorRefusal:
+                image = None
         try:
-            image = _image(request, image_id)
-        except EditorRefusal as error:
-            return refusal(str(error), status=error.status)
-        try:
-            available = image_descriptions.is_available()
+            available = image is not None and image_descriptions.is_available()
         except InvalidAIBackendError:
             available = False
-        response = JsonResponse(
-            {
-                "ok": True,
-                "available": available,
-                "current": image.description,
-                "url": reverse(
-                    "wagtail_vector_index:image_description", args=[image.pk]
-                ),
-            }
-        )
+        payload: dict[str, Any] = {"ok": True, "available": available}
+        if available:
+            payload["url"] = reverse(
+                "wagtail_vector_index:image_description", args=[image.pk]
+            )
+        response = JsonResponse(payload)
         response["Cache-Control"] = "no-store"
         return response
 

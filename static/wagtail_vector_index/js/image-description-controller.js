@@ -70,7 +70,7 @@ window.wagtail.app.register(
       this.status = this.make('p', 'w-help-text wvi-image-description__status');
       this.status.setAttribute('aria-live', 'polite');
       this.status.hidden = true;
-      this.panel = this.make('div', 'wvi-image-description__panel');
+      this.panel = this.make('div', 'wvi-image-description__panel w-mt-2');
       this.panel.hidden = true;
       this.element.append(this.describeButton, this.status, this.panel);
       this.check();
@@ -166,7 +166,10 @@ window.wagtail.app.register(
       if (answer.offline) {
         this.panel.append(this.make('p', 'w-help-text', this.text('offline')));
       }
-      const actions = this.make('div', 'wvi-image-description__actions');
+      const actions = this.make(
+        'div',
+        'wvi-image-description__actions w-flex w-gap-2 w-mt-2',
+      );
       actions.append(
         this.button(this.text('use'), 'use', true),
         this.button(this.text('again'), 'describe'),
@@ -250,7 +253,7 @@ window.wagtail.app.register(
     return;
   }
   const holder = document.createElement('div');
-  holder.className = 'wvi-image-description';
+  holder.className = 'wvi-image-description w-mt-2';
   holder.dataset.controller = 'wvi-image-description';
   holder.dataset.wviImageDescriptionFieldValue = field.id;
   holder.dataset.wviImageDescriptionStatusUrlValue = config.statusUrl.replace(
