@@ -104,7 +104,9 @@ def test_describe_try_again_and_use(page, live_server, vision, image, screenshot
     assert page.locator(".wvi-image-description__suggestion ins").count() >= 1
     # Shown, not applied.
     assert page.input_value("#id_description") == "A blue square"
-    page.screenshot(path=str(screenshots / "image-description.png"), full_page=True)
+    page.locator(".w-field__wrapper", has=page.locator("#id_description")).screenshot(
+        path=str(screenshots / "image-description.png")
+    )
 
     vision.state.reply = "A bright red square."
     page.get_by_role("button", name="Try again").click()

@@ -253,7 +253,8 @@ window.wagtail.app.register(
     return;
   }
   const holder = document.createElement('div');
-  holder.className = 'wvi-image-description w-mt-2';
+  holder.className = 'wvi-image-description';
+  holder.style.marginTop = '0.5rem';
   holder.dataset.controller = 'wvi-image-description';
   holder.dataset.wviImageDescriptionFieldValue = field.id;
   holder.dataset.wviImageDescriptionStatusUrlValue = config.statusUrl.replace(
