@@ -213,6 +213,7 @@ def test_messages_may_carry_image_parts():
 def test_cleaning_an_answer():
     assert image_descriptions.clean('"A cat\n on a  mat."', 255) == "A cat on a mat."
     assert image_descriptions.clean("one two three four", 10) == "one two…"
+    assert image_descriptions.clean("“A dog.”", 255) == "A dog."
 
 
 # -- refusals ------------------------------------------------------------------
@@ -546,6 +547,7 @@ def test_command_dry_run_shows_the_estimate_and_calls_nothing(vision, images):
     output = run("--dry-run")
     assert "3 images to describe with vision (openai/test-vision): about " in output
     assert "tokens, cost unknown for this model." in output
+    assert "1 of them have a description, which will be replaced" in output
     assert "Dry run: nothing described." in output
     assert chat_requests(vision) == []
 

@@ -234,7 +234,7 @@ def clean(text: str, limit: int | None) -> str:
     """The answer as a description: one line, without surrounding quotes,
     cut to ``limit`` characters (at a word where possible, with "…")."""
     text = " ".join(text.split())
-    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'“”":
+    if len(text) > 1 and text[0] in "\"'“«„" and text[-1] in "\"'”»“":
         text = text[1:-1].strip()
     if limit and len(text) > limit:
         cut = text[: limit - 1]

@@ -127,6 +127,17 @@ class Command(BaseCommand):
                 "cost": spending.cost_text(cost),
             }
         )
+        replaced = images.exclude(description="").count()
+        if replaced:
+            self.stdout.write(
+                self.style.WARNING(
+                    gettext(
+                        "%(count)s of them have a description, which will be "
+                        "replaced (--missing leaves them alone)."
+                    )
+                    % {"count": replaced}
+                )
+            )
         if dry_run:
             self.stdout.write(gettext("Dry run: nothing described."))
             return
