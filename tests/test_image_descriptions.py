@@ -640,3 +640,22 @@ def test_command_with_the_offline_backend_asks_nothing(images):
     assert "about $0.0000" in output
     images["empty"].refresh_from_db()
     assert images["empty"].description.startswith('(offline) An image named "Empty')
+
+
+@pytest.mark.django_db
+def test_the_editors_daily_budget_refuses_before_any_request(provider):
+    image = make_image()
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX=vision_settings(
+            provider, USAGE={"USER_DAILY_BUDGET_TOKENS": 10}
+        )
+    ):
+        response = logged_in(image_editor()).post(
+            reverse(DESCRIBE_URL, args=[image.pk])
+        )
+    answer = response.json()
+    assert answer["ok"] is False
+    assert "budget" in answer["message"]
+    assert chat_requests(provider) == []
+    image.refresh_from_db()
+    assert image.description == ""
