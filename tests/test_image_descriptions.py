@@ -210,6 +210,25 @@ def test_messages_may_carry_image_parts():
         validate_messages([{"role": "user", "content": [{"type": "audio"}]}])
 
 
+@pytest.mark.django_db
+def test_any_chat_call_with_an_image_is_refused_by_a_model_that_cannot_see(provider):
+    from wagtail_vector_index import ai
+
+    settings = vision_settings(provider)
+    settings["CHAT_BACKENDS"]["vision"]["CONFIG"]["SUPPORTS_VISION"] = False
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+        ],
+    }
+    with override_settings(WAGTAIL_VECTOR_INDEX=settings):
+        with pytest.raises(AIVisionNotSupportedError, match="cannot take images"):
+            ai.get_chat_backend("vision").chat(messages=[message])
+    assert chat_requests(provider) == []
+
+
 def test_cleaning_an_answer():
     assert image_descriptions.clean('"A cat\n on a  mat."', 255) == "A cat on a mat."
     assert image_descriptions.clean("one two three four", 10) == "one two…"

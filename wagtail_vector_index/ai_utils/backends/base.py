@@ -26,6 +26,7 @@ from wagtail_vector_index.ai_utils.types import (
 )
 from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
+    AIVisionNotSupportedError,
     InvalidAIBackendError,
 )
 from wagtail_vector_index.i18n import gettext as _
@@ -574,6 +575,7 @@ class BaseChatBackend(BaseBackend):
         first part is read. ``response.alias`` names the alias that answered.
         """
         messages = validate_messages(messages)
+        self._check_images(messages)
         call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
 
         def request(attempt: resilience.Attempt) -> Any:
@@ -608,6 +610,7 @@ class BaseChatBackend(BaseBackend):
     ) -> AIResponse | AIStreamingResponse:
         """Asynchronous :meth:`chat`; a stream is read with ``async for``."""
         messages = validate_messages(messages)
+        self._check_images(messages)
         call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
 
         async def request(attempt: resilience.Attempt) -> Any:
@@ -642,6 +645,16 @@ class BaseChatBackend(BaseBackend):
             call.succeeded, **backend._chat_usage(response, messages)
         )
         return response
+
+    def _check_images(self, messages: list[ChatMessage]) -> None:
+        """Refuse, before any request, images for a model known not to take
+        them (``CONFIG["SUPPORTS_VISION"]`` or LiteLLM's model map)."""
+        if self.config.supports_vision is False and any(
+            image_parts(m["content"]) for m in messages
+        ):
+            raise AIVisionNotSupportedError(
+                self.config.alias, self.config.model_id, known=True
+            )
 
     # -- usage ----------------------------------------------------------------
 
