@@ -71,7 +71,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help=gettext("Only show which images would be described and the estimate."),
+            help=gettext(
+                "Only show how many images would be described, and the estimate."
+            ),
         )
         parser.add_argument(
             "--force",
