@@ -678,3 +678,26 @@ def test_the_editors_daily_budget_refuses_before_any_request(provider):
     assert chat_requests(provider) == []
     image.refresh_from_db()
     assert image.description == ""
+
+
+def test_a_stored_prompt_keeps_the_image_out():
+    from wagtail_vector_index import usage
+
+    stored = usage.describe_messages(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Describe"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,QUJD"},
+                    },
+                ],
+            }
+        ]
+    )
+    assert json.loads(stored)[0]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,<4 characters>"},
+    }
