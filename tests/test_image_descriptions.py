@@ -701,3 +701,15 @@ def test_a_stored_prompt_keeps_the_image_out():
         "type": "image_url",
         "image_url": {"url": "data:image/png;base64,<4 characters>"},
     }
+
+
+def test_the_image_model_is_the_sites_own():
+    """Everything goes through get_image_model(): a custom image model works
+    if it has a text field named description (Wagtail's AbstractImage has
+    one, 255 characters); a model without one is not offered."""
+    from wagtail.documents.models import Document
+    from wagtail.images import get_image_model
+
+    assert image_descriptions.has_description_field(get_image_model())
+    assert image_descriptions.max_length(get_image_model()) == 255
+    assert not image_descriptions.has_description_field(Document)
