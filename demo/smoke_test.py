@@ -154,6 +154,23 @@ check(
     "the site links its favicon and /favicon.ico leads to it",
 )
 
+# The demo's pictures described offline, from the image editor's endpoint
+# (the admin is a superuser: it has use_ai_in_editor).
+from wagtail.images import get_image_model  # noqa: E402
+
+picture = get_image_model().objects.get(title="Tomatoes on the vine")
+status = editor.get(f"/admin/ai/editor/images/{picture.pk}/describe/status/").json()
+check(status["available"], "the image editor offers Describe with AI")
+described = editor.post(status["url"]).json()
+check(
+    described["ok"]
+    and described["offline"]
+    and described["description"].startswith(
+        '(offline) An image named "Tomatoes on the vine"'
+    ),
+    "an image is described offline, labelled as such",
+)
+
 # Public pages with the provider failing: they render without the AI part and
 # never show the provider's words (which may quote the key) to a visitor.
 from django.test import override_settings  # noqa: E402

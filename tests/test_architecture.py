@@ -51,6 +51,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             f"{PACKAGE}.pages",
             # The field suggestions' prompts: defaults, a site's own, rendering.
             f"{PACKAGE}.editor_prompts",
+            # Image descriptions: the core the image editor's button and
+            # describe_images share.
+            f"{PACKAGE}.image_descriptions",
         ),
     ),
     (

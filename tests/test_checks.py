@@ -595,7 +595,7 @@ def test_w003_unknown_top_level_key():
             'WAGTAIL_VECTOR_INDEX has an unknown key "CHAT_BACKEND".',
             hint='The known keys are "AUTO_UPDATE", "CHAT_BACKENDS", '
             '"CIRCUIT_BREAKER", "EMBEDDING_BACKENDS", "EMBEDDING_CACHE", '
-            '"SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
+            '"IMAGE_DESCRIPTION", "SITE_SETTINGS_CACHE_TIMEOUT", "STORAGE", '
             '"TEST_PAGES_RATE_LIMIT", "USAGE"; check the spelling.',
             id="wagtail_vector_index.W003",
         )
@@ -645,7 +645,7 @@ def test_w003_unknown_config_key():
             hint="The known keys are ATTEMPT_TIMEOUT, BATCH_SIZE, BATCH_TOKEN_LIMIT, "
             "DEFAULT_PARAMETERS, EMBEDDING_BASE64, EMBEDDING_DIRECT, "
             "EMBEDDING_OUTPUT_DIMENSIONS, FALLBACKS, MAX_CONCURRENCY, MAX_RETRIES, "
-            "MODEL_ID, TOKEN_LIMIT; check the spelling.",
+            "MODEL_ID, SUPPORTS_VISION, TOKEN_LIMIT; check the spelling.",
             id="wagtail_vector_index.W003",
         )
     ]

@@ -44,6 +44,7 @@ CONFIG_KEYS = frozenset(
         "MAX_RETRIES",
         "ATTEMPT_TIMEOUT",
         "FALLBACKS",
+        "SUPPORTS_VISION",
     }
 )
 #: Parameters counting output tokens, bounded by the model's output limit (W004).
@@ -101,6 +102,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         conf.USAGE_KEY,
         conf.CIRCUIT_BREAKER_KEY,
         conf.EMBEDDING_CACHE_KEY,
+        conf.IMAGE_DESCRIPTION_KEY,
     }
     for key in sorted(set(user) - known):
         messages.append(
@@ -189,6 +191,145 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         messages.extend(_check_kind(kind, kind_key, configured))
         if isinstance(configured, Mapping):
             messages.extend(_check_fallbacks(kind, kind_key, configured))
+    if conf.IMAGE_DESCRIPTION_KEY in user:
+        messages.extend(_check_image_description(user[conf.IMAGE_DESCRIPTION_KEY]))
+    return messages
+
+
+def _check_image_description(value: Any) -> list[checks.CheckMessage]:
+    """``WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]``: E034, E035, W013, W014.
+
+    Says which chat alias describes images, and whether its model can take
+    them (an alias that cannot is refused at run time, before any request).
+    """
+    from wagtail_vector_index import ai, image_descriptions
+
+    where = f'{SETTING}["{conf.IMAGE_DESCRIPTION_KEY}"]'
+    example = '{"ALIAS": "vision"}'
+    usable, messages = _check_dict_setting(
+        value,
+        where,
+        conf.IMAGE_DESCRIPTION_DEFAULTS,
+        # Translators: %(example)s is Python code to copy as it is.
+        _("Give the image description settings as %(example)s.") % {"example": example},
+        "E034",
+        "W014",
+    )
+    if not usable:
+        return messages
+    prompt = value.get("PROMPT")
+    if prompt is not None:
+        problem = None
+        if not isinstance(prompt, str) or not prompt.strip():
+            problem = _("%(setting)s must be a non-empty string, not %(value)s.") % {
+                "setting": f'{where}["PROMPT"]',
+                "value": repr(prompt),
+            }
+        else:
+            try:
+                unknown = image_descriptions.prompt_placeholders(prompt) - (
+                    image_descriptions.PLACEHOLDERS
+                )
+            except ValueError:
+                unknown = {"{"}
+            if unknown:
+                # Translators: %(setting)s is where in the settings;
+                # %(names)s the placeholders found there, such as {content}.
+                problem = _(
+                    "%(setting)s has placeholders that are not known: %(names)s."
+                ) % {
+                    "setting": f'{where}["PROMPT"]',
+                    "names": ", ".join(sorted(f"{{{name}}}" for name in unknown)),
+                }
+        if problem:
+            messages.append(
+                checks.Error(
+                    problem,
+                    # Translators: %(names)s is a list of placeholders, such as
+                    # {title}, {language}; "{{" and "}}" are written as they are.
+                    hint=_(
+                        "A prompt may use %(names)s; write a brace itself as "
+                        '"{{" or "}}". Remove PROMPT to use the built-in one.'
+                    )
+                    % {
+                        "names": ", ".join(
+                            f"{{{name}}}"
+                            for name in sorted(image_descriptions.PLACEHOLDERS)
+                        )
+                    },
+                    id=ID.format("E034"),
+                )
+            )
+    alias = value.get("ALIAS", "default")
+    configured = conf.get_backend_settings(conf.CHAT)
+    known = sorted(map(str, configured)) if isinstance(configured, Mapping) else []
+    if not isinstance(alias, str) or alias not in known:
+        messages.append(
+            checks.Error(
+                # Translators: %(setting)s is where in the settings; %(value)s
+                # the value found there, as Python writes it.
+                _("%(setting)s is %(value)s, which is not a configured chat alias.")
+                % {"setting": f'{where}["ALIAS"]', "value": repr(alias)},
+                # Translators: %(configured)s is a list of chat aliases.
+                hint=_(
+                    "Name a chat alias whose model takes images (configured: "
+                    "%(configured)s)."
+                )
+                % {"configured": ", ".join(known) or _("none")},
+                id=ID.format("E034"),
+            )
+        )
+        return messages
+    backend = ai.get_configured_backend(conf.CHAT, alias)
+    if backend is None:
+        return messages  # The alias's own checks say why it cannot be built.
+    supports = image_descriptions.vision_support(backend)
+    values = {
+        "setting": f'{where}["ALIAS"]',
+        "alias": alias,
+        "model": backend.config.model_id,
+        "config": _where(conf.KIND_KEYS[conf.CHAT], alias, "CONFIG"),
+    }
+    if supports is False:
+        messages.append(
+            checks.Error(
+                # Translators: %(setting)s is where in the settings, %(alias)s
+                # a chat alias, %(model)s the name of an AI model.
+                _(
+                    'Images are described by chat alias "%(alias)s" (%(setting)s), '
+                    'but its model "%(model)s" cannot take images.'
+                )
+                % values,
+                # Translators: %(config)s is where in the settings, such as
+                # WAGTAIL_VECTOR_INDEX["CHAT_BACKENDS"]["vision"]["CONFIG"].
+                hint=_(
+                    "Name an alias whose model takes images (such as gpt-4o), "
+                    'or, if LiteLLM is wrong about this model, set "SUPPORTS_VISION": '
+                    "True in %(config)s. Until then the image editor shows no "
+                    "button and describe_images refuses to run."
+                )
+                % values,
+                id=ID.format("E035"),
+            )
+        )
+    elif supports is None:
+        messages.append(
+            checks.Warning(
+                _(
+                    'Images are described by chat alias "%(alias)s" (%(setting)s), '
+                    'but LiteLLM does not know whether its model "%(model)s" '
+                    "takes images."
+                )
+                % values,
+                hint=_(
+                    'If it does, set "SUPPORTS_VISION": True in %(config)s; until '
+                    "then the image editor shows no button and describe_images "
+                    "refuses to run."
+                )
+                % values,
+                id=ID.format("W013"),
+            )
+        )
     return messages
 
 
@@ -882,6 +1023,10 @@ def _check_config(
             "True (the default) lets OpenAI-shaped embedding requests skip "
             "LiteLLM's reply objects where nothing is lost; False sends every "
             "request through LiteLLM."
+        ),
+        "SUPPORTS_VISION": _(
+            "True says the chat model takes images (for image descriptions), "
+            "False that it does not; remove the key to go by LiteLLM's model map."
         ),
     }
     retries = config.get("MAX_RETRIES", 0)

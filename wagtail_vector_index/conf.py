@@ -62,6 +62,9 @@ class BackendConfigSettings(TypedDict):
     #: The longest one request may take (seconds; the ``timeout`` parameter
     #: bounds the whole call).
     ATTEMPT_TIMEOUT: NotRequired[float]
+    #: Whether the chat model takes images (for models LiteLLM's map does
+    #: not know, or to say no to one it does).
+    SUPPORTS_VISION: NotRequired[bool]
 
 
 class BackendSettings(TypedDict):
@@ -108,6 +111,16 @@ class StorageSettings(TypedDict, total=False):
     CONFIG: dict[str, Any]
 
 
+class ImageDescriptionSettings(TypedDict, total=False):
+    """``WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]``: describing images."""
+
+    #: The chat alias that describes images (it must take images).
+    ALIAS: str
+    #: The prompt, with placeholders ``{title}``, ``{language}`` and
+    #: ``{max_length}``; absent: the built-in, translated prompt.
+    PROMPT: str
+
+
 class WagtailVectorIndexSettings(TypedDict, total=False):
     """The shape of the ``WAGTAIL_VECTOR_INDEX`` setting."""
 
@@ -120,6 +133,7 @@ class WagtailVectorIndexSettings(TypedDict, total=False):
     USAGE: UsageSettings
     CIRCUIT_BREAKER: CircuitBreakerSettings
     EMBEDDING_CACHE: EmbeddingCacheSettings
+    IMAGE_DESCRIPTION: ImageDescriptionSettings
 
 
 #: Provider calls per user per minute from the admin test pages; 0 disables
@@ -346,6 +360,33 @@ def get_embedding_cache_max_entries() -> int:
     return EMBEDDING_CACHE_DEFAULTS["MAX_ENTRIES"]
 
 
+IMAGE_DESCRIPTION_KEY = "IMAGE_DESCRIPTION"
+
+#: ``WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]`` keys and their defaults
+#: (``PROMPT`` ``None``: the built-in prompt).
+IMAGE_DESCRIPTION_DEFAULTS: ImageDescriptionSettings = {
+    "ALIAS": "default",
+    "PROMPT": None,  # type: ignore[typeddict-item]
+}
+
+
+@functools.cache
+def get_image_description_settings() -> ImageDescriptionSettings:
+    """``WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]`` with defaults filled in;
+    a malformed value (which the checks report) falls back to its default."""
+    user = get_user_settings()
+    given = user.get(IMAGE_DESCRIPTION_KEY) if isinstance(user, Mapping) else None
+    merged: dict[str, Any] = dict(IMAGE_DESCRIPTION_DEFAULTS)
+    if isinstance(given, Mapping):
+        alias = given.get("ALIAS")
+        if isinstance(alias, str) and alias:
+            merged["ALIAS"] = alias
+        prompt = given.get("PROMPT")
+        if isinstance(prompt, str) and prompt.strip():
+            merged["PROMPT"] = prompt
+    return merged  # type: ignore[return-value]
+
+
 def clear_cache() -> None:
     """Forget everything read from settings. (Modules above this one that
     build things from settings connect their own ``setting_changed``
@@ -354,6 +395,7 @@ def clear_cache() -> None:
     get_usage_settings.cache_clear()
     get_circuit_breaker_settings.cache_clear()
     get_embedding_cache_settings.cache_clear()
+    get_image_description_settings.cache_clear()
 
 
 @receiver(setting_changed)

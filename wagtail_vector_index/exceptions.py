@@ -57,6 +57,31 @@ class UnknownBackendAliasError(InvalidAIBackendError):
         super().__init__(alias, template % {"kind": kind, "known": known_text})
 
 
+class AIVisionNotSupportedError(InvalidAIBackendError):
+    """A chat alias that cannot take images was asked to look at one (no
+    request is sent)."""
+
+    def __init__(self, alias: str, model_id: str, *, known: bool) -> None:
+        self.model_id = model_id
+        values = {"model": model_id}
+        if known:
+            # Translators: %(model)s is the name of an AI model.
+            message = gettext(
+                'its model "%(model)s" cannot take images, so it cannot '
+                "describe them. Choose a chat alias whose model takes images "
+                'in WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]["ALIAS"].'
+            )
+        else:
+            # Translators: %(model)s is the name of an AI model;
+            # CONFIG["SUPPORTS_VISION"] is a setting, as written.
+            message = gettext(
+                'it is not known whether its model "%(model)s" takes images. '
+                'If it does, set CONFIG["SUPPORTS_VISION"] = True for this '
+                "alias; if not, choose another alias to describe images."
+            )
+        super().__init__(alias, message % values)
+
+
 class AIProviderError(WagtailVectorIndexError):
     """A call to the model provider failed.
 

@@ -75,6 +75,7 @@ INDEX_QUERY = "index query"
 INDEX_SEARCH = "index search"
 PAGE_HELPER = "page helper"
 PUBLISH_UPDATE = "publish-time update"
+IMAGE_DESCRIPTION = "image description"
 
 #: Sent once per budget per period when its spending reaches
 #: ``USAGE["ALERT_THRESHOLD"]`` of the limit, with ``site`` (a Site, or
@@ -1470,8 +1471,31 @@ async def run_sync(function: Callable[..., Any], *args: Any, **kwargs: Any) -> A
 
 
 def describe_messages(messages: list[dict[str, Any]]) -> str:
-    """A conversation as it is stored when ``STORE_PROMPTS`` is on."""
-    return json.dumps(messages, ensure_ascii=False, default=str)
+    """A conversation as it is stored when ``STORE_PROMPTS`` is on (an
+    image sent as a ``data:`` URL is stored as its type and size only)."""
+    return json.dumps(
+        [_without_image_data(message) for message in messages],
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def _without_image_data(message: Any) -> Any:
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return message
+    parts = []
+    for part in content:
+        image = part.get("image_url") if isinstance(part, dict) else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if isinstance(url, str) and url.startswith("data:"):
+            header, _, data = url.partition(",")
+            part = {
+                **part,
+                "image_url": {**image, "url": f"{header},<{len(data)} characters>"},
+            }
+        parts.append(part)
+    return {**message, "content": parts}
 
 
 def with_context(context: UsageContext, **changes: Any) -> UsageContext:

@@ -26,6 +26,7 @@ from wagtail_vector_index.views import (
     USAGE_REPORT_PERMISSION_CODENAME,
     urls,
 )
+from wagtail_vector_index.views.image_descriptions import editor_js as image_editor_js
 from wagtail_vector_index.views.usage_panel import UsagePanel
 
 
@@ -124,3 +125,11 @@ def register_usage_report_menu_item() -> MenuItem:
 def add_usage_panel(request: HttpRequest, panels: list[Any]) -> None:
     if request.user.has_perm(USAGE_REPORT_PERMISSION):
         panels.append(UsagePanel())
+
+
+@hooks.register("insert_editor_js")
+def insert_image_description_js() -> str:
+    # On every editor-like page (the hook has no request); the script acts
+    # only on the image edit view, and shows its button only when the server
+    # says this user may describe this image.
+    return image_editor_js()

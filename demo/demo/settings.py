@@ -239,4 +239,13 @@ WAGTAIL_VECTOR_INDEX = {
     "EMBEDDING_BACKENDS": _embeddings,
     # Publishing, unpublishing and deleting articles updates the index.
     "AUTO_UPDATE": True,
+    # "Describe with AI" in the image editor and describe_images: the default
+    # alias (the offline echo backend, which takes images and answers with
+    # their name and size, labelled offline; or OpenAI's gpt-4o-mini, which
+    # sees them). Ollama's llama3 takes no images: the offline alias then
+    # (for a vision model such as llava, use "default" and set
+    # "SUPPORTS_VISION": True in its CONFIG).
+    "IMAGE_DESCRIPTION": {
+        "ALIAS": "offline" if DEMO_AI_PROVIDER == "ollama" else "default"
+    },
 }

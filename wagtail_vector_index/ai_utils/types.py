@@ -9,10 +9,45 @@ from typing import Any, Literal, TypedDict
 
 
 class ChatMessage(TypedDict):
-    """One message of a conversation, as sent to a chat backend."""
+    """One message of a conversation, as sent to a chat backend.
+
+    ``content`` is a string, or for models that take images a list of parts
+    in LiteLLM's (OpenAI's) form: ``{"type": "text", "text": "..."}`` and
+    ``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}``.
+    """
 
     role: Literal["system", "user", "assistant"] | str
-    content: str
+    content: str | list[dict[str, Any]]
+
+
+#: Tokens an image part is counted as before the provider says (OpenAI's
+#: price of a 1024×1024 image in high detail: 4 tiles of 170, plus 85).
+IMAGE_PART_TOKENS = 765
+
+
+def message_text(content: str | list[dict[str, Any]]) -> str:
+    """The text of a message's ``content``: the string itself, or its text
+    parts joined by blank lines (image parts left out)."""
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(
+        part["text"]
+        for part in content
+        if part.get("type") == "text" and isinstance(part.get("text"), str)
+    )
+
+
+def image_parts(content: str | list[dict[str, Any]]) -> list[str]:
+    """The URLs (often ``data:`` URLs) of a message's image parts."""
+    if isinstance(content, str):
+        return []
+    urls = []
+    for part in content:
+        if part.get("type") != "image_url":
+            continue
+        image = part.get("image_url")
+        urls.append(image.get("url", "") if isinstance(image, dict) else str(image))
+    return urls
 
 
 class StreamPart(TypedDict):

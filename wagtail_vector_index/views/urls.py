@@ -12,6 +12,10 @@ from wagtail_vector_index.views.chat import (
 )
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView
 from wagtail_vector_index.views.field_suggestions import FieldSuggestionsView
+from wagtail_vector_index.views.image_descriptions import (
+    ImageDescriptionStatusView,
+    ImageDescriptionView,
+)
 from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
 from wagtail_vector_index.views.usage_report import UsageReportView
@@ -56,5 +60,16 @@ urlpatterns = [
         "usage/results/",
         UsageReportView.as_view(results_only=True),
         name="usage_report_results",
+    ),
+    # The image editor's "Describe with AI" (behind use_ai_in_editor).
+    path(
+        "editor/images/<int:image_id>/describe/",
+        ImageDescriptionView.as_view(),
+        name="image_description",
+    ),
+    path(
+        "editor/images/<int:image_id>/describe/status/",
+        ImageDescriptionStatusView.as_view(),
+        name="image_description_status",
     ),
 ]

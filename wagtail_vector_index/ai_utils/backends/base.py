@@ -16,13 +16,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 from wagtail_vector_index import conf, embedding_cache, resilience, usage
 from wagtail_vector_index.ai_utils.types import (
+    IMAGE_PART_TOKENS,
     AIResponse,
     AIStreamingResponse,
     ChatMessage,
     StreamPart,
+    image_parts,
+    message_text,
 )
 from wagtail_vector_index.exceptions import (
     AIInvalidResponseError,
+    AIVisionNotSupportedError,
     InvalidAIBackendError,
 )
 from wagtail_vector_index.i18n import gettext as _
@@ -83,6 +87,8 @@ class ModelDescription:
     supported_parameters: frozenset[str] | None = None
     #: The most tokens the model writes in one answer, or ``None`` when unknown.
     max_output_tokens: int | None = None
+    #: Whether the model takes images, or ``None`` when unknown.
+    supports_vision: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,9 @@ class BackendConfig:
     #: The longest one request may take (``CONFIG["ATTEMPT_TIMEOUT"]``);
     #: ``None``: what is left of the call's ``timeout``.
     attempt_timeout: float | None = None
+    #: Whether the model takes images (``CONFIG["SUPPORTS_VISION"]``, else
+    #: LiteLLM's model map); ``None``: unknown.
+    supports_vision: bool | None = None
 
 
 #: What :meth:`BaseBackend.describe_provider` says of a backend's credentials.
@@ -371,6 +380,11 @@ class BaseBackend:
                 if conf.is_duration(config.get("ATTEMPT_TIMEOUT"))
                 else None
             ),
+            supports_vision=(
+                config["SUPPORTS_VISION"]
+                if isinstance(config.get("SUPPORTS_VISION"), bool)
+                else description.supports_vision
+            ),
         )
 
     def invalid_response(self, detail: str) -> AIInvalidResponseError:
@@ -438,12 +452,36 @@ def validate_messages(messages: Any) -> list[ChatMessage]:
             )
         if not isinstance(message["role"], str) or not message["role"]:
             raise TypeError(f'messages[{position}]["role"] must be a non-empty string.')
-        if not isinstance(message["content"], str):
+        content = message["content"]
+        if isinstance(content, list):
+            _validate_parts(position, content)
+        elif not isinstance(content, str):
             raise TypeError(
-                f'messages[{position}]["content"] must be a string, '
-                f"not {type(message['content']).__name__}."
+                f'messages[{position}]["content"] must be a string or a list of '
+                f"parts, not {type(content).__name__}."
             )
     return list(messages)
+
+
+def _validate_parts(position: int, parts: list[Any]) -> None:
+    """A message's content as a list of text and image parts (LiteLLM's
+    image input)."""
+    where = f'messages[{position}]["content"]'
+    if not parts:
+        raise ValueError(f"{where} must contain at least one part.")
+    for number, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            continue
+        if kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, Mapping) else image
+            if isinstance(url, str) and url:
+                continue
+        raise TypeError(
+            f'{where}[{number}] must be {{"type": "text", "text": str}} or '
+            '{"type": "image_url", "image_url": {"url": str}}.'
+        )
 
 
 def validate_inputs(inputs: Any) -> list[str]:
@@ -537,6 +575,7 @@ class BaseChatBackend(BaseBackend):
         first part is read. ``response.alias`` names the alias that answered.
         """
         messages = validate_messages(messages)
+        self._check_images(messages)
         call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
 
         def request(attempt: resilience.Attempt) -> Any:
@@ -571,6 +610,7 @@ class BaseChatBackend(BaseBackend):
     ) -> AIResponse | AIStreamingResponse:
         """Asynchronous :meth:`chat`; a stream is read with ``async for``."""
         messages = validate_messages(messages)
+        self._check_images(messages)
         call = self._begin_chat(messages, self.merged_parameters(kwargs), stream)
 
         async def request(attempt: resilience.Attempt) -> Any:
@@ -606,6 +646,16 @@ class BaseChatBackend(BaseBackend):
         )
         return response
 
+    def _check_images(self, messages: list[ChatMessage]) -> None:
+        """Refuse, before any request, images for a model known not to take
+        them (``CONFIG["SUPPORTS_VISION"]`` or LiteLLM's model map)."""
+        if self.config.supports_vision is False and any(
+            image_parts(m["content"]) for m in messages
+        ):
+            raise AIVisionNotSupportedError(
+                self.config.alias, self.config.model_id, known=True
+            )
+
     # -- usage ----------------------------------------------------------------
 
     def _smallest_request(self) -> None:
@@ -614,8 +664,14 @@ class BaseChatBackend(BaseBackend):
 
     def estimate_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """A cheap estimate of the prompt's tokens (about four characters a
-        token, plus a few per message), for budget reservations."""
-        return sum(len(m["content"]) // 4 + 4 for m in messages)
+        token, plus a few per message and :data:`IMAGE_PART_TOKENS` an
+        image), for budget reservations."""
+        return sum(
+            len(message_text(m["content"])) // 4
+            + 4
+            + IMAGE_PART_TOKENS * len(image_parts(m["content"]))
+            for m in messages
+        )
 
     def estimate_chat_cost(
         self, prompt_tokens: int, completion_tokens: int

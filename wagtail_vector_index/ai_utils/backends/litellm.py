@@ -156,7 +156,18 @@ def describe_litellm_model(model_id: str) -> ModelDescription | None:
         embedding_output_dimensions=info.get("output_vector_size"),
         supported_parameters=frozenset(supported) if supported else None,
         max_output_tokens=info.get("max_output_tokens"),
+        supports_vision=_supports_vision(litellm, model_id),
     )
+
+
+def _supports_vision(litellm: ModuleType, model_id: str) -> bool | None:
+    """Whether LiteLLM's map says the model takes images (asked only for
+    models the map knows: for others it answers False, which means "not
+    known")."""
+    try:
+        return bool(litellm.supports_vision(model=model_id))
+    except Exception:
+        return None
 
 
 def scrub(text: str, secrets: Iterable[str] | None = None) -> str:

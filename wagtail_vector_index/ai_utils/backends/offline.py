@@ -1,16 +1,19 @@
 """Offline backends for development, demos and tests: no network, no cost.
 
 ``EchoChatBackend`` answers by quoting the last user message and streams the
-answer word by word. ``HashingEmbeddingBackend`` embeds texts by feature
-hashing of their words, so texts that share words get a higher cosine
-similarity: good enough to try search and similar-page features without a
-provider, and deterministic across processes and machines.
+answer word by word; sent an image, it says what it can tell without seeing
+it (its name and size), labelled as offline. ``HashingEmbeddingBackend``
+embeds texts by feature hashing of their words, so texts that share words
+get a higher cosine similarity: good enough to try search and similar-page
+features without a provider, and deterministic across processes and machines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import io
 import math
 import re
 import time
@@ -23,15 +26,47 @@ from wagtail_vector_index.ai_utils.backends.base import (
     ModelDescription,
 )
 from wagtail_vector_index.ai_utils.types import (
+    IMAGE_PART_TOKENS,
     AIResponse,
     AIStreamingResponse,
     ChatMessage,
     StreamPart,
     StreamState,
     Usage,
+    image_parts,
+    message_text,
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_QUOTED = re.compile(r"[\"“«„]([^\"”»“\n]{1,200})[\"”»“]")
+
+
+def describe_image_offline(text: str, url: str) -> str:
+    """What the echo backend answers for an image: the last quoted name in
+    the prompt (image prompts quote the image's title) and, for a ``data:``
+    URL, the picture's size, labelled as offline."""
+    names = _QUOTED.findall(text)
+    size = _image_size(url)
+    if names and size:
+        return f'(offline) An image named "{names[-1]}", {size}.'
+    if names:
+        return f'(offline) An image named "{names[-1]}".'
+    if size:
+        return f"(offline) An image of {size}."
+    return "(offline) An image; the offline backend cannot see it."
+
+
+def _image_size(url: str) -> str | None:
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    try:
+        from PIL import Image
+
+        data = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+        with Image.open(io.BytesIO(data)) as picture:
+            return f"{picture.width}×{picture.height} pixels"
+    except Exception:  # Not an image Pillow reads: say nothing of its size.
+        return None
 
 
 class EchoChatBackend(BaseChatBackend):
@@ -47,13 +82,20 @@ class EchoChatBackend(BaseChatBackend):
 
     @classmethod
     def describe_model(cls, model_id: str) -> ModelDescription:
-        return ModelDescription(token_limit=1_000_000, supported_parameters=None)
+        # It takes images (and says it cannot see them), so the image
+        # features can be tried offline.
+        return ModelDescription(
+            token_limit=1_000_000, supported_parameters=None, supports_vision=True
+        )
 
     def answer(self, messages: list[ChatMessage], parameters: dict) -> str:
-        last = next(
-            (m["content"] for m in reversed(messages) if m["role"] == "user"),
-            messages[-1]["content"],
+        last_message = next(
+            (m for m in reversed(messages) if m["role"] == "user"), messages[-1]
         )
+        images = image_parts(last_message["content"])
+        last = message_text(last_message["content"])
+        if images:
+            return describe_image_offline(last, images[0])
         settings = ", ".join(
             f"{key}={value}"
             for key, value in sorted(parameters.items())
@@ -62,7 +104,9 @@ class EchoChatBackend(BaseChatBackend):
         suffix = f" (parameters: {settings})" if settings else ""
         name = "" if self.config.model_id == "echo" else f" {self.config.model_id}"
         answer = f"[offline echo{name}] You said: {last}{suffix}"
-        system = " ".join(m["content"] for m in messages if m["role"] == "system")
+        system = " ".join(
+            message_text(m["content"]) for m in messages if m["role"] == "system"
+        )
         if "standalone question" in system:
             # Asked to rewrite a conversation's last question (vector index
             # queries with a history): the question as it is.
@@ -87,7 +131,11 @@ class EchoChatBackend(BaseChatBackend):
         return answer
 
     def _usage(self, messages: list[ChatMessage], answer: str) -> Usage:
-        prompt = sum(len(_WORD.findall(m["content"])) for m in messages)
+        prompt = sum(
+            len(_WORD.findall(message_text(m["content"])))
+            + IMAGE_PART_TOKENS * len(image_parts(m["content"]))
+            for m in messages
+        )
         completion = len(_WORD.findall(answer))
         return Usage(prompt, completion, prompt + completion)
 

@@ -21,15 +21,12 @@ from wagtail_vector_index.index.lease import (
 )
 from wagtail_vector_index.index.registry import get_indexes
 from wagtail_vector_index.index.storage.base import InvalidVectorError
+from wagtail_vector_index.management import spending
+from wagtail_vector_index.management.spending import cost_text
 
 
 def describe(estimate: UpdateEstimate) -> str:
-    cost = (
-        gettext("cost unknown for this model")
-        if estimate.cost is None
-        # Translators: an estimated cost in US dollars, e.g. "about $0.0012".
-        else gettext("about $%(cost).4f") % {"cost": estimate.cost}
-    )
+    cost = cost_text(estimate.cost)
     # Translators: %(cost)s is "about $0.0012" or "cost unknown for this model".
     text = gettext(
         "%(objects)s objects, %(chunks)s chunks; %(to_embed)s chunks to embed "
@@ -47,20 +44,6 @@ def describe(estimate: UpdateEstimate) -> str:
             "%(cached)s chunks from the embedding cache (no provider call)"
         ) % {"cached": estimate.chunks_cached}
     return text
-
-
-def _amount(value: Any, unit: str) -> str:
-    if unit == usage.USD:
-        return gettext("$%(amount)s") % {"amount": f"{float(value):.4f}"}
-    return gettext("%(count)s tokens") % {"count": value}
-
-
-def _is_terminal(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except (OSError, ValueError):  # A closed or detached stream.
-        return False
 
 
 class Command(BaseCommand):
@@ -201,8 +184,8 @@ class Command(BaseCommand):
                 continue
             if needed > available:
                 values = {
-                    "needed": _amount(needed, unit),
-                    "left": _amount(available, unit),
+                    "needed": spending.amount(needed, unit),
+                    "left": spending.amount(available, unit),
                 }
                 return (
                     gettext(
@@ -230,7 +213,7 @@ class Command(BaseCommand):
             # unknown cost (None) is asked about like any other.
             if not interactive or estimate.cost == 0:
                 return True
-            if not _is_terminal(stdin):
+            if not spending.is_terminal(stdin):
                 # As createsuperuser does: no one can answer, and waiting for
                 # an answer that never comes (or EOFError) helps no one. Not
                 # a silent "yes" either: this command spends money.

@@ -16,6 +16,7 @@ from wagtail.models import Page, Site
 
 from home.articles import ARTICLES
 from home.models import ArticlePage, HomePage
+from home.pictures import PICTURES, ensure_pictures
 from wagtail_vector_index import ai, conf
 
 SITE_URL = "http://127.0.0.1:8000/"
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             home, home_created = self.ensure_home_page()
             created = self.ensure_articles(home)
+            pictures = ensure_pictures()
 
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo site ready: {SITE_URL}"))
@@ -51,6 +53,10 @@ class Command(BaseCommand):
             f"  Home page: {'created' if home_created else 'already there'}; "
             f"articles: {created} created, "
             f"{len(ARTICLES) - created} already there."
+        )
+        self.stdout.write(
+            f"  Pictures:  {pictures} created, {len(PICTURES) - pictures} already "
+            "there (describe them: Images, or manage.py describe_images)."
         )
         self.stdout.write(f"  Admin:     {SITE_URL}admin/")
         self.stdout.write(f"  User:      {ADMIN_USERNAME}")
