@@ -1,6 +1,8 @@
 from django.db import models
+from modelcluster.fields import ParentalKey
+from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
-from wagtail.models import Page
+from wagtail.models import Orderable, Page
 from wagtail.search import index
 
 from wagtail_vector_index.index import (
@@ -8,6 +10,7 @@ from wagtail_vector_index.index import (
     EmbeddingField,
     VectorIndexedMixin,
 )
+from wagtail_vector_index.panels import AlreadyPublishedPanel, RelatedPagesPanel
 
 
 class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
@@ -26,6 +29,27 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         index.SearchField("intro"),
         index.SearchField("body"),
     ]
+    content_panels = [
+        *Page.content_panels,
+        FieldPanel("intro"),
+        FieldPanel("body"),
+        FieldPanel("summary"),
+        RelatedPagesPanel("related_pages", heading="Related pages"),
+        AlreadyPublishedPanel(),
+    ]
+
+
+class ArticleRelatedPage(Orderable):
+    """A link from an article to a related page (the related pages panel)."""
+
+    source = ParentalKey(
+        ArticlePage, on_delete=models.CASCADE, related_name="related_pages"
+    )
+    page = models.ForeignKey(
+        "wagtailcore.Page", on_delete=models.CASCADE, related_name="+"
+    )
+
+    panels = [FieldPanel("page")]
 
 
 class Book(VectorIndexedMixin, models.Model):

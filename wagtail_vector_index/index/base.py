@@ -739,9 +739,7 @@ class VectorIndex:
         if not vectors:
             return []
         mean = np.mean(np.vstack(vectors), axis=0)
-        return self._results(
-            state, mean, limit, -1.0, exclude=excluded, within=within
-        )
+        return self._results(state, mean, limit, -1.0, exclude=excluded, within=within)
 
     @staticmethod
     def _key(item: Any) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from wagtail_vector_index.views.chat import (
 from wagtail_vector_index.views.embeddings import EmbeddingsTestView
 from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
+from wagtail_vector_index.views.related_pages import RelatedPagesView
 from wagtail_vector_index.views.usage_report import UsageReportView
 
 app_name = "wagtail_vector_index"
@@ -49,5 +50,12 @@ urlpatterns = [
         "usage/results/",
         UsageReportView.as_view(results_only=True),
         name="usage_report_results",
+    ),
+    # Editor features: related pages and "Already published?" (behind the
+    # use_ai_in_editor permission, checked by the view).
+    path(
+        "editor/related-pages/",
+        RelatedPagesView.as_view(),
+        name="editor_related_pages",
     ),
 ]
