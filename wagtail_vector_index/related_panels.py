@@ -50,6 +50,10 @@ def js_strings() -> dict[str, str]:
         "added": gettext("Added"),
         "edit": gettext("Edit"),
         "view": gettext("View live"),
+        "cannotAdd": gettext(
+            "The page could not be added to the list: choose it with the list's "
+            "own button."
+        ),
         "full": gettext("The list is full: remove a page before adding another."),
         "refused": gettext(
             "The server refused the request (HTTP %(status)s). Reload the page "

@@ -176,8 +176,22 @@ window.wagtail.app.register(
         return;
       }
       this.showError('');
+      const before = parseInt(total.value, 10);
       addButton.click();
-      const number = parseInt(total.value, 10) - 1;
+      const after = parseInt(total.value, 10);
+      if (!(after > before)) {
+        this.showError(this.text('cannotAdd'));
+        return;
+      }
+      // Wagtail 8 binds the "add" button of a MultipleChooserPanel twice (the
+      // panel its script makes, and the one made again from its telepath
+      // definition): keep the first new child, drop the others.
+      for (let number = after - 1; number > before; number -= 1) {
+        const extra = document.getElementById(`inline_child_${prefix}-${number}`);
+        if (extra) extra.remove();
+      }
+      total.value = String(before + 1);
+      const number = before;
       const inputId = `id_${prefix}-${number}-${this.pageFieldValue}`;
       const chooser = document.getElementById(`${inputId}-chooser`);
       const state = {
