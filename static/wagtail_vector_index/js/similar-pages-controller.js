@@ -123,11 +123,11 @@ window.wagtail.app.register(
       this.resultsTarget.replaceChildren();
       results.forEach((result) => {
         const item = document.createElement('li');
-        item.className = 'wvi-similar-pages__result w-flex w-items-center w-gap-3 w-py-2';
+        item.className = 'wvi-similar-pages__result w-flex w-flex-wrap w-items-center w-gap-2 w-py-3';
         item.dataset.pageId = String(result.id);
 
         const description = document.createElement('div');
-        description.className = 'w-grow';
+        description.className = 'w-flex-1';
         const title = document.createElement('strong');
         title.className = 'wvi-similar-pages__title';
         title.textContent = result.title;
