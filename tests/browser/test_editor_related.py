@@ -139,9 +139,12 @@ def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
     with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
         log_in(page, live_server)
         page.goto(f"{live_server.url}/admin/pages/{pages['edited'].pk}/edit/")
-        # Unsaved: the draft is now about bread.
+        # Unsaved: the draft is now about bread (the rich text body too).
         page.fill("input[name=title]", "Bread at home")
-        page.fill("input[name=intro]", "Flour, water, yeast and an oven make bread.")
+        body = page.locator("[data-contentpath=body] [contenteditable=true]")
+        body.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Flour, water, yeast and an oven make bread.")
         page.click("button:has-text('Check for similar published pages')")
         results = page.locator(
             "[data-wvi-similar-pages-mode-value=published] .wvi-similar-pages__result"

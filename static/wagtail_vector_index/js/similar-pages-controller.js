@@ -27,6 +27,9 @@
  *   <ul data-wvi-similar-pages-target="results"></ul>
  * </div>
  */
+/** Milliseconds to wait for editors that save their input on a debounce. */
+const SAVE_DELAY = 350;
+
 window.wagtail.app.register(
   'wvi-similar-pages',
   class extends window.StimulusModule.Controller {
@@ -53,16 +56,21 @@ window.wagtail.app.register(
 
     /** Ask for the pages closest to the page as it is now in the editor. */
     async suggest() {
+      this.showError('');
+      this.showStatus(this.text('searching'));
+      this.resultsTarget.hidden = true;
+      this.buttonTarget.disabled = true;
+      // Rich text editors write their hidden input a moment after the last
+      // keystroke (Draftail: 250 ms): let them, so the latest words count.
+      await new Promise((resolve) => {
+        window.setTimeout(resolve, SAVE_DELAY);
+      });
       const form = this.element.closest('form');
       const data = form ? new FormData(form) : new FormData();
       Object.entries(this.fieldsValue).forEach(([name, value]) => {
         data.set(name, String(value));
       });
       const token = data.get('csrfmiddlewaretoken');
-      this.showError('');
-      this.showStatus(this.text('searching'));
-      this.resultsTarget.hidden = true;
-      this.buttonTarget.disabled = true;
       try {
         const response = await fetch(this.urlValue, {
           method: 'POST',
