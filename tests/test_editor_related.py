@@ -433,3 +433,37 @@ def test_a_panel_on_a_model_without_a_vector_index_is_refused():
         AlreadyPublishedPanel().bind_to_model(Page)
     with pytest.raises(ImproperlyConfigured, match="no vector index"):
         RelatedPagesPanel("related_pages").bind_to_model(Page)
+
+
+# -- the index API the panels use ---------------------------------------------------
+
+
+def test_similar_results_embed_the_object_as_it_is_now_on_request(pages):
+    index = ArticlePage.vector_index
+    edited = pages["edited"]
+    edited.title = "Bread at home"
+    edited.body = "<p>Flour, water and yeast, baked in a hot oven.</p>"  # Unsaved.
+
+    site = pages["site"]
+    stored = index.similar_results(edited, 3, site=site)
+    current = index.similar_results(edited, 3, stored=False, site=site)
+
+    assert stored[0].object == pages["close"]  # What the index holds for it.
+    assert current[0].object == pages["bread"]
+    assert current[0].score >= current[1].score >= current[2].score
+    for results in (stored, current):
+        assert edited not in [result.object for result in results]
+
+
+def test_similar_results_leave_out_what_is_excluded(pages):
+    index = ArticlePage.vector_index
+    draft = ArticlePage(title="Tomatoes", body="<p>Tomatoes need sun and water.</p>")
+    chosen = Page.objects.get(pk=pages["close"].pk)  # Not specific: still left out.
+
+    found = index.similar_results(draft, 10, stored=False, exclude=[chosen])
+
+    assert pages["close"] not in [result.object for result in found]
+    assert pages["edited"] in [result.object for result in found]
+    assert index.find_similar(pages["edited"], limit=10) == [
+        result.object for result in index.similar_results(pages["edited"], 10)
+    ]
