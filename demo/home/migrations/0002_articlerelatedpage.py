@@ -2,7 +2,6 @@
 
 import django.db.models.deletion
 import modelcluster.fields
-from django.conf import settings
 from django.db import migrations, models
 
 
@@ -10,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('home', '0001_initial'),
-        migrations.swappable_dependency(settings.WAGTAIL_PAGE_MODEL),
+        ("wagtailcore", "0001_initial"),
     ]
 
     operations = [
@@ -19,7 +18,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('sort_order', models.IntegerField(blank=True, editable=False, null=True)),
-                ('page', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.WAGTAIL_PAGE_MODEL)),
+                ('page', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to="wagtailcore.page")),
                 ('source', modelcluster.fields.ParentalKey(on_delete=django.db.models.deletion.CASCADE, related_name='related_pages', to='home.articlepage')),
             ],
             options={

@@ -2,14 +2,13 @@
 
 import django.db.models.deletion
 import modelcluster.fields
-from django.conf import settings
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("testapp", "0001_initial"),
-        migrations.swappable_dependency(settings.WAGTAIL_PAGE_MODEL),
+        ("wagtailcore", "0001_initial"),
     ]
 
     operations = [
@@ -34,7 +33,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to="wagtailcore.page",
                     ),
                 ),
                 (
