@@ -378,6 +378,19 @@ def test_without_the_permission_403(pages):
     }
 
 
+def test_the_rate_limit_counts_each_suggestion(pages, editor):
+    with override_settings(
+        WAGTAIL_VECTOR_INDEX={**OFFLINE, "TEST_PAGES_RATE_LIMIT": 2}
+    ):
+        for _ in range(2):
+            assert suggest(editor, form_data(pages["edited"]))[1]["ok"] is True
+        response, payload = suggest(editor, form_data(pages["edited"]))
+
+    assert response.status_code == 429
+    assert payload["ok"] is False
+    assert "limit of 2 calls a minute" in payload["message"]
+
+
 def test_get_is_not_allowed(pages, editor):
     assert logged_in(editor).get(reverse(URL)).status_code == 405
 
