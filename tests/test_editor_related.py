@@ -446,6 +446,10 @@ def test_a_panel_on_a_model_without_a_vector_index_is_refused():
         AlreadyPublishedPanel().bind_to_model(Page)
     with pytest.raises(ImproperlyConfigured, match="no vector index"):
         RelatedPagesPanel("related_pages").bind_to_model(Page)
+    from tests.testapp.models import Book  # Indexed, but not a page.
+
+    with pytest.raises(ImproperlyConfigured, match="page models only"):
+        AlreadyPublishedPanel().bind_to_model(Book)
 
 
 # -- the index API the panels use ---------------------------------------------------

@@ -28,14 +28,22 @@ CONTROLLER_JS = "wagtail_vector_index/js/similar-pages-controller.js"
 
 
 def _check_indexed(panel: Panel) -> None:
-    """Refuse a panel on a model without a vector index, when the model's
-    panels are bound (at ``manage.py check`` and on the first edit)."""
+    """Refuse a panel on anything but a page model with a vector index, when
+    the model's panels are bound (at ``manage.py check`` and on the first
+    edit)."""
+    from wagtail.models import Page
+
     from wagtail_vector_index.index.mixins import VectorIndexedMixin
 
+    name = f"{type(panel).__name__} on {panel.model._meta.label}"
+    if not issubclass(panel.model, Page):
+        raise ImproperlyConfigured(
+            f"{name}: similar pages are found for page models only."
+        )
     if not issubclass(panel.model, VectorIndexedMixin):
         raise ImproperlyConfigured(
-            f"{type(panel).__name__} on {panel.model._meta.label}: the model has "
-            "no vector index. Add VectorIndexedMixin and embedding_fields to it."
+            f"{name}: the model has no vector index. Add VectorIndexedMixin and "
+            "embedding_fields to it."
         )
 
 
