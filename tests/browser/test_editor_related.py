@@ -165,3 +165,23 @@ def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
         page.locator("[data-wvi-similar-pages-mode-value=published]").screenshot(
             path=screenshots / "editor-already-published.png"
         )
+
+
+def test_a_refusal_is_shown_in_place_and_changes_nothing(
+    page, live_server, pages, editor
+):
+    from wagtail_vector_index.models import IndexState
+
+    IndexState.objects.all().delete()  # As if the index was never built.
+    with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/pages/{pages['edited'].pk}/edit/")
+        page.click("button:has-text('Suggest related pages')")
+        error = page.locator(
+            "[data-wvi-similar-pages-mode-value=related] "
+            "[data-wvi-similar-pages-target=error]"
+        )
+        error.wait_for(state="visible", timeout=15_000)
+        assert "has not been built yet" in error.text_content()
+        assert page.locator("#id_related_pages-TOTAL_FORMS").input_value() == "0"
+        assert not page.locator(".wvi-similar-pages__result").count()
