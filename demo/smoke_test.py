@@ -84,6 +84,27 @@ draft = tomatoes.get_latest_revision_as_object()
 check("[offline echo]" in draft.summary, "the summary is stored in a draft revision")
 edit = editor.get(f"/admin/pages/{tomatoes.pk}/edit/")
 check("Generate summary" in edit.content.decode(), "the editor shows the action")
+check(
+    "Suggest related pages" in edit.content.decode()
+    and "Check for similar published pages" in edit.content.decode(),
+    "the editor shows the related pages and already-published panels",
+)
+related = editor.post(
+    "/admin/ai/editor/related-pages/",
+    {
+        "title": tomatoes.title,
+        "intro": tomatoes.intro,
+        "wvi-page": tomatoes.pk,
+        "wvi-relation": "related_pages",
+        "wvi-page-field": "page",
+    },
+).json()
+check(
+    related["ok"]
+    and any(result["title"] in GARDEN for result in related["results"])
+    and all(result["id"] != tomatoes.pk for result in related["results"]),
+    "related pages are suggested offline from the index, never the page itself",
+)
 
 # Field suggestions (AIFieldPanel) on the article's title, offline.
 check(

@@ -76,6 +76,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             # reader: ``views`` covers them).
             f"{PACKAGE}.views.usage_report",
             f"{PACKAGE}.views.usage_panel",
+            # The editor panels (beside the views whose endpoints they use).
+            f"{PACKAGE}.panels",
+            f"{PACKAGE}.related_panels",
             f"{PACKAGE}.wagtail_hooks",
             # Editor features (AIFieldPanel), beside the views they post to.
             f"{PACKAGE}.panels",

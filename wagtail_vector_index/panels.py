@@ -1,4 +1,4 @@
-"""Editor features on the fields of pages and snippets.
+"""Editor features in the Wagtail editor: ``AIFieldPanel`` and its siblings.
 
 ``AIFieldPanel`` is a ``FieldPanel`` with a "Suggest" button: the site's
 chat backend proposes alternatives for the field from the page's current,
@@ -10,6 +10,10 @@ Only users with the ``use_ai_in_editor`` permission see the button; the
 endpoint (``views/field_suggestions.py``) checks it again, with the rate
 limit, the budgets and the usage ledger. Importing this module must stay
 cheap (it is imported by models): no backend is built here.
+
+The related pages and "Already published?" panels (``RelatedPagesPanel``,
+``AlreadyPublishedPanel``) live in :mod:`wagtail_vector_index.related_panels`
+and are importable from here.
 """
 
 from __future__ import annotations
@@ -23,7 +27,18 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from wagtail.admin.panels import FieldPanel, TitleFieldPanel
 
+from wagtail_vector_index.related_panels import (  # re-exported
+    AlreadyPublishedPanel,
+    RelatedPagesPanel,
+)
 from wagtail_vector_index.views import EDITOR_PERMISSION
+
+__all__ = [
+    "AIFieldPanel",
+    "AITitleFieldPanel",
+    "AlreadyPublishedPanel",
+    "RelatedPagesPanel",
+]
 
 #: The most alternatives a panel may ask for in one call.
 MAX_ALTERNATIVES = 10

@@ -3,15 +3,21 @@
 import logging
 
 from django.db import models
+from modelcluster.fields import ParentalKey
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.fields import RichTextField
-from wagtail.models import Page
+from wagtail.models import Orderable, Page
 from wagtail.search import index
 
 from wagtail_vector_index.exceptions import WagtailVectorIndexError
 from wagtail_vector_index.index import EmbeddingField, VectorIndexedMixin
 from wagtail_vector_index.pages import AIBackendsMixin
-from wagtail_vector_index.panels import AIFieldPanel, AITitleFieldPanel
+from wagtail_vector_index.panels import (
+    AIFieldPanel,
+    AITitleFieldPanel,
+    AlreadyPublishedPanel,
+    RelatedPagesPanel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +44,11 @@ class HomePage(Page):
 
 
 class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
-    """An article: a one-line introduction, a rich text body, and a summary
-    an editor can have generated (More › Generate summary)."""
+    """An article: a one-line introduction, a rich text body, a summary an
+    editor can have generated (More › Generate summary), and related articles
+    the editor chooses, with suggestions from the vector index ("Suggest
+    related pages"); "Already published?" shows the published articles
+    closest to the draft."""
 
     intro = models.CharField(max_length=255, blank=True)
     body = RichTextField(blank=True)
@@ -57,6 +66,8 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         FieldPanel("intro"),
         FieldPanel("body"),
         FieldPanel("summary"),
+        RelatedPagesPanel("related_pages", heading="Related articles", limit=5),
+        AlreadyPublishedPanel(),
     ]
     promote_panels = [
         MultiFieldPanel(
@@ -97,6 +108,11 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
+        context["related"] = [
+            link.page
+            for link in self.related_pages.select_related("page")
+            if link.page.live
+        ]
         try:
             # Stored vectors only: a page view never calls the provider.
             context["similar"] = ArticlePage.vector_index.find_similar(
@@ -108,3 +124,16 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
             logger.warning("Similar articles of %s left out: %s", self.pk, error)
             context["similar"] = []
         return context
+
+
+class ArticleRelatedPage(Orderable):
+    """An article the editor links from another (Related articles)."""
+
+    source = ParentalKey(
+        ArticlePage, on_delete=models.CASCADE, related_name="related_pages"
+    )
+    page = models.ForeignKey(
+        "wagtailcore.Page", on_delete=models.CASCADE, related_name="+"
+    )
+
+    panels = [FieldPanel("page")]

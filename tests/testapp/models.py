@@ -1,7 +1,8 @@
 from django.db import models
+from modelcluster.fields import ParentalKey
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.fields import RichTextField
-from wagtail.models import Page
+from wagtail.models import Orderable, Page
 from wagtail.search import index
 
 from wagtail_vector_index.index import (
@@ -9,7 +10,12 @@ from wagtail_vector_index.index import (
     EmbeddingField,
     VectorIndexedMixin,
 )
-from wagtail_vector_index.panels import AIFieldPanel, AITitleFieldPanel
+from wagtail_vector_index.panels import (
+    AIFieldPanel,
+    AITitleFieldPanel,
+    AlreadyPublishedPanel,
+    RelatedPagesPanel,
+)
 
 
 class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
@@ -24,6 +30,8 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         FieldPanel("intro"),
         FieldPanel("body"),
         AIFieldPanel("summary", prompt="teaser", alternatives=2),
+        RelatedPagesPanel("related_pages", heading="Related pages"),
+        AlreadyPublishedPanel(),
     ]
     promote_panels = [
         MultiFieldPanel(
@@ -47,6 +55,19 @@ class ArticlePage(VectorIndexedMixin, AIBackendsMixin, Page):
         index.SearchField("intro"),
         index.SearchField("body"),
     ]
+
+
+class ArticleRelatedPage(Orderable):
+    """A link from an article to a related page (the related pages panel)."""
+
+    source = ParentalKey(
+        ArticlePage, on_delete=models.CASCADE, related_name="related_pages"
+    )
+    page = models.ForeignKey(
+        "wagtailcore.Page", on_delete=models.CASCADE, related_name="+"
+    )
+
+    panels = [FieldPanel("page")]
 
 
 class Book(VectorIndexedMixin, models.Model):

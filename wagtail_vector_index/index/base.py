@@ -483,7 +483,7 @@ class VectorIndex:
         vector: Sequence[float],
         limit: int,
         threshold: float,
-        exclude: tuple[int, str] | None = None,
+        exclude: Iterable[tuple[int, str]] = (),
         within: scope.Scope = scope.EVERYTHING,
     ) -> list[SearchResult]:
         # Chunks, not objects, are ranked: ask for more than needed, keep each
@@ -506,7 +506,8 @@ class VectorIndex:
             def search(count: int) -> list[Hit]:
                 return storage.search(state, vector, count, keys=keys)
 
-        wanted = limit * 4 + 8
+        excluded = set(exclude)
+        wanted = limit * 4 + 8 + len(excluded)
         while True:
             hits = search(wanted)
             hits = [h for h in hits if h.score >= threshold]
@@ -515,7 +516,7 @@ class VectorIndex:
             seen: set[tuple[int, str]] = set()
             for hit in hits:
                 key = (hit.content_type_id, hit.object_id)
-                if key in seen or key == exclude or key not in objects:
+                if key in seen or key in excluded or key not in objects:
                     continue
                 seen.add(key)
                 results.append(SearchResult(objects[key], hit.score, hit.text, key))
@@ -687,6 +688,44 @@ class VectorIndex:
         ``embed_missing=False`` (say, on a page view: then nothing is found
         and no provider is called).
         """
+        results = self.similar_results(
+            obj,
+            limit,
+            include_self=include_self,
+            embed_missing=embed_missing,
+            filter=filter,
+            site=site,
+            request=request,
+            user=user,
+            locale=locale,
+        )
+        return [r.object for r in results]
+
+    @usage.labelled(usage.INDEX_SEARCH)
+    def similar_results(
+        self,
+        obj: Any,
+        limit: int = 5,
+        *,
+        include_self: bool = False,
+        exclude: Iterable[Any] = (),
+        stored: bool = True,
+        embed_missing: bool = True,
+        filter: Any = None,  # noqa: A002 (a public keyword argument)
+        site: Any = None,
+        request: Any = None,
+        user: Any = None,
+        locale: Any = None,
+    ) -> list[SearchResult]:
+        """:meth:`find_similar` with scores (the cosine similarity of each
+        object's best chunk to the mean of ``obj``'s vectors).
+
+        ``stored=False`` embeds ``obj`` as it is now (an unsaved object, or a
+        page with an editor's unsaved changes: the editor's related pages)
+        instead of using the vectors stored for it. ``exclude``: objects (or
+        ``(content type id, object id)`` keys) never returned, besides
+        ``obj`` itself unless ``include_self``.
+        """
         within = scope.make_scope(
             filter=filter, site=site, request=request, user=user, locale=locale
         )
@@ -694,23 +733,34 @@ class VectorIndex:
         state = self._check_state(backend)
         if state is None:
             return []
-        key = (ContentType.objects.get_for_model(obj).pk, str(obj.pk))
-        vectors = self.storage.object_vectors(state, *key)
-        if not vectors and embed_missing:
+        excluded = {self._key(item) for item in exclude}
+        vectors: list[Any] = []
+        if obj.pk is not None:
+            key = self._key(obj)
+            if not include_self:
+                excluded.add(key)
+            if stored:
+                vectors = self.storage.object_vectors(state, *key)
+        if not vectors and (embed_missing or not stored):
             texts = [chunk.text for chunk in self.chunks_for(obj, backend)]
             vectors = list(backend.embed_matrix(texts)) if texts else []
         if not vectors:
             return []
         mean = np.mean(np.vstack(vectors), axis=0)
-        results = self._results(
-            state,
-            mean,
-            limit,
-            -1.0,
-            exclude=None if include_self else key,
-            within=within,
-        )
-        return [r.object for r in results]
+        return self._results(state, mean, limit, -1.0, exclude=excluded, within=within)
+
+    @staticmethod
+    def _key(item: Any) -> tuple[int, str]:
+        """The ``(content type id, object id)`` an object is stored under (a
+        page's under its specific type)."""
+        if isinstance(item, tuple):
+            return int(item[0]), str(item[1])
+        content_type_id = getattr(item, "content_type_id", None)
+        from wagtail.models import Page
+
+        if not isinstance(item, Page) or content_type_id is None:
+            content_type_id = ContentType.objects.get_for_model(item).pk
+        return content_type_id, str(item.pk)
 
     # -- answering ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from wagtail_vector_index.views.image_descriptions import (
 )
 from wagtail_vector_index.views.index_search import IndexSearchView
 from wagtail_vector_index.views.indexes import IndexReportView
+from wagtail_vector_index.views.related_pages import RelatedPagesView
 from wagtail_vector_index.views.usage_report import UsageReportView
 
 app_name = "wagtail_vector_index"
@@ -71,5 +72,12 @@ urlpatterns = [
         "editor/images/<int:image_id>/describe/status/",
         ImageDescriptionStatusView.as_view(),
         name="image_description_status",
+    ),
+    # Editor features: related pages and "Already published?" (behind the
+    # use_ai_in_editor permission, checked by the view).
+    path(
+        "editor/related-pages/",
+        RelatedPagesView.as_view(),
+        name="editor_related_pages",
     ),
 ]
