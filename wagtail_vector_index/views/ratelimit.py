@@ -1,8 +1,9 @@
-"""A per-user limit on provider calls from the admin test pages.
+"""A per-user limit on provider calls from the admin (the test pages and
+the editor features).
 
 ``WAGTAIL_VECTOR_INDEX["TEST_PAGES_RATE_LIMIT"]`` calls per user in any 60
-seconds (default 20, 0 for no limit), shared by the chat and embeddings pages
-and the index search.
+seconds (default 20, 0 for no limit), shared by the chat and embeddings pages,
+the index search and the editor features.
 
 The window slides: each call let through holds one of ``limit`` *slots*, a
 cache entry created with ``cache.add`` that expires
@@ -71,8 +72,8 @@ def message() -> str:
     limit = conf.get_test_pages_rate_limit()
     return ngettext(
         "You have reached the limit of %(limit)s call a minute to the AI "
-        "providers from the test pages. Wait a minute and try again.",
+        "providers from the Wagtail admin. Wait a minute and try again.",
         "You have reached the limit of %(limit)s calls a minute to the AI "
-        "providers from the test pages. Wait a minute and try again.",
+        "providers from the Wagtail admin. Wait a minute and try again.",
         limit,
     ) % {"limit": limit}
