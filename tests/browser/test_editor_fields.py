@@ -170,6 +170,35 @@ def test_a_provider_failure_is_shown_and_the_field_is_untouched(
     expect(page.locator("#id_title")).to_have_value("Tomatoes")
 
 
+def test_an_exhausted_budget_is_shown_and_the_field_is_untouched(
+    page, live_server, article, chat
+):
+    from wagtail_vector_index import usage
+    from wagtail_vector_index.models import AISettings, AIUsageTotal
+
+    site = Site.objects.get(hostname="localhost")
+    settings = AISettings.for_site(site)
+    settings.monthly_budget_tokens = 100
+    settings.save()
+    AIUsageTotal.objects.create(
+        period="month",
+        start=usage.period_start("month"),
+        scope=f"site:{site.pk}",
+        tokens=100,
+        calls=1,
+    )
+    make_editor("editor")
+    log_in(page, live_server, "editor")
+    panel = open_editor(page, live_server, article)
+    page.locator("#id_title").fill("Tomatoes unsaved")
+    panel.get_by_role("button", name=re.compile("^Suggest")).click()
+    alert = panel.get_by_role("alert")
+    expect(alert).to_contain_text("monthly AI budget", timeout=WAIT)
+    expect(panel.locator(".wvi-field-suggestion")).to_have_count(0)
+    expect(page.locator("#id_title")).to_have_value("Tomatoes unsaved")
+    assert prompts(chat) == []
+
+
 def test_without_the_permission_there_is_no_button(page, live_server, article, chat):
     make_editor("plain", ai=False)
     log_in(page, live_server, "plain")
