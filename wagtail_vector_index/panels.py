@@ -31,7 +31,7 @@ from wagtail_vector_index.related_panels import (  # re-exported
     AlreadyPublishedPanel,
     RelatedPagesPanel,
 )
-from wagtail_vector_index.views import EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, EDITOR_PERMISSION
 
 __all__ = [
     "AIFieldPanel",
@@ -119,7 +119,7 @@ class AIFieldPanelMixin:
         def media(self) -> Media:
             media = super().media  # type: ignore[misc]
             if self.suggestions_shown():
-                media += Media(js=[CONTROLLER_JS])
+                media += Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
             return media
 
         def suggestion_params(self) -> dict[str, str]:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import MultipleChooserPanel, Panel
 
-from wagtail_vector_index.views import EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, EDITOR_PERMISSION
 
 CONTROLLER_JS = "wagtail_vector_index/js/similar-pages-controller.js"
 
@@ -151,7 +151,7 @@ class RelatedPagesPanel(MultipleChooserPanel):
 
         @property
         def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[CONTROLLER_JS])
+            return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
 
 
 class AlreadyPublishedPanel(Panel):
@@ -191,4 +191,4 @@ class AlreadyPublishedPanel(Panel):
 
         @property
         def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[CONTROLLER_JS])
+            return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])

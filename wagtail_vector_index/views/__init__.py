@@ -19,3 +19,7 @@ USAGE_REPORT_PERMISSION_CODENAME = "view_ai_usage_report"
 #: field suggestions, image descriptions, related pages).
 EDITOR_PERMISSION = "wagtail_vector_index.use_ai_in_editor"
 EDITOR_PERMISSION_CODENAME = "use_ai_in_editor"
+
+#: The script the editor features' Stimulus controllers share (posting to an
+#: endpoint, the word-level diff, messages): loaded before each controller.
+EDITOR_COMMON_JS = "wagtail_vector_index/js/editor-common.js"
