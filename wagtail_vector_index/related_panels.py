@@ -97,8 +97,28 @@ class _SimilarPagesMixin:
             "strings_json": json.dumps(js_strings()),
         }
 
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
 
-class RelatedPagesPanel(MultipleChooserPanel):
+
+class _SimilarPagesPanel:
+    """What both panels share: a ``limit`` kept by ``clone``, and the check
+    that the model has a vector index."""
+
+    limit: int
+
+    def clone_kwargs(self) -> dict[str, Any]:
+        kwargs = super().clone_kwargs()
+        kwargs["limit"] = self.limit
+        return kwargs
+
+    def on_model_bound(self) -> None:
+        _check_indexed(self)
+        super().on_model_bound()
+
+
+class RelatedPagesPanel(_SimilarPagesPanel, MultipleChooserPanel):
     """A ``MultipleChooserPanel`` of page links with a "Suggest related
     pages" button: the live pages of the site and locale most similar to the
     page being edited (its unsaved content), leaving out the page itself and
@@ -124,15 +144,6 @@ class RelatedPagesPanel(MultipleChooserPanel):
         self.limit = limit
         super().__init__(relation_name, chooser_field_name=chooser_field_name, **kwargs)
 
-    def clone_kwargs(self) -> dict[str, Any]:
-        kwargs = super().clone_kwargs()
-        kwargs["limit"] = self.limit
-        return kwargs
-
-    def on_model_bound(self) -> None:
-        _check_indexed(self)
-        super().on_model_bound()
-
     class BoundPanel(_SimilarPagesMixin, MultipleChooserPanel.BoundPanel):
         template_name = "wagtail_vector_index/panels/related_pages.html"
 
@@ -149,12 +160,8 @@ class RelatedPagesPanel(MultipleChooserPanel):
             context["wvi"] = wvi
             return context
 
-        @property
-        def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
 
-
-class AlreadyPublishedPanel(Panel):
+class AlreadyPublishedPanel(_SimilarPagesPanel, Panel):
     """A button "Check for similar published pages": the published pages of
     the same site and locale closest to the draft (its unsaved content),
     with their similarity, so that an editor does not write again what is
@@ -164,15 +171,6 @@ class AlreadyPublishedPanel(Panel):
         kwargs.setdefault("heading", _("Already published?"))
         self.limit = limit
         super().__init__(**kwargs)
-
-    def clone_kwargs(self) -> dict[str, Any]:
-        kwargs = super().clone_kwargs()
-        kwargs["limit"] = self.limit
-        return kwargs
-
-    def on_model_bound(self) -> None:
-        _check_indexed(self)
-        super().on_model_bound()
 
     class BoundPanel(_SimilarPagesMixin, Panel.BoundPanel):
         template_name = "wagtail_vector_index/panels/already_published.html"
@@ -188,7 +186,3 @@ class AlreadyPublishedPanel(Panel):
             context = super().get_context_data(parent_context)
             context["wvi"] = self.similar_pages_context()
             return context
-
-        @property
-        def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
