@@ -10,15 +10,21 @@ import json
 
 import PIL.Image
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core.checks import Error, Warning
-from django.core.files.images import ImageFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.utils import ECHO_CHAT, chat_backend_settings, logged_in, make_user
+from tests.utils import (
+    ECHO_CHAT,
+    chat_backend_settings,
+    logged_in,
+    make_editor,
+    make_image,
+    make_user,
+)
 from wagtail_vector_index import image_descriptions
 from wagtail_vector_index.ai_utils.backends.base import validate_messages
 from wagtail_vector_index.checks import check_settings
@@ -34,47 +40,10 @@ def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-def picture_file(name="square.png", size=(1600, 900), colour="red"):
-    data = io.BytesIO()
-    PIL.Image.new("RGB", size, colour).save(data, "PNG")
-    return ImageFile(data, name=name)
-
-
-def make_image(title="Red square", collection=None, description="", **kwargs):
-    from wagtail.images import get_image_model
-    from wagtail.models import Collection
-
-    return get_image_model().objects.create(
-        title=title,
-        file=picture_file(**kwargs),
-        collection=collection or Collection.get_first_root_node(),
-        description=description,
-    )
-
-
 def image_editor(username="image-editor", *, ai=True):
-    """Admin access, the change_image permission on the root collection
-    and (with ``ai``) use_ai_in_editor."""
-    from wagtail.models import Collection, GroupCollectionPermission
-
-    user = make_user(username)
-    group = Group.objects.create(name=f"{username} images")
-    GroupCollectionPermission.objects.create(
-        group=group,
-        collection=Collection.get_first_root_node(),
-        permission=Permission.objects.get(
-            content_type__app_label="wagtailimages", codename="change_image"
-        ),
-    )
-    user.groups.add(group)
-    if ai:
-        user.user_permissions.add(
-            Permission.objects.get(
-                content_type__app_label="wagtail_vector_index",
-                codename="use_ai_in_editor",
-            )
-        )
-    return user
+    """Admin access, the rights to add and change the images of the root
+    collection and (with ``ai``) use_ai_in_editor."""
+    return make_editor(username, ai=ai, pages=False, images=True)
 
 
 def vision_settings(provider, *, vision=True, **extra):
