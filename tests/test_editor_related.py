@@ -11,7 +11,7 @@ site.
 """
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import reverse
@@ -30,7 +30,6 @@ from tests.utils import (
     embedding_backend_settings,
     logged_in,
     make_editor,
-    make_user,
     only_site,
     root_page,
     use_up,
@@ -374,8 +373,7 @@ def test_get_is_not_allowed(pages, editor):
 
 
 def test_a_page_the_editor_may_not_edit_403(pages):
-    user = make_user("ai-only")
-    user.user_permissions.add(Permission.objects.get(codename="use_ai_in_editor"))
+    user = make_editor("ai-only", pages=False)
     response, payload = suggest(user, form_data(pages["edited"]))
     assert response.status_code == 403
     assert payload["message"] == "You do not have permission to edit this page."

@@ -10,7 +10,6 @@ import json
 
 import PIL.Image
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -20,10 +19,10 @@ from django.urls import reverse
 from tests.utils import (
     ECHO_CHAT,
     chat_backend_settings,
+    chat_requests,
     logged_in,
     make_editor,
     make_image,
-    make_user,
 )
 from wagtail_vector_index import image_descriptions
 from wagtail_vector_index.ai_utils.backends.base import validate_messages
@@ -66,10 +65,6 @@ def vision(provider):
     provider.state.reply = REPLY
     with override_settings(WAGTAIL_VECTOR_INDEX=vision_settings(provider)):
         yield provider
-
-
-def chat_requests(provider):
-    return provider.requests_to("/v1/chat/completions")
 
 
 def sent_image(request):
@@ -207,38 +202,35 @@ def test_cleaning_an_answer():
 # -- refusals ------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_without_the_permission_403_and_no_request(vision):
+def assert_refused(user, message, provider):
+    """``user`` asks to describe an image: 403 with ``message``, the status
+    says there is no button (the script asks on every image edit page: no
+    403 to log), and nothing is sent."""
     image = make_image()
-    user = image_editor(ai=False)
     response = logged_in(user).post(reverse(DESCRIBE_URL, args=[image.pk]))
     assert response.status_code == 403
-    assert response.json() == {
-        "ok": False,
-        "message": "You do not have permission to use AI suggestions in the editor.",
-    }
-    # The script asks on every image edit page: no button, and no 403 to log.
+    assert response.json() == {"ok": False, "message": message}
     response = logged_in(user).get(reverse(STATUS_URL, args=[image.pk]))
     assert response.json() == {"ok": True, "available": False}
-    assert chat_requests(vision) == []
+    assert chat_requests(provider) == []
+
+
+@pytest.mark.django_db
+def test_without_the_permission_403_and_no_request(vision):
+    assert_refused(
+        image_editor(ai=False),
+        "You do not have permission to use AI suggestions in the editor.",
+        vision,
+    )
 
 
 @pytest.mark.django_db
 def test_an_image_the_user_may_not_change_is_refused(vision):
-    image = make_image()
-    user = make_user("no-images")
-    user.user_permissions.add(
-        Permission.objects.get(codename="use_ai_in_editor"),
+    assert_refused(
+        make_editor("no-images", pages=False),
+        "You do not have permission to change this image.",
+        vision,
     )
-    response = logged_in(user).post(reverse(DESCRIBE_URL, args=[image.pk]))
-    assert response.status_code == 403
-    assert response.json() == {
-        "ok": False,
-        "message": "You do not have permission to change this image.",
-    }
-    response = logged_in(user).get(reverse(STATUS_URL, args=[image.pk]))
-    assert response.json() == {"ok": True, "available": False}
-    assert chat_requests(vision) == []
 
 
 @pytest.mark.django_db

@@ -46,6 +46,28 @@ def pages():
         yield found
 
 
+def listed(page, mode):
+    """The pages the panel in ``mode`` ("related" or "published") lists,
+    once it lists some."""
+    results = page.locator(
+        f"[data-wvi-similar-pages-mode-value={mode}] .wvi-similar-pages__result"
+    )
+    results.first.wait_for(timeout=15_000)
+    return results
+
+
+def closest(results, title):
+    """The first of ``results``, which must be ``title`` with its
+    similarity."""
+    first = results.first
+    assert first.locator(".wvi-similar-pages__title").text_content() == title
+    assert re.fullmatch(
+        r"\d+% similar",
+        first.locator(".wvi-similar-pages__similarity").text_content(),
+    )
+    return first
+
+
 @pytest.fixture
 def editor():
     return make_editor("editor")
@@ -59,18 +81,8 @@ def test_editor_adds_a_suggested_related_page(
         log_in("editor")
         page.goto(f"{live_server.url}/admin/pages/{edited.pk}/edit/")
         page.click("button:has-text('Suggest related pages')")
-        results = page.locator(
-            "[data-wvi-similar-pages-mode-value=related] .wvi-similar-pages__result"
-        )
-        results.first.wait_for(timeout=15_000)
-        first = results.first
-        assert first.locator(".wvi-similar-pages__title").text_content() == (
-            "Tomatoes in pots"
-        )
-        assert re.fullmatch(
-            r"\d+% similar",
-            first.locator(".wvi-similar-pages__similarity").text_content(),
-        )
+        results = listed(page, "related")
+        first = closest(results, "Tomatoes in pots")
         titles = results.locator(".wvi-similar-pages__title").all_text_contents()
         assert "Growing tomatoes" not in titles  # Never the page itself.
         page.locator("[data-wvi-similar-pages-mode-value=related]").screenshot(
@@ -117,18 +129,8 @@ def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
         page.keyboard.press("Control+A")
         page.keyboard.type("Flour, water, yeast and an oven make bread.")
         page.click("button:has-text('Check for similar published pages')")
-        results = page.locator(
-            "[data-wvi-similar-pages-mode-value=published] .wvi-similar-pages__result"
-        )
-        results.first.wait_for(timeout=15_000)
-        first = results.first
-        assert first.locator(".wvi-similar-pages__title").text_content() == (
-            "Baking bread"
-        )
-        assert re.fullmatch(
-            r"\d+% similar",
-            first.locator(".wvi-similar-pages__similarity").text_content(),
-        )
+        results = listed(page, "published")
+        first = closest(results, "Baking bread")
         edit = first.locator("a:has-text('Edit')")
         assert edit.get_attribute("href") == (f"/admin/pages/{pages['bread'].pk}/edit/")
         # No "Add" here: this panel only shows.
