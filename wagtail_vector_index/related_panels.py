@@ -22,7 +22,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import MultipleChooserPanel, Panel
 
-from wagtail_vector_index.views import EDITOR_COMMON_JS, EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, may_use_ai_in_editor
 
 CONTROLLER_JS = "wagtail_vector_index/js/similar-pages-controller.js"
 
@@ -77,9 +77,7 @@ class _SimilarPagesMixin:
     feature, the endpoint and the page being edited."""
 
     def similar_pages_context(self) -> dict[str, Any]:
-        request = self.request
-        enabled = bool(request is not None and request.user.has_perm(EDITOR_PERMISSION))
-        if not enabled:
+        if not may_use_ai_in_editor(self.request):
             return {"enabled": False}
         instance = self.instance
         fields: dict[str, Any] = {"wvi-limit": self.panel.limit}
@@ -176,11 +174,7 @@ class AlreadyPublishedPanel(_SimilarPagesPanel, Panel):
         template_name = "wagtail_vector_index/panels/already_published.html"
 
         def is_shown(self) -> bool:
-            return (
-                super().is_shown()
-                and self.request is not None
-                and self.request.user.has_perm(EDITOR_PERMISSION)
-            )
+            return super().is_shown() and may_use_ai_in_editor(self.request)
 
         def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
             context = super().get_context_data(parent_context)
