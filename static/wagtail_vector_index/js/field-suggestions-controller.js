@@ -132,11 +132,9 @@
       }
 
       button(label, action, icon) {
-        const button = document.createElement('button');
+        const button = wvi.make('button', 'button button-small button-secondary', label);
         button.type = 'button';
-        button.className = 'button button-small button-secondary';
         button.setAttribute('data-action', `wvi-field-suggestions#${action}`);
-        button.textContent = label;
         if (icon) button.dataset.icon = icon;
         return button;
       }
@@ -146,20 +144,17 @@
         const results = this.resultsTarget;
         results.replaceChildren();
 
-        const intro = document.createElement('p');
-        intro.className = 'w-help-text w-mb-2 w-mt-1';
-        intro.textContent = this.text('intro');
+        const intro = wvi.make('p', 'w-help-text w-mb-2 w-mt-1', this.text('intro'));
 
-        const list = document.createElement('ol');
-        list.className = 'w-list-none w-p-0 w-m-0 w-flex w-flex-col w-gap-2';
+        const list = wvi.make('ol', 'w-list-none w-p-0 w-m-0 w-flex w-flex-col w-gap-2');
         alternatives.forEach((alternative, index) => {
-          const item = document.createElement('li');
-          item.className =
-            'wvi-field-suggestion w-flex w-items-start w-gap-3 w-p-2 w-rounded-sm w-border w-border-border-furniture';
+          const item = wvi.make(
+            'li',
+            'wvi-field-suggestion w-flex w-items-start w-gap-3 w-p-2 w-rounded-sm w-border w-border-border-furniture',
+          );
           item.dataset.alternative = alternative;
 
-          const diff = document.createElement('div');
-          diff.className = 'wvi-field-suggestion__diff w-flex-1';
+          const diff = wvi.make('div', 'wvi-field-suggestion__diff w-flex-1');
           this.renderDiff(diff, current, alternative);
 
           const use = this.button(this.text('use'), 'use');
@@ -169,8 +164,7 @@
           list.append(item);
         });
 
-        const actions = document.createElement('div');
-        actions.className = 'w-flex w-gap-2 w-mt-3';
+        const actions = wvi.make('div', 'w-flex w-gap-2 w-mt-3');
         actions.append(
           this.button(this.text('tryAgain'), 'suggest'),
           this.button(this.text('cancel'), 'cancel'),
@@ -187,10 +181,7 @@
       renderDiff(container, before, after) {
         if ((before || '').trim() === after.trim()) {
           container.textContent = after;
-          const note = document.createElement('span');
-          note.className = 'w-help-text';
-          note.textContent = ` (${this.text('unchanged')})`;
-          container.append(note);
+          container.append(wvi.make('span', 'w-help-text', ` (${this.text('unchanged')})`));
           return;
         }
         const parts = wvi.wordDiff(before, after);
@@ -202,11 +193,8 @@
           if (part.kind === 'same') {
             container.append(document.createTextNode(part.text));
           } else {
-            const element = document.createElement(part.kind);
-            element.className =
-              part.kind === 'del' ? 'w-bg-critical-50' : 'w-bg-positive-50';
-            element.textContent = part.text;
-            container.append(element);
+            const className = part.kind === 'del' ? 'w-bg-critical-50' : 'w-bg-positive-50';
+            container.append(wvi.make(part.kind, className, part.text));
           }
         });
       }

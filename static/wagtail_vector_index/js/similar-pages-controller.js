@@ -100,9 +100,7 @@
 
       /** A link to `url` (only addresses on a web site, never `javascript:`). */
       link(url, label, className) {
-        const anchor = document.createElement('a');
-        anchor.textContent = label;
-        anchor.className = className;
+        const anchor = wvi.make('a', className, label);
         if (/^(https?:\/\/|\/)/i.test(url)) {
           anchor.href = url;
           anchor.target = '_blank';
@@ -114,25 +112,22 @@
       render(results) {
         this.resultsTarget.replaceChildren();
         results.forEach((result) => {
-          const item = document.createElement('li');
-          item.className = 'wvi-similar-pages__result w-flex w-flex-wrap w-items-center w-gap-2 w-py-3';
+          const item = wvi.make(
+            'li',
+            'wvi-similar-pages__result w-flex w-flex-wrap w-items-center w-gap-2 w-py-3',
+          );
           item.dataset.pageId = String(result.id);
 
-          const description = document.createElement('div');
-          description.className = 'w-flex-1';
-          const title = document.createElement('strong');
-          title.className = 'wvi-similar-pages__title';
-          title.textContent = result.title;
-          description.append(title);
+          const description = wvi.make('div', 'w-flex-1');
+          description.append(wvi.make('strong', 'wvi-similar-pages__title', result.title));
           if (result.url) {
-            const address = document.createElement('div');
-            address.className = 'help wvi-similar-pages__url';
-            address.textContent = result.url;
-            description.append(address);
+            description.append(wvi.make('div', 'help wvi-similar-pages__url', result.url));
           }
-          const similarity = document.createElement('span');
-          similarity.className = 'w-status wvi-similar-pages__similarity';
-          similarity.textContent = this.text('similarity', { percent: result.percent });
+          const similarity = wvi.make(
+            'span',
+            'w-status wvi-similar-pages__similarity',
+            this.text('similarity', { percent: result.percent }),
+          );
 
           item.append(description, similarity);
           if (result.url) {
@@ -142,10 +137,8 @@
             item.append(this.link(result.edit_url, this.text('edit'), 'button button-small button-secondary'));
           }
           if (this.modeValue === 'related') {
-            const add = document.createElement('button');
+            const add = wvi.make('button', 'button button-small wvi-similar-pages__add', this.text('add'));
             add.type = 'button';
-            add.className = 'button button-small wvi-similar-pages__add';
-            add.textContent = this.text('add');
             add.addEventListener('click', () => this.add(result, add));
             item.append(add);
           }
