@@ -5,10 +5,10 @@ what it refuses, and the prompts (defaults, a site's own, validation)."""
 import json
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
-from wagtail.models import GroupPagePermission, Locale, Page, Site
+from wagtail.models import Locale
 from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_text
 
 from tests.testapp.models import ArticlePage
@@ -16,12 +16,14 @@ from tests.utils import (
     ECHO_CHAT,
     chat_backend_settings,
     chat_requests,
+    exhaust_site_budget,
     logged_in,
+    make_editor,
     make_user,
-    root_page,
+    only_site,
 )
 from wagtail_vector_index import editor_prompts
-from wagtail_vector_index.models import AISettings, AIUsageRecord, AIUsageTotal
+from wagtail_vector_index.models import AISettings, AIUsageRecord
 from wagtail_vector_index.panels import AIFieldPanel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_ledger")]
@@ -47,11 +49,7 @@ def chat(provider):
 
 @pytest.fixture
 def site():
-    home = root_page().add_child(instance=Page(title="Home", slug="fields-home"))
-    Site.objects.all().delete()
-    return Site.objects.create(
-        hostname="localhost", port=80, root_page=home, is_default_site=True
-    )
+    return only_site("fields-home")
 
 
 @pytest.fixture
@@ -65,21 +63,7 @@ def article(site):
 
 def editor_with(*, ai=True, pages=True, username="page-editor"):
     """An editor of the site's pages, with or without ``use_ai_in_editor``."""
-    user = make_user(username)
-    group = Group.objects.create(name=f"editors {username}")
-    if ai:
-        group.permissions.add(Permission.objects.get(codename="use_ai_in_editor"))
-    if pages:
-        for codename in ("add_page", "change_page", "publish_page"):
-            GroupPagePermission.objects.create(
-                group=group,
-                page=root_page(),
-                permission=Permission.objects.get(
-                    content_type__app_label="wagtailcore", codename=codename
-                ),
-            )
-    user.groups.add(group)
-    return user
+    return make_editor(username, ai=ai, pages=pages)
 
 
 @pytest.fixture
@@ -271,18 +255,7 @@ def test_the_rate_limit_applies(chat, article, ai_editor, settings):
 def test_an_exhausted_budget_is_shown_and_nothing_is_sent(
     chat, article, ai_editor, site
 ):
-    settings = AISettings.for_site(site)
-    settings.monthly_budget_tokens = 100
-    settings.save()
-    from wagtail_vector_index import usage
-
-    AIUsageTotal.objects.create(
-        period="month",
-        start=usage.period_start("month"),
-        scope=f"site:{site.pk}",
-        tokens=100,
-        calls=1,
-    )
+    exhaust_site_budget(site)
     response = logged_in(ai_editor).post(URL, form_data(article))
     assert response.status_code == 200
     message = response.json()["message"]

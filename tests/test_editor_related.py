@@ -11,12 +11,11 @@ site.
 """
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import reverse
 from wagtail.models import (
-    GroupPagePermission,
     Locale,
     Page,
     PageViewRestriction,
@@ -27,10 +26,13 @@ from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_
 from tests.testapp.models import ArticlePage, ArticleRelatedPage
 from tests.utils import (
     OFFLINE,
+    add_article,
     embedding_backend_settings,
     logged_in,
-    make_user,
+    make_editor,
+    only_site,
     root_page,
+    use_up,
 )
 from wagtail_vector_index.panels import AlreadyPublishedPanel, RelatedPagesPanel
 
@@ -45,34 +47,10 @@ def offline():
         yield
 
 
-def article(parent, title, body, **kwargs):
-    return parent.add_child(
-        instance=ArticlePage(title=title, body=f"<p>{body}</p>", **kwargs)
-    )
-
-
 def editor_user(name="related-editor", *, ai=True):
     """Admin access, edit rights on every page, and (``ai``) the
     ``use_ai_in_editor`` permission."""
-    user = make_user(name)
-    if ai:
-        user.user_permissions.add(
-            Permission.objects.get(
-                content_type__app_label="wagtail_vector_index",
-                codename="use_ai_in_editor",
-            )
-        )
-    group = Group.objects.create(name=f"{name} editors")
-    for codename in ("add_page", "change_page", "publish_page"):
-        GroupPagePermission.objects.create(
-            group=group,
-            page=root_page(),
-            permission=Permission.objects.get(
-                content_type__app_label="wagtailcore", codename=codename
-            ),
-        )
-    user.groups.add(group)
-    return user
+    return make_editor(name, ai=ai)
 
 
 @pytest.fixture
@@ -96,14 +74,18 @@ def pages():
         "site": site,
         "other_site": other_site,
         "home": home,
-        "edited": article(home, "Growing tomatoes", "Tomatoes need sun and water."),
-        "close": article(
+        "edited": add_article(home, "Growing tomatoes", "Tomatoes need sun and water."),
+        "close": add_article(
             home, "Tomatoes in pots", "Tomatoes in pots need sun, water and soil."
         ),
-        "chosen": article(home, "Tomato soil", "Tomatoes need rich soil and water."),
-        "bread": article(home, "Baking bread", "Flour, water, yeast and an oven."),
-        "stars": article(home, "Watching stars", "A telescope shows distant stars."),
-        "elsewhere": article(
+        "chosen": add_article(
+            home, "Tomato soil", "Tomatoes need rich soil and water."
+        ),
+        "bread": add_article(home, "Baking bread", "Flour, water, yeast and an oven."),
+        "stars": add_article(
+            home, "Watching stars", "A telescope shows distant stars."
+        ),
+        "elsewhere": add_article(
             other_home, "Tomatoes elsewhere", "Tomatoes need sun and water."
         ),
     }
@@ -241,7 +223,7 @@ def two_locales(settings, pages):
     french = Locale.objects.get_or_create(language_code="fr")[0]
     french_home = pages["home"].copy_for_translation(french)
     french_home.save_revision().publish()
-    french_page = article(
+    french_page = add_article(
         french_home, "Tomates", "Tomatoes need sun and water.", locale=french
     )
     ArticlePage.vector_index.update()
@@ -264,11 +246,15 @@ def test_pages_behind_a_view_restriction_only_for_editors_who_may_view_them(
     index = ArticlePage.vector_index
     monkeypatch.setattr(index, "include_restricted", True)
     members = Group.objects.create(name="Members")
-    hidden = article(pages["home"], "Members tomatoes", "Tomatoes need sun and water.")
+    hidden = add_article(
+        pages["home"], "Members tomatoes", "Tomatoes need sun and water."
+    )
     PageViewRestriction.objects.create(
         page=hidden, restriction_type=PageViewRestriction.GROUPS
     ).groups.add(members)
-    secret = article(pages["home"], "Secret tomatoes", "Tomatoes need sun and water.")
+    secret = add_article(
+        pages["home"], "Secret tomatoes", "Tomatoes need sun and water."
+    )
     PageViewRestriction.objects.create(
         page=secret, restriction_type=PageViewRestriction.PASSWORD, password="x"
     )
@@ -323,9 +309,6 @@ def test_the_unsaved_text_is_embedded_once_and_recorded(provider, pages, editor)
 
 
 def test_a_used_up_daily_budget_is_a_message_and_no_call(provider, pages, editor):
-    from wagtail_vector_index import usage
-    from wagtail_vector_index.models import AIUsageTotal
-
     with override_settings(
         WAGTAIL_VECTOR_INDEX={
             "EMBEDDING_BACKENDS": {"default": embedding_backend_settings(provider)},
@@ -334,13 +317,7 @@ def test_a_used_up_daily_budget_is_a_message_and_no_call(provider, pages, editor
     ):
         ArticlePage.vector_index.update()
         provider.reset()
-        AIUsageTotal.objects.create(
-            period="day",
-            start=usage.period_start("day"),
-            scope=f"user:{editor.pk}",
-            tokens=500,
-            calls=1,
-        )
+        use_up(f"user:{editor.pk}", "day", 500)
         response, payload = suggest(editor, form_data(pages["edited"]))
 
     assert response.status_code == 200
@@ -396,18 +373,15 @@ def test_get_is_not_allowed(pages, editor):
 
 
 def test_a_page_the_editor_may_not_edit_403(pages):
-    user = make_user("ai-only")
-    user.user_permissions.add(Permission.objects.get(codename="use_ai_in_editor"))
+    user = make_editor("ai-only", pages=False)
     response, payload = suggest(user, form_data(pages["edited"]))
     assert response.status_code == 403
     assert payload["message"] == "You do not have permission to edit this page."
 
 
 def test_an_index_not_built_yet_says_so(editor):
-    home = root_page().add_child(instance=Page(title="Home", slug="unbuilt-home"))
-    Site.objects.all().delete()
-    Site.objects.create(hostname="a.example", root_page=home, is_default_site=True)
-    page = article(home, "Lonely", "Nothing indexed yet.")
+    home = only_site("unbuilt-home", hostname="a.example").root_page
+    page = add_article(home, "Lonely", "Nothing indexed yet.")
     assert ArticlePage.vector_index.check_state() is None
     _, payload = suggest(editor, form_data(page))
     assert payload["ok"] is False

@@ -10,15 +10,20 @@ import json
 
 import PIL.Image
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.checks import Error, Warning
-from django.core.files.images import ImageFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.utils import ECHO_CHAT, chat_backend_settings, logged_in, make_user
+from tests.utils import (
+    ECHO_CHAT,
+    chat_backend_settings,
+    chat_requests,
+    logged_in,
+    make_editor,
+    make_image,
+)
 from wagtail_vector_index import image_descriptions
 from wagtail_vector_index.ai_utils.backends.base import validate_messages
 from wagtail_vector_index.checks import check_settings
@@ -34,47 +39,10 @@ def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-def picture_file(name="square.png", size=(1600, 900), colour="red"):
-    data = io.BytesIO()
-    PIL.Image.new("RGB", size, colour).save(data, "PNG")
-    return ImageFile(data, name=name)
-
-
-def make_image(title="Red square", collection=None, description="", **kwargs):
-    from wagtail.images import get_image_model
-    from wagtail.models import Collection
-
-    return get_image_model().objects.create(
-        title=title,
-        file=picture_file(**kwargs),
-        collection=collection or Collection.get_first_root_node(),
-        description=description,
-    )
-
-
 def image_editor(username="image-editor", *, ai=True):
-    """Admin access, the change_image permission on the root collection
-    and (with ``ai``) use_ai_in_editor."""
-    from wagtail.models import Collection, GroupCollectionPermission
-
-    user = make_user(username)
-    group = Group.objects.create(name=f"{username} images")
-    GroupCollectionPermission.objects.create(
-        group=group,
-        collection=Collection.get_first_root_node(),
-        permission=Permission.objects.get(
-            content_type__app_label="wagtailimages", codename="change_image"
-        ),
-    )
-    user.groups.add(group)
-    if ai:
-        user.user_permissions.add(
-            Permission.objects.get(
-                content_type__app_label="wagtail_vector_index",
-                codename="use_ai_in_editor",
-            )
-        )
-    return user
+    """Admin access, the rights to add and change the images of the root
+    collection and (with ``ai``) use_ai_in_editor."""
+    return make_editor(username, ai=ai, pages=False, images=True)
 
 
 def vision_settings(provider, *, vision=True, **extra):
@@ -97,10 +65,6 @@ def vision(provider):
     provider.state.reply = REPLY
     with override_settings(WAGTAIL_VECTOR_INDEX=vision_settings(provider)):
         yield provider
-
-
-def chat_requests(provider):
-    return provider.requests_to("/v1/chat/completions")
 
 
 def sent_image(request):
@@ -238,38 +202,35 @@ def test_cleaning_an_answer():
 # -- refusals ------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_without_the_permission_403_and_no_request(vision):
+def assert_refused(user, message, provider):
+    """``user`` asks to describe an image: 403 with ``message``, the status
+    says there is no button (the script asks on every image edit page: no
+    403 to log), and nothing is sent."""
     image = make_image()
-    user = image_editor(ai=False)
     response = logged_in(user).post(reverse(DESCRIBE_URL, args=[image.pk]))
     assert response.status_code == 403
-    assert response.json() == {
-        "ok": False,
-        "message": "You do not have permission to use AI suggestions in the editor.",
-    }
-    # The script asks on every image edit page: no button, and no 403 to log.
+    assert response.json() == {"ok": False, "message": message}
     response = logged_in(user).get(reverse(STATUS_URL, args=[image.pk]))
     assert response.json() == {"ok": True, "available": False}
-    assert chat_requests(vision) == []
+    assert chat_requests(provider) == []
+
+
+@pytest.mark.django_db
+def test_without_the_permission_403_and_no_request(vision):
+    assert_refused(
+        image_editor(ai=False),
+        "You do not have permission to use AI suggestions in the editor.",
+        vision,
+    )
 
 
 @pytest.mark.django_db
 def test_an_image_the_user_may_not_change_is_refused(vision):
-    image = make_image()
-    user = make_user("no-images")
-    user.user_permissions.add(
-        Permission.objects.get(codename="use_ai_in_editor"),
+    assert_refused(
+        make_editor("no-images", pages=False),
+        "You do not have permission to change this image.",
+        vision,
     )
-    response = logged_in(user).post(reverse(DESCRIBE_URL, args=[image.pk]))
-    assert response.status_code == 403
-    assert response.json() == {
-        "ok": False,
-        "message": "You do not have permission to change this image.",
-    }
-    response = logged_in(user).get(reverse(STATUS_URL, args=[image.pk]))
-    assert response.json() == {"ok": True, "available": False}
-    assert chat_requests(vision) == []
 
 
 @pytest.mark.django_db

@@ -4,12 +4,13 @@ offline settings for the index tests, and what the admin-page tests need.
 Fixtures live in ``conftest.py``; everything else tests import from here.
 """
 
+import io
 import json
 import socket
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 OPENAI_CLASS = "wagtail_vector_index.ai_utils.backends.litellm.LiteLLMChatBackend"
@@ -205,13 +206,9 @@ def add_articles(slug):
     of :data:`ARTICLES`; the pages by title."""
     from wagtail.models import Page
 
-    from tests.testapp.models import ArticlePage
-
     home = root_page().add_child(instance=Page(title="Home", slug=slug))
     return {
-        title: home.add_child(
-            instance=ArticlePage(title=title, body=f"<p>{body}</p>", intro="")
-        )
+        title: add_article(home, title, body, intro="")
         for title, body in ARTICLES.items()
     }
 
@@ -232,3 +229,139 @@ def spy_embedded(monkeypatch):
 
     monkeypatch.setattr(HashingEmbeddingBackend, "_embed_batch", spy)
     return batches
+
+
+# -- the editor features -------------------------------------------------------
+
+#: The password of the users the editor helpers make (browser tests log in
+#: with it).
+PASSWORD = "pw-editor"
+
+
+def root_collection():
+    """Wagtail's root collection, made again when a transactional test run
+    before flushed it."""
+    from wagtail.models import Collection
+
+    return Collection.get_first_root_node() or Collection.add_root(name="Root")
+
+
+def picture_file(name="square.png", size=(1600, 900), colour="red"):
+    """A PNG of one ``colour``, as a file to give an image model."""
+    import PIL.Image
+    from django.core.files.images import ImageFile
+
+    data = io.BytesIO()
+    PIL.Image.new("RGB", size, colour).save(data, "PNG")
+    return ImageFile(data, name=name)
+
+
+def make_image(title="Red square", collection=None, description="", **kwargs):
+    """An image (the project's image model) of :func:`picture_file`
+    (``kwargs``), in the root collection unless ``collection`` is given."""
+    from wagtail.images import get_image_model
+
+    return get_image_model().objects.create(
+        title=title,
+        file=picture_file(**kwargs),
+        collection=collection or root_collection(),
+        description=description,
+    )
+
+
+def make_editor(username, *, ai=True, pages=True, images=False):
+    """An editor with admin access (password :data:`PASSWORD`); with ``ai``
+    the ``use_ai_in_editor`` permission, with ``pages`` the rights to add,
+    change and publish every page, with ``images`` to add and change the
+    images of the root collection."""
+    from wagtail.models import GroupCollectionPermission, GroupPagePermission
+
+    group = Group.objects.create(name=f"{username} editors")
+    group.permissions.add(
+        Permission.objects.get(
+            content_type__app_label="wagtailadmin", codename="access_admin"
+        )
+    )
+    if ai:
+        group.permissions.add(
+            Permission.objects.get(
+                content_type__app_label="wagtail_vector_index",
+                codename="use_ai_in_editor",
+            )
+        )
+    granted = []
+    if pages:
+        granted += [
+            (GroupPagePermission, {"page": root_page()}, "wagtailcore", codename)
+            for codename in ("add_page", "change_page", "publish_page")
+        ]
+    if images:
+        granted += [
+            (
+                GroupCollectionPermission,
+                {"collection": root_collection()},
+                "wagtailimages",
+                codename,
+            )
+            for codename in ("add_image", "change_image")
+        ]
+    for model, where, app_label, codename in granted:
+        model.objects.create(
+            group=group,
+            permission=Permission.objects.get(
+                content_type__app_label=app_label, codename=codename
+            ),
+            **where,
+        )
+    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
+    user.groups.add(group)
+    return user
+
+
+def only_site(slug, hostname="localhost"):
+    """A home page (``slug``) under the root, served by the only site, the
+    default one, at ``hostname``."""
+    from wagtail.models import Page, Site
+
+    home = root_page().add_child(instance=Page(title="Home", slug=slug))
+    Site.objects.all().delete()
+    return Site.objects.create(
+        hostname=hostname, port=80, root_page=home, is_default_site=True
+    )
+
+
+def add_article(parent, title, body, **fields):
+    """An ``ArticlePage`` under ``parent`` whose body is the paragraph
+    ``body``."""
+    from tests.testapp.models import ArticlePage
+
+    return parent.add_child(
+        instance=ArticlePage(title=title, body=f"<p>{body}</p>", **fields)
+    )
+
+
+def use_up(scope, period, tokens):
+    """The ledger's total of ``scope`` (``"site:1"``, ``"user:2"``) for the
+    current ``period`` (``"day"``, ``"month"``): ``tokens`` used in one
+    call."""
+    from wagtail_vector_index import usage
+    from wagtail_vector_index.models import AIUsageTotal
+
+    return AIUsageTotal.objects.create(
+        period=period,
+        start=usage.period_start(period),
+        scope=scope,
+        tokens=tokens,
+        calls=1,
+    )
+
+
+def exhaust_site_budget(site, tokens=100):
+    """A monthly budget of ``tokens`` for ``site`` (Settings › AI settings),
+    all of it used this month."""
+    from wagtail_vector_index.models import AISettings
+
+    settings = AISettings.for_site(site)
+    settings.monthly_budget_tokens = tokens
+    settings.save()
+    use_up(f"site:{site.pk}", "month", tokens)

@@ -12,7 +12,7 @@ check`` can still run and explain what is wrong.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 from django.conf import settings
@@ -273,16 +273,34 @@ USAGE_DEFAULTS: UsageSettings = {
 }
 
 
+def _merged_settings(
+    key: str,
+    defaults: Mapping[str, Any],
+    valid: Mapping[str, Callable[[Any], bool]] | None = None,
+) -> dict[str, Any]:
+    """``WAGTAIL_VECTOR_INDEX[key]`` (a dict) over ``defaults``: every value
+    as written, or with ``valid`` only the keys it names whose value passes
+    their test. A malformed setting (which the checks report) leaves the
+    defaults."""
+    user = get_user_settings()
+    given = user.get(key) if isinstance(user, Mapping) else None
+    merged: dict[str, Any] = dict(defaults)
+    if isinstance(given, Mapping):
+        if valid is None:
+            merged.update(given)
+        else:
+            for name, test in valid.items():
+                value = given.get(name)
+                if test(value):
+                    merged[name] = value
+    return merged
+
+
 @functools.cache
 def get_usage_settings() -> UsageSettings:
     """``WAGTAIL_VECTOR_INDEX["USAGE"]`` with defaults filled in (values as
     written; the checks report malformed ones)."""
-    user = get_user_settings()
-    usage = user.get(USAGE_KEY) if isinstance(user, Mapping) else None
-    merged: dict[str, Any] = dict(USAGE_DEFAULTS)
-    if isinstance(usage, Mapping):
-        merged.update(usage)
-    return merged  # type: ignore[return-value]
+    return _merged_settings(USAGE_KEY, USAGE_DEFAULTS)  # type: ignore[return-value]
 
 
 CIRCUIT_BREAKER_KEY = "CIRCUIT_BREAKER"
@@ -310,17 +328,11 @@ EMBEDDING_CACHE_DEFAULTS: EmbeddingCacheSettings = {
 def get_circuit_breaker_settings() -> CircuitBreakerSettings:
     """``WAGTAIL_VECTOR_INDEX["CIRCUIT_BREAKER"]`` with defaults filled in;
     a malformed value (which the checks report) falls back to its default."""
-    user = get_user_settings()
-    given = user.get(CIRCUIT_BREAKER_KEY) if isinstance(user, Mapping) else None
-    merged: dict[str, Any] = dict(CIRCUIT_BREAKER_DEFAULTS)
-    if isinstance(given, Mapping):
-        threshold = given.get("FAILURE_THRESHOLD")
-        if is_count(threshold):
-            merged["FAILURE_THRESHOLD"] = threshold
-        cooldown = given.get("COOLDOWN_SECONDS")
-        if is_duration(cooldown):
-            merged["COOLDOWN_SECONDS"] = cooldown
-    return merged  # type: ignore[return-value]
+    return _merged_settings(  # type: ignore[return-value]
+        CIRCUIT_BREAKER_KEY,
+        CIRCUIT_BREAKER_DEFAULTS,
+        {"FAILURE_THRESHOLD": is_count, "COOLDOWN_SECONDS": is_duration},
+    )
 
 
 def is_duration(value: Any) -> bool:
@@ -336,12 +348,9 @@ DEFAULT_MAX_RETRIES = 2
 def get_embedding_cache_settings() -> EmbeddingCacheSettings:
     """``WAGTAIL_VECTOR_INDEX["EMBEDDING_CACHE"]`` with defaults filled in
     (values as written; the checks report malformed ones)."""
-    user = get_user_settings()
-    cache = user.get(EMBEDDING_CACHE_KEY) if isinstance(user, Mapping) else None
-    merged: dict[str, Any] = dict(EMBEDDING_CACHE_DEFAULTS)
-    if isinstance(cache, Mapping):
-        merged.update(cache)
-    return merged  # type: ignore[return-value]
+    return _merged_settings(  # type: ignore[return-value]
+        EMBEDDING_CACHE_KEY, EMBEDDING_CACHE_DEFAULTS
+    )
 
 
 def get_embedding_cache_enabled() -> bool:
@@ -374,17 +383,14 @@ IMAGE_DESCRIPTION_DEFAULTS: ImageDescriptionSettings = {
 def get_image_description_settings() -> ImageDescriptionSettings:
     """``WAGTAIL_VECTOR_INDEX["IMAGE_DESCRIPTION"]`` with defaults filled in;
     a malformed value (which the checks report) falls back to its default."""
-    user = get_user_settings()
-    given = user.get(IMAGE_DESCRIPTION_KEY) if isinstance(user, Mapping) else None
-    merged: dict[str, Any] = dict(IMAGE_DESCRIPTION_DEFAULTS)
-    if isinstance(given, Mapping):
-        alias = given.get("ALIAS")
-        if isinstance(alias, str) and alias:
-            merged["ALIAS"] = alias
-        prompt = given.get("PROMPT")
-        if isinstance(prompt, str) and prompt.strip():
-            merged["PROMPT"] = prompt
-    return merged  # type: ignore[return-value]
+    return _merged_settings(  # type: ignore[return-value]
+        IMAGE_DESCRIPTION_KEY,
+        IMAGE_DESCRIPTION_DEFAULTS,
+        {
+            "ALIAS": lambda alias: isinstance(alias, str) and bool(alias),
+            "PROMPT": lambda prompt: isinstance(prompt, str) and bool(prompt.strip()),
+        },
+    )
 
 
 def clear_cache() -> None:

@@ -27,7 +27,7 @@ from wagtail_vector_index.exceptions import (
     AIVisionNotSupportedError,
     WagtailVectorIndexError,
 )
-from wagtail_vector_index.i18n import gettext
+from wagtail_vector_index.i18n import gettext, language_name
 from wagtail_vector_index.i18n import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -156,14 +156,6 @@ def language_of(image: Any, site: Site | None = None) -> str:
         return Locale.get_default().language_code
     except Locale.DoesNotExist:
         return translation.get_language() or "en"
-
-
-def language_name(code: str) -> str:
-    """The English name of a language (models understand it), else its code."""
-    try:
-        return translation.get_language_info(code)["name"]
-    except KeyError:
-        return code
 
 
 def rendition_filter(image: Any) -> str:

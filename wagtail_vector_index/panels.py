@@ -31,7 +31,7 @@ from wagtail_vector_index.related_panels import (  # re-exported
     AlreadyPublishedPanel,
     RelatedPagesPanel,
 )
-from wagtail_vector_index.views import EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, may_use_ai_in_editor
 
 __all__ = [
     "AIFieldPanel",
@@ -111,15 +111,14 @@ class AIFieldPanelMixin:
             return bool(
                 self.bound_field is not None
                 and not getattr(self, "read_only", False)
-                and self.request is not None
-                and self.request.user.has_perm(EDITOR_PERMISSION)
+                and may_use_ai_in_editor(self.request)
             )
 
         @property
         def media(self) -> Media:
             media = super().media  # type: ignore[misc]
             if self.suggestions_shown():
-                media += Media(js=[CONTROLLER_JS])
+                media += Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
             return media
 
         def suggestion_params(self) -> dict[str, str]:

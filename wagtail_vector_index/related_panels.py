@@ -22,7 +22,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import MultipleChooserPanel, Panel
 
-from wagtail_vector_index.views import EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, may_use_ai_in_editor
 
 CONTROLLER_JS = "wagtail_vector_index/js/similar-pages-controller.js"
 
@@ -77,9 +77,7 @@ class _SimilarPagesMixin:
     feature, the endpoint and the page being edited."""
 
     def similar_pages_context(self) -> dict[str, Any]:
-        request = self.request
-        enabled = bool(request is not None and request.user.has_perm(EDITOR_PERMISSION))
-        if not enabled:
+        if not may_use_ai_in_editor(self.request):
             return {"enabled": False}
         instance = self.instance
         fields: dict[str, Any] = {"wvi-limit": self.panel.limit}
@@ -97,8 +95,28 @@ class _SimilarPagesMixin:
             "strings_json": json.dumps(js_strings()),
         }
 
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(js=[EDITOR_COMMON_JS, CONTROLLER_JS])
 
-class RelatedPagesPanel(MultipleChooserPanel):
+
+class _SimilarPagesPanel:
+    """What both panels share: a ``limit`` kept by ``clone``, and the check
+    that the model has a vector index."""
+
+    limit: int
+
+    def clone_kwargs(self) -> dict[str, Any]:
+        kwargs = super().clone_kwargs()
+        kwargs["limit"] = self.limit
+        return kwargs
+
+    def on_model_bound(self) -> None:
+        _check_indexed(self)
+        super().on_model_bound()
+
+
+class RelatedPagesPanel(_SimilarPagesPanel, MultipleChooserPanel):
     """A ``MultipleChooserPanel`` of page links with a "Suggest related
     pages" button: the live pages of the site and locale most similar to the
     page being edited (its unsaved content), leaving out the page itself and
@@ -124,15 +142,6 @@ class RelatedPagesPanel(MultipleChooserPanel):
         self.limit = limit
         super().__init__(relation_name, chooser_field_name=chooser_field_name, **kwargs)
 
-    def clone_kwargs(self) -> dict[str, Any]:
-        kwargs = super().clone_kwargs()
-        kwargs["limit"] = self.limit
-        return kwargs
-
-    def on_model_bound(self) -> None:
-        _check_indexed(self)
-        super().on_model_bound()
-
     class BoundPanel(_SimilarPagesMixin, MultipleChooserPanel.BoundPanel):
         template_name = "wagtail_vector_index/panels/related_pages.html"
 
@@ -149,12 +158,8 @@ class RelatedPagesPanel(MultipleChooserPanel):
             context["wvi"] = wvi
             return context
 
-        @property
-        def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[CONTROLLER_JS])
 
-
-class AlreadyPublishedPanel(Panel):
+class AlreadyPublishedPanel(_SimilarPagesPanel, Panel):
     """A button "Check for similar published pages": the published pages of
     the same site and locale closest to the draft (its unsaved content),
     with their similarity, so that an editor does not write again what is
@@ -165,30 +170,13 @@ class AlreadyPublishedPanel(Panel):
         self.limit = limit
         super().__init__(**kwargs)
 
-    def clone_kwargs(self) -> dict[str, Any]:
-        kwargs = super().clone_kwargs()
-        kwargs["limit"] = self.limit
-        return kwargs
-
-    def on_model_bound(self) -> None:
-        _check_indexed(self)
-        super().on_model_bound()
-
     class BoundPanel(_SimilarPagesMixin, Panel.BoundPanel):
         template_name = "wagtail_vector_index/panels/already_published.html"
 
         def is_shown(self) -> bool:
-            return (
-                super().is_shown()
-                and self.request is not None
-                and self.request.user.has_perm(EDITOR_PERMISSION)
-            )
+            return super().is_shown() and may_use_ai_in_editor(self.request)
 
         def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
             context = super().get_context_data(parent_context)
             context["wvi"] = self.similar_pages_context()
             return context
-
-        @property
-        def media(self) -> forms.Media:
-            return super().media + forms.Media(js=[CONTROLLER_JS])

@@ -14,10 +14,13 @@ To refresh the docs' pictures, ask for it::
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.utils import PASSWORD
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -74,3 +77,18 @@ def screenshots(tmp_path_factory):
     folder = REPOSITORY / asked  # An absolute path stays as it is.
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def log_in(page, live_server):
+    """``log_in(username, password=PASSWORD)``: sign in to the admin in
+    ``page`` through the login form, and wait for the dashboard."""
+
+    def log_in(username, password=PASSWORD):
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/admin/$"))
+
+    return log_in

@@ -6,13 +6,20 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.test import override_settings
 from playwright.sync_api import expect
-from wagtail.models import GroupPagePermission, Locale, Page, Site
+from wagtail.models import Locale, Site
 
 from tests.testapp.models import ArticlePage
-from tests.utils import chat_backend_settings, root_page
+from tests.utils import (
+    PASSWORD,
+    add_article,
+    chat_backend_settings,
+    exhaust_site_budget,
+    make_editor,
+    only_site,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,35 +33,10 @@ REPLY = ["Tomatoes for small gardens", "Growing tomatoes at home", "A tomato sum
 
 @pytest.fixture
 def article():
-    home = root_page().add_child(instance=Page(title="Home", slug="fields-home"))
-    Site.objects.all().delete()
-    Site.objects.create(
-        hostname="localhost", port=80, root_page=home, is_default_site=True
+    home = only_site("fields-home").root_page
+    return add_article(
+        home, "Tomatoes", "Tomatoes need sun, water and rich soil in the garden."
     )
-    return home.add_child(
-        instance=ArticlePage(
-            title="Tomatoes",
-            body="<p>Tomatoes need sun, water and rich soil in the garden.</p>",
-        )
-    )
-
-
-def make_editor(username, *, ai=True):
-    group = Group.objects.create(name=f"Editors {username}")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    if ai:
-        group.permissions.add(Permission.objects.get(codename="use_ai_in_editor"))
-    for codename in ("add_page", "change_page", "publish_page"):
-        GroupPagePermission.objects.create(
-            group=group,
-            page=root_page(),
-            permission=Permission.objects.get(
-                content_type__app_label="wagtailcore", codename=codename
-            ),
-        )
-    user = User.objects.create_user(username, f"{username}@example.com", "pw-editor")
-    user.groups.add(group)
-    return user
 
 
 @pytest.fixture
@@ -66,14 +48,6 @@ def chat(provider):
         }
     ):
         yield provider
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-editor")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
 
 
 def open_editor(page, live_server, article):
@@ -91,10 +65,10 @@ def prompts(provider):
 
 
 def test_editor_picks_a_suggestion_and_asks_again(
-    page, live_server, article, chat, screenshots
+    page, live_server, log_in, article, chat, screenshots
 ):
     make_editor("editor")
-    log_in(page, live_server, "editor")
+    log_in("editor")
     panel = open_editor(page, live_server, article)
     title = page.locator("#id_title")
     title.fill("Tomatoes unsaved")
@@ -142,10 +116,10 @@ def test_editor_picks_a_suggestion_and_asks_again(
     ).get_latest_revision_as_object().title == ("Ripe tomatoes")
 
 
-def test_model_output_is_shown_as_text(page, live_server, article, chat):
+def test_model_output_is_shown_as_text(page, live_server, log_in, article, chat):
     chat.state.reply = json.dumps(['<img src=x onerror="window.hacked=1">', "Plain"])
     make_editor("editor")
-    log_in(page, live_server, "editor")
+    log_in("editor")
     panel = open_editor(page, live_server, article)
     panel.get_by_role("button", name=re.compile("^Suggest")).click()
     items = panel.locator(".wvi-field-suggestion")
@@ -156,10 +130,10 @@ def test_model_output_is_shown_as_text(page, live_server, article, chat):
 
 
 def test_a_provider_failure_is_shown_and_the_field_is_untouched(
-    page, live_server, article, chat
+    page, live_server, log_in, article, chat
 ):
     make_editor("editor")
-    log_in(page, live_server, "editor")
+    log_in("editor")
     panel = open_editor(page, live_server, article)
     chat.fail("500", times=5)
     panel.get_by_role("button", name=re.compile("^Suggest")).click()
@@ -171,24 +145,11 @@ def test_a_provider_failure_is_shown_and_the_field_is_untouched(
 
 
 def test_an_exhausted_budget_is_shown_and_the_field_is_untouched(
-    page, live_server, article, chat
+    page, live_server, log_in, article, chat
 ):
-    from wagtail_vector_index import usage
-    from wagtail_vector_index.models import AISettings, AIUsageTotal
-
-    site = Site.objects.get(hostname="localhost")
-    settings = AISettings.for_site(site)
-    settings.monthly_budget_tokens = 100
-    settings.save()
-    AIUsageTotal.objects.create(
-        period="month",
-        start=usage.period_start("month"),
-        scope=f"site:{site.pk}",
-        tokens=100,
-        calls=1,
-    )
+    exhaust_site_budget(Site.objects.get(hostname="localhost"))
     make_editor("editor")
-    log_in(page, live_server, "editor")
+    log_in("editor")
     panel = open_editor(page, live_server, article)
     page.locator("#id_title").fill("Tomatoes unsaved")
     panel.get_by_role("button", name=re.compile("^Suggest")).click()
@@ -199,9 +160,11 @@ def test_an_exhausted_budget_is_shown_and_the_field_is_untouched(
     assert prompts(chat) == []
 
 
-def test_without_the_permission_there_is_no_button(page, live_server, article, chat):
+def test_without_the_permission_there_is_no_button(
+    page, live_server, log_in, article, chat
+):
     make_editor("plain", ai=False)
-    log_in(page, live_server, "plain")
+    log_in("plain")
     page.goto(f"{live_server.url}/admin/pages/{article.pk}/edit/")
     expect(page.locator("#id_title")).to_be_visible()
     expect(page.locator('[data-controller="wvi-field-suggestions"]')).to_have_count(0)
@@ -209,14 +172,14 @@ def test_without_the_permission_there_is_no_button(page, live_server, article, c
 
 
 def test_a_page_in_another_locale_asks_in_its_language(
-    page, live_server, article, chat
+    page, live_server, log_in, article, chat
 ):
     french = Locale.objects.get_or_create(language_code="fr")[0]
     tomates = article.get_parent().add_child(
         instance=ArticlePage(title="Les tomates", slug="tomates", locale=french)
     )
     make_editor("editor")
-    log_in(page, live_server, "editor")
+    log_in("editor")
     panel = open_editor(page, live_server, tomates)
     panel.get_by_role("button", name=re.compile("^Suggest")).click()
     expect(panel.locator(".wvi-field-suggestion")).to_have_count(3, timeout=WAIT)
@@ -224,12 +187,12 @@ def test_a_page_in_another_locale_asks_in_its_language(
 
 
 def test_an_administrator_changes_a_prompt_and_the_editor_gets_it(
-    page, live_server, article, chat, screenshots
+    page, live_server, log_in, article, chat, screenshots
 ):
     from wagtail_vector_index.models import AISettings
 
-    User.objects.create_superuser("boss", "boss@example.com", "pw-editor")
-    log_in(page, live_server, "boss")
+    User.objects.create_superuser("boss", "boss@example.com", PASSWORD)
+    log_in("boss")
     site = Site.objects.get(is_default_site=True)
     page.goto(
         f"{live_server.url}/admin/settings/wagtail_vector_index/aisettings/{site.pk}/"

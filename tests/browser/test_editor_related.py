@@ -4,12 +4,10 @@ in Chromium, with the offline embedding backend."""
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
 from django.test import override_settings
-from wagtail.models import GroupPagePermission, Page, Site
 
 from tests.testapp.models import ArticlePage
-from tests.utils import root_page
+from tests.utils import add_article, make_editor, only_site
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,77 +27,62 @@ OFFLINE = {
 }
 
 
-def article(parent, title, body):
-    return parent.add_child(instance=ArticlePage(title=title, body=f"<p>{body}</p>"))
-
-
 @pytest.fixture
 def pages():
     with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
-        home = root_page().add_child(instance=Page(title="Home", slug="home-related"))
-        Site.objects.all().delete()
-        Site.objects.create(
-            hostname="localhost", port=80, root_page=home, is_default_site=True
-        )
+        home = only_site("home-related").root_page
         found = {
-            "edited": article(home, "Growing tomatoes", "Tomatoes need sun and water."),
-            "close": article(
+            "edited": add_article(
+                home, "Growing tomatoes", "Tomatoes need sun and water."
+            ),
+            "close": add_article(
                 home, "Tomatoes in pots", "Tomatoes in pots need sun, water and soil."
             ),
-            "bread": article(home, "Baking bread", "Flour, water, yeast and an oven."),
+            "bread": add_article(
+                home, "Baking bread", "Flour, water, yeast and an oven."
+            ),
         }
         ArticlePage.vector_index.update()
         yield found
 
 
+def listed(page, mode):
+    """The pages the panel in ``mode`` ("related" or "published") lists,
+    once it lists some."""
+    results = page.locator(
+        f"[data-wvi-similar-pages-mode-value={mode}] .wvi-similar-pages__result"
+    )
+    results.first.wait_for(timeout=15_000)
+    return results
+
+
+def closest(results, title):
+    """The first of ``results``, which must be ``title`` with its
+    similarity."""
+    first = results.first
+    assert first.locator(".wvi-similar-pages__title").text_content() == title
+    assert re.fullmatch(
+        r"\d+% similar",
+        first.locator(".wvi-similar-pages__similarity").text_content(),
+    )
+    return first
+
+
 @pytest.fixture
 def editor():
-    group = Group.objects.create(name="AI page editors")
-    group.permissions.add(
-        Permission.objects.get(codename="access_admin"),
-        Permission.objects.get(codename="use_ai_in_editor"),
-    )
-    for codename in ("add_page", "change_page", "publish_page"):
-        GroupPagePermission.objects.create(
-            group=group,
-            page=root_page(),
-            permission=Permission.objects.get(
-                content_type__app_label="wagtailcore", codename=codename
-            ),
-        )
-    user = User.objects.create_user("editor", "editor@example.com", "pw-editor")
-    user.groups.add(group)
-    return user
-
-
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", "editor")
-    page.fill("input[name=password]", "pw-editor")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
+    return make_editor("editor")
 
 
 def test_editor_adds_a_suggested_related_page(
-    page, live_server, pages, editor, screenshots
+    page, live_server, log_in, pages, editor, screenshots
 ):
     edited, close = pages["edited"], pages["close"]
     with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
-        log_in(page, live_server)
+        log_in("editor")
         page.goto(f"{live_server.url}/admin/pages/{edited.pk}/edit/")
         page.click("button:has-text('Suggest related pages')")
-        results = page.locator(
-            "[data-wvi-similar-pages-mode-value=related] .wvi-similar-pages__result"
-        )
-        results.first.wait_for(timeout=15_000)
-        first = results.first
-        assert first.locator(".wvi-similar-pages__title").text_content() == (
-            "Tomatoes in pots"
-        )
-        assert re.fullmatch(
-            r"\d+% similar",
-            first.locator(".wvi-similar-pages__similarity").text_content(),
-        )
+        results = listed(page, "related")
+        first = closest(results, "Tomatoes in pots")
         titles = results.locator(".wvi-similar-pages__title").all_text_contents()
         assert "Growing tomatoes" not in titles  # Never the page itself.
         page.locator("[data-wvi-similar-pages-mode-value=related]").screenshot(
@@ -134,10 +117,10 @@ def test_editor_adds_a_suggested_related_page(
 
 
 def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
-    page, live_server, pages, editor, screenshots
+    page, live_server, log_in, pages, editor, screenshots
 ):
     with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
-        log_in(page, live_server)
+        log_in("editor")
         page.goto(f"{live_server.url}/admin/pages/{pages['edited'].pk}/edit/")
         # Unsaved: the draft is now about bread (the rich text body too).
         page.fill("input[name=title]", "Bread at home")
@@ -146,18 +129,8 @@ def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
         page.keyboard.press("Control+A")
         page.keyboard.type("Flour, water, yeast and an oven make bread.")
         page.click("button:has-text('Check for similar published pages')")
-        results = page.locator(
-            "[data-wvi-similar-pages-mode-value=published] .wvi-similar-pages__result"
-        )
-        results.first.wait_for(timeout=15_000)
-        first = results.first
-        assert first.locator(".wvi-similar-pages__title").text_content() == (
-            "Baking bread"
-        )
-        assert re.fullmatch(
-            r"\d+% similar",
-            first.locator(".wvi-similar-pages__similarity").text_content(),
-        )
+        results = listed(page, "published")
+        first = closest(results, "Baking bread")
         edit = first.locator("a:has-text('Edit')")
         assert edit.get_attribute("href") == (f"/admin/pages/{pages['bread'].pk}/edit/")
         # No "Add" here: this panel only shows.
@@ -168,13 +141,13 @@ def test_editor_sees_the_closest_published_page_of_the_unsaved_draft(
 
 
 def test_a_refusal_is_shown_in_place_and_changes_nothing(
-    page, live_server, pages, editor
+    page, live_server, log_in, pages, editor
 ):
     from wagtail_vector_index.models import IndexState
 
     IndexState.objects.all().delete()  # As if the index was never built.
     with override_settings(WAGTAIL_VECTOR_INDEX=OFFLINE):
-        log_in(page, live_server)
+        log_in("editor")
         page.goto(f"{live_server.url}/admin/pages/{pages['edited'].pk}/edit/")
         page.click("button:has-text('Suggest related pages')")
         error = page.locator(

@@ -1,15 +1,11 @@
 """An editor describes an image with AI in Wagtail's image editor (Chromium)."""
 
-import io
 import re
 
-import PIL.Image
 import pytest
-from django.contrib.auth.models import Group, Permission, User
-from django.core.files.images import ImageFile
 from django.test import override_settings
 
-from tests.utils import chat_backend_settings
+from tests.utils import chat_backend_settings, make_editor, make_image
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,45 +20,9 @@ def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-def root_collection():
-    from wagtail.models import Collection
-
-    # A transactional test before this one may have flushed it.
-    return Collection.get_first_root_node() or Collection.add_root(name="Root")
-
-
 @pytest.fixture
 def image():
-    from wagtail.images import get_image_model
-
-    data = io.BytesIO()
-    PIL.Image.new("RGB", (400, 300), "red").save(data, "PNG")
-    return get_image_model().objects.create(
-        title="Red square",
-        file=ImageFile(data, name="square.png"),
-        collection=root_collection(),
-        description="A blue square",
-    )
-
-
-def make_editor(username, *, ai=True):
-    from wagtail.models import GroupCollectionPermission
-
-    group = Group.objects.create(name=f"{username} group")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    if ai:
-        group.permissions.add(Permission.objects.get(codename="use_ai_in_editor"))
-    for codename in ("add_image", "change_image"):
-        GroupCollectionPermission.objects.create(
-            group=group,
-            collection=root_collection(),
-            permission=Permission.objects.get(
-                content_type__app_label="wagtailimages", codename=codename
-            ),
-        )
-    user = User.objects.create_user(username, f"{username}@example.com", "pw")
-    user.groups.add(group)
-    return user
+    return make_image(size=(400, 300), description="A blue square")
 
 
 @pytest.fixture
@@ -80,18 +40,22 @@ def vision(provider):
         yield provider
 
 
-def open_image(page, live_server, username, image):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
-    page.goto(f"{live_server.url}/admin/images/{image.pk}/")
+@pytest.fixture
+def open_image(page, live_server, log_in):
+    """``open_image(username, image)``: log in, open the image's edit view."""
+
+    def open_image(username, image):
+        log_in(username)
+        page.goto(f"{live_server.url}/admin/images/{image.pk}/")
+
+    return open_image
 
 
-def test_describe_try_again_and_use(page, live_server, vision, image, screenshots):
-    make_editor("editor")
-    open_image(page, live_server, "editor", image)
+def test_describe_try_again_and_use(
+    page, live_server, open_image, vision, image, screenshots
+):
+    make_editor("editor", pages=False, images=True)
+    open_image("editor", image)
     button = page.get_by_role("button", name="Describe with AI")
     button.wait_for()
     button.click()
@@ -127,11 +91,11 @@ def test_describe_try_again_and_use(page, live_server, vision, image, screenshot
 
 
 def test_a_provider_down_shows_a_message_and_changes_nothing(
-    page, live_server, vision, image
+    page, live_server, open_image, vision, image
 ):
-    make_editor("editor")
+    make_editor("editor", pages=False, images=True)
     vision.fail_always("500")
-    open_image(page, live_server, "editor", image)
+    open_image("editor", image)
     page.get_by_role("button", name="Describe with AI").click()
     status = page.locator(".wvi-image-description__status.error-message")
     status.wait_for()
@@ -140,10 +104,10 @@ def test_a_provider_down_shows_a_message_and_changes_nothing(
     assert page.input_value("#id_description") == "A blue square"
 
 
-def test_model_output_is_shown_as_text(page, live_server, vision, image):
-    make_editor("editor")
+def test_model_output_is_shown_as_text(page, live_server, open_image, vision, image):
+    make_editor("editor", pages=False, images=True)
     vision.state.reply = "<img src=x onerror=\"document.title='pwned'\"> A square."
-    open_image(page, live_server, "editor", image)
+    open_image("editor", image)
     page.get_by_role("button", name="Describe with AI").click()
     suggestion = page.locator(".wvi-image-description__suggestion")
     suggestion.wait_for()
@@ -152,10 +116,10 @@ def test_model_output_is_shown_as_text(page, live_server, vision, image):
     assert page.title() != "pwned"
 
 
-def test_no_button_without_the_permission(page, live_server, vision, image):
-    make_editor("plain", ai=False)
+def test_no_button_without_the_permission(page, live_server, open_image, vision, image):
+    make_editor("plain", ai=False, pages=False, images=True)
     with page.expect_response(lambda r: "/describe/status/" in r.url) as status:
-        open_image(page, live_server, "plain", image)
+        open_image("plain", image)
     assert status.value.json() == {"ok": True, "available": False}
     page.locator("#id_description").wait_for()
     assert page.get_by_role("button", name="Describe with AI").count() == 0

@@ -36,6 +36,15 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
+def ask(stdout: Any, question: str, stdin: Any) -> bool:
+    """Write ``question`` (the line left open for the answer) and whether
+    the line read from ``stdin`` says yes: "y" or "yes", whatever the
+    language; "" (the end of the input) is no."""
+    stdout.write(question + " ", ending="")
+    stdout.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
 def over_budget(
     site: Any, needs: dict[str, float | int | None]
 ) -> tuple[str, str] | None:

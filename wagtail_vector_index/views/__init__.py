@@ -19,3 +19,15 @@ USAGE_REPORT_PERMISSION_CODENAME = "view_ai_usage_report"
 #: field suggestions, image descriptions, related pages).
 EDITOR_PERMISSION = "wagtail_vector_index.use_ai_in_editor"
 EDITOR_PERMISSION_CODENAME = "use_ai_in_editor"
+
+
+def may_use_ai_in_editor(request: object) -> bool:
+    """Whether the editor features are shown for ``request`` (a panel bound
+    without a request shows none)."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.has_perm(EDITOR_PERMISSION))
+
+
+#: The script the editor features' Stimulus controllers share (posting to an
+#: endpoint, the word-level diff, messages): loaded before each controller.
+EDITOR_COMMON_JS = "wagtail_vector_index/js/editor-common.js"

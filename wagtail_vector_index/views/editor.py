@@ -53,6 +53,15 @@ class EditorRefusal(Exception):
         self.status = status
 
 
+def posted_int(value: Any) -> int | None:
+    """A posted value (``request.POST.get(...)``) as an integer, else
+    ``None``."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def refusal(message: str, status: int) -> JsonResponse:
     response = JsonResponse({"ok": False, "message": str(message)}, status=status)
     response["Cache-Control"] = "no-store"

@@ -17,12 +17,17 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest
-from django.utils.translation import get_language_info, gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from wagtail_vector_index import editor_prompts
+from wagtail_vector_index.i18n import language_name
 from wagtail_vector_index.redaction import get_logger
-from wagtail_vector_index.views.editor import EditorEndpoint, EditorRefusal
+from wagtail_vector_index.views.editor import (
+    EditorEndpoint,
+    EditorRefusal,
+    posted_int,
+)
 
 logger = get_logger(__name__)
 
@@ -81,16 +86,6 @@ def content_of(instance: models.Model, form: Any) -> str:
     return editor_prompts.truncate("\n".join(parts), editor_prompts.CONTENT_LIMIT)
 
 
-def language_name(code: str) -> str:
-    """The English name of the language of ``code`` (``fr`` -> ``French``)."""
-    for candidate in (code, code.split("-")[0]):
-        try:
-            return get_language_info(candidate)["name"]
-        except KeyError:
-            continue
-    return code
-
-
 def find_panel(edit_handler: Any, field_name: str) -> Any:
     """The ``AIFieldPanel`` of ``field_name`` in ``edit_handler``, or ``None``."""
     from wagtail_vector_index.panels import AIFieldPanelMixin
@@ -123,7 +118,7 @@ class FieldSuggestionsView(EditorEndpoint):
         self.parent = None
         if issubclass(model, Page):
             if object_id:
-                page = Page.objects.filter(pk=_int(object_id)).first()
+                page = Page.objects.filter(pk=posted_int(object_id)).first()
                 page = page.specific if page else None
                 if not isinstance(page, model):
                     raise EditorRefusal(gettext(str(NOT_FOUND)), status=404)
@@ -133,7 +128,9 @@ class FieldSuggestionsView(EditorEndpoint):
                 self.parent = page.get_parent()
                 model = self.model = type(page)
             else:
-                parent = Page.objects.filter(pk=_int(post.get("wvi-parent"))).first()
+                parent = Page.objects.filter(
+                    pk=posted_int(post.get("wvi-parent"))
+                ).first()
                 if parent is None:
                     raise EditorRefusal(gettext(str(NOT_FOUND)), status=404)
                 parent = parent.specific
@@ -268,10 +265,3 @@ class FieldSuggestionsView(EditorEndpoint):
             "max_length": max_length,
             "language": language,
         }
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -25,7 +25,7 @@ from django.views import View
 
 from wagtail_vector_index import image_descriptions
 from wagtail_vector_index.exceptions import InvalidAIBackendError
-from wagtail_vector_index.views import EDITOR_PERMISSION
+from wagtail_vector_index.views import EDITOR_COMMON_JS, EDITOR_PERMISSION
 from wagtail_vector_index.views.editor import EditorEndpoint, EditorRefusal
 
 NOT_FOUND = _("This image does not exist (any more).")
@@ -159,7 +159,8 @@ def editor_js() -> str:
         "strings": js_strings(),
     }
     return format_html(
-        '{}<script src="{}" defer></script>',
+        '{}<script src="{}" defer></script><script src="{}" defer></script>',
         json_script(config, "wvi-image-description-config"),
+        versioned_static(EDITOR_COMMON_JS),
         versioned_static("wagtail_vector_index/js/image-description-controller.js"),
     )

@@ -24,7 +24,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from wagtail_vector_index import usage
-from wagtail_vector_index.views.editor import EditorEndpoint, EditorRefusal
+from wagtail_vector_index.views.editor import (
+    EditorEndpoint,
+    EditorRefusal,
+    posted_int,
+)
 
 #: The ledger's feature label of both panels.
 FEATURE = "related pages"
@@ -32,25 +36,18 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 20
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def chosen_page_ids(data: Any, relation: str, page_field: str) -> set[int]:
     """The pages chosen in the inline formset ``relation`` of the posted
     form ``data`` (children marked for deletion left out)."""
     if not relation or not page_field:
         return set()
-    total = _int(data.get(f"{relation}-TOTAL_FORMS")) or 0
+    total = posted_int(data.get(f"{relation}-TOTAL_FORMS")) or 0
     chosen = set()
     for number in range(min(total, 1000)):
         prefix = f"{relation}-{number}"
         if data.get(f"{prefix}-DELETE") in ("1", "on", "true", "True"):
             continue
-        page_id = _int(data.get(f"{prefix}-{page_field}"))
+        page_id = posted_int(data.get(f"{prefix}-{page_field}"))
         if page_id is not None:
             chosen.add(page_id)
     return chosen
@@ -110,7 +107,9 @@ class RelatedPagesView(EditorEndpoint):
         excluded = list(
             Page.objects.filter(pk__in=chosen).values_list("content_type_id", "pk")
         )
-        limit = min(max(_int(data.get("wvi-limit")) or DEFAULT_LIMIT, 1), MAX_LIMIT)
+        limit = min(
+            max(posted_int(data.get("wvi-limit")) or DEFAULT_LIMIT, 1), MAX_LIMIT
+        )
         with usage.usage_context(
             feature=FEATURE, site=site, user=user, user_budget=True
         ):
@@ -134,7 +133,7 @@ class RelatedPagesView(EditorEndpoint):
         editor's permissions."""
         from wagtail.models import Page
 
-        page_id = _int(data.get("wvi-page"))
+        page_id = posted_int(data.get("wvi-page"))
         if page_id is not None:
             page = Page.objects.filter(pk=page_id).first()
             if page is None:
@@ -145,7 +144,7 @@ class RelatedPagesView(EditorEndpoint):
                     _("You do not have permission to edit this page."), status=403
                 )
             return page.get_latest_revision_as_object(), page.get_parent(), page
-        parent = Page.objects.filter(pk=_int(data.get("wvi-parent"))).first()
+        parent = Page.objects.filter(pk=posted_int(data.get("wvi-parent"))).first()
         content_type = _content_type(data.get("wvi-content-type", ""))
         model = content_type.model_class() if content_type else None
         if parent is None or model is None or not issubclass(model, Page):

@@ -1,4 +1,4 @@
-/* global window, document, fetch, Event, FormData */
+/* global window, document, Event, FormData */
 
 /**
  * The related pages and "Already published?" panels of wagtail_vector_index.
@@ -11,6 +11,7 @@
  * inline panel with Wagtail's own "add" mechanics and sets its page chooser:
  * nothing on the page changes until the editor clicks it. Titles and
  * addresses are written with `textContent` only, never parsed as HTML.
+ * Uses `window.wagtailVectorIndex` (editor-common.js, loaded before it).
  *
  * @example
  * <div data-controller="wvi-similar-pages"
@@ -27,201 +28,178 @@
  *   <ul data-wvi-similar-pages-target="results"></ul>
  * </div>
  */
-/** Milliseconds to wait for editors that save their input on a debounce. */
-const SAVE_DELAY = 350;
+(() => {
+  const wvi = window.wagtailVectorIndex;
+  /** Milliseconds to wait for editors that save their input on a debounce. */
+  const SAVE_DELAY = 350;
 
-window.wagtail.app.register(
-  'wvi-similar-pages',
-  class extends window.StimulusModule.Controller {
-    static targets = ['button', 'error', 'results', 'status'];
+  window.wagtail.app.register(
+    'wvi-similar-pages',
+    class extends window.StimulusModule.Controller {
+      static targets = ['button', 'error', 'results', 'status'];
 
-    static values = {
-      fields: Object,
-      mode: String,
-      pageField: String,
-      prefix: String,
-      strings: Object,
-      url: String,
-    };
-
-    /** The translated text `key`, its `%(name)s` placeholders filled in. */
-    text(key, values = {}) {
-      const template = this.stringsValue[key] || key;
-      return template
-        .replace(/%\((\w+)\)s/g, (placeholder, name) =>
-          name in values ? String(values[name]) : placeholder,
-        )
-        .replace(/%%/g, '%');
-    }
-
-    /** Ask for the pages closest to the page as it is now in the editor. */
-    async suggest() {
-      this.showError('');
-      this.showStatus(this.text('searching'));
-      this.resultsTarget.hidden = true;
-      this.buttonTarget.disabled = true;
-      // Rich text editors write their hidden input a moment after the last
-      // keystroke (Draftail: 250 ms): let them, so the latest words count.
-      await new Promise((resolve) => {
-        window.setTimeout(resolve, SAVE_DELAY);
-      });
-      const form = this.element.closest('form');
-      const data = form ? new FormData(form) : new FormData();
-      Object.entries(this.fieldsValue).forEach(([name, value]) => {
-        data.set(name, String(value));
-      });
-      const token = data.get('csrfmiddlewaretoken');
-      try {
-        const response = await fetch(this.urlValue, {
-          method: 'POST',
-          body: data,
-          credentials: 'same-origin',
-          headers: token ? { 'X-CSRFToken': token } : {},
-        });
-        let payload = null;
-        try {
-          payload = await response.json();
-        } catch (error) {
-          payload = null;
-        }
-        if (!payload) {
-          this.showStatus('');
-          this.showError(this.text('refused', { status: response.status }));
-          return;
-        }
-        if (!payload.ok) {
-          this.showStatus('');
-          this.showError(payload.message || '');
-          return;
-        }
-        this.showStatus(payload.results.length ? '' : payload.message || this.text('noResults'));
-        this.render(payload.results);
-      } catch (error) {
-        this.showStatus('');
-        this.showError(this.text('requestFailed', { message: error.message }));
-      } finally {
-        this.buttonTarget.disabled = false;
-      }
-    }
-
-    showStatus(message) {
-      this.statusTarget.textContent = message;
-      this.statusTarget.hidden = !message;
-    }
-
-    showError(message) {
-      this.errorTarget.textContent = message;
-      this.errorTarget.hidden = !message;
-    }
-
-    /** A link to `url` (only addresses on a web site, never `javascript:`). */
-    link(url, label, className) {
-      const anchor = document.createElement('a');
-      anchor.textContent = label;
-      anchor.className = className;
-      if (/^(https?:\/\/|\/)/i.test(url)) {
-        anchor.href = url;
-        anchor.target = '_blank';
-        anchor.rel = 'noopener';
-      }
-      return anchor;
-    }
-
-    render(results) {
-      this.resultsTarget.replaceChildren();
-      results.forEach((result) => {
-        const item = document.createElement('li');
-        item.className = 'wvi-similar-pages__result w-flex w-flex-wrap w-items-center w-gap-2 w-py-3';
-        item.dataset.pageId = String(result.id);
-
-        const description = document.createElement('div');
-        description.className = 'w-flex-1';
-        const title = document.createElement('strong');
-        title.className = 'wvi-similar-pages__title';
-        title.textContent = result.title;
-        description.append(title);
-        if (result.url) {
-          const address = document.createElement('div');
-          address.className = 'help wvi-similar-pages__url';
-          address.textContent = result.url;
-          description.append(address);
-        }
-        const similarity = document.createElement('span');
-        similarity.className = 'w-status wvi-similar-pages__similarity';
-        similarity.textContent = this.text('similarity', { percent: result.percent });
-
-        item.append(description, similarity);
-        if (result.url) {
-          item.append(this.link(result.url, this.text('view'), 'button button-small button-secondary'));
-        }
-        if (result.edit_url) {
-          item.append(this.link(result.edit_url, this.text('edit'), 'button button-small button-secondary'));
-        }
-        if (this.modeValue === 'related') {
-          const add = document.createElement('button');
-          add.type = 'button';
-          add.className = 'button button-small wvi-similar-pages__add';
-          add.textContent = this.text('add');
-          add.addEventListener('click', () => this.add(result, add));
-          item.append(add);
-        }
-        this.resultsTarget.append(item);
-      });
-      this.resultsTarget.hidden = results.length === 0;
-    }
-
-    /**
-     * Add `result` to the inline panel: click its (hidden) "add" button, as
-     * Wagtail's own controls do, then set the new child's page chooser.
-     */
-    add(result, button) {
-      const prefix = this.prefixValue;
-      const addButton = document.getElementById(`id_${prefix}-ADD`);
-      const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
-      if (!addButton || !total) return;
-      if (addButton.disabled) {
-        this.showError(this.text('full'));
-        return;
-      }
-      this.showError('');
-      const before = parseInt(total.value, 10);
-      addButton.click();
-      const after = parseInt(total.value, 10);
-      if (!(after > before)) {
-        this.showError(this.text('cannotAdd'));
-        return;
-      }
-      // Wagtail 8 binds the "add" button of a MultipleChooserPanel twice (the
-      // panel its script makes, and the one made again from its telepath
-      // definition): keep the first new child, drop the others.
-      for (let number = after - 1; number > before; number -= 1) {
-        const extra = document.getElementById(`inline_child_${prefix}-${number}`);
-        if (extra) extra.remove();
-      }
-      total.value = String(before + 1);
-      const number = before;
-      const inputId = `id_${prefix}-${number}-${this.pageFieldValue}`;
-      const chooser = document.getElementById(`${inputId}-chooser`);
-      const state = {
-        id: result.id,
-        title: result.title,
-        adminTitle: result.title,
-        edit_url: result.edit_url || null,
-        editUrl: result.edit_url || null,
+      static values = {
+        fields: Object,
+        mode: String,
+        pageField: String,
+        prefix: String,
+        strings: Object,
+        url: String,
       };
-      if (chooser && chooser.widget) {
-        chooser.widget.setState(state);
-      } else {
-        const input = document.getElementById(inputId);
-        if (input) {
-          input.value = String(result.id);
-          input.dispatchEvent(new Event('change', { bubbles: true }));
+
+      /** The translated text `key`, its `%(name)s` placeholders filled in. */
+      text(key, values = {}) {
+        return wvi.format(this.stringsValue[key] || key, values);
+      }
+
+      /** Ask for the pages closest to the page as it is now in the editor. */
+      async suggest() {
+        this.showError('');
+        this.showStatus(this.text('searching'));
+        this.resultsTarget.hidden = true;
+        this.buttonTarget.disabled = true;
+        // Rich text editors write their hidden input a moment after the last
+        // keystroke (Draftail: 250 ms): let them, so the latest words count.
+        await new Promise((resolve) => {
+          window.setTimeout(resolve, SAVE_DELAY);
+        });
+        const form = this.element.closest('form');
+        const data = form ? new FormData(form) : new FormData();
+        Object.entries(this.fieldsValue).forEach(([name, value]) => {
+          data.set(name, String(value));
+        });
+        try {
+          const { response, payload } = await wvi.postForm(this.urlValue, data);
+          if (!payload) {
+            this.showStatus('');
+            this.showError(this.text('refused', { status: response.status }));
+            return;
+          }
+          if (!payload.ok) {
+            this.showStatus('');
+            this.showError(payload.message || '');
+            return;
+          }
+          this.showStatus(payload.results.length ? '' : payload.message || this.text('noResults'));
+          this.render(payload.results);
+        } catch (error) {
+          this.showStatus('');
+          this.showError(this.text('requestFailed', { message: error.message }));
+        } finally {
+          this.buttonTarget.disabled = false;
         }
       }
-      // eslint-disable-next-line no-param-reassign
-      button.disabled = true;
-      // eslint-disable-next-line no-param-reassign
-      button.textContent = this.text('added');
-    }
-  },
-);
+
+      showStatus(message) {
+        wvi.showMessage(this.statusTarget, message);
+      }
+
+      showError(message) {
+        wvi.showMessage(this.errorTarget, message);
+      }
+
+      /** A link to `url` (only addresses on a web site, never `javascript:`). */
+      link(url, label, className) {
+        const anchor = wvi.make('a', className, label);
+        if (/^(https?:\/\/|\/)/i.test(url)) {
+          anchor.href = url;
+          anchor.target = '_blank';
+          anchor.rel = 'noopener';
+        }
+        return anchor;
+      }
+
+      render(results) {
+        this.resultsTarget.replaceChildren();
+        results.forEach((result) => {
+          const item = wvi.make(
+            'li',
+            'wvi-similar-pages__result w-flex w-flex-wrap w-items-center w-gap-2 w-py-3',
+          );
+          item.dataset.pageId = String(result.id);
+
+          const description = wvi.make('div', 'w-flex-1');
+          description.append(wvi.make('strong', 'wvi-similar-pages__title', result.title));
+          if (result.url) {
+            description.append(wvi.make('div', 'help wvi-similar-pages__url', result.url));
+          }
+          const similarity = wvi.make(
+            'span',
+            'w-status wvi-similar-pages__similarity',
+            this.text('similarity', { percent: result.percent }),
+          );
+
+          item.append(description, similarity);
+          if (result.url) {
+            item.append(this.link(result.url, this.text('view'), 'button button-small button-secondary'));
+          }
+          if (result.edit_url) {
+            item.append(this.link(result.edit_url, this.text('edit'), 'button button-small button-secondary'));
+          }
+          if (this.modeValue === 'related') {
+            const add = wvi.make('button', 'button button-small wvi-similar-pages__add', this.text('add'));
+            add.type = 'button';
+            add.addEventListener('click', () => this.add(result, add));
+            item.append(add);
+          }
+          this.resultsTarget.append(item);
+        });
+        this.resultsTarget.hidden = results.length === 0;
+      }
+
+      /**
+       * Add `result` to the inline panel: click its (hidden) "add" button, as
+       * Wagtail's own controls do, then set the new child's page chooser.
+       */
+      add(result, button) {
+        const prefix = this.prefixValue;
+        const addButton = document.getElementById(`id_${prefix}-ADD`);
+        const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
+        if (!addButton || !total) return;
+        if (addButton.disabled) {
+          this.showError(this.text('full'));
+          return;
+        }
+        this.showError('');
+        const before = parseInt(total.value, 10);
+        addButton.click();
+        const after = parseInt(total.value, 10);
+        if (!(after > before)) {
+          this.showError(this.text('cannotAdd'));
+          return;
+        }
+        // Wagtail 8 binds the "add" button of a MultipleChooserPanel twice (the
+        // panel its script makes, and the one made again from its telepath
+        // definition): keep the first new child, drop the others.
+        for (let number = after - 1; number > before; number -= 1) {
+          const extra = document.getElementById(`inline_child_${prefix}-${number}`);
+          if (extra) extra.remove();
+        }
+        total.value = String(before + 1);
+        const number = before;
+        const inputId = `id_${prefix}-${number}-${this.pageFieldValue}`;
+        const chooser = document.getElementById(`${inputId}-chooser`);
+        const state = {
+          id: result.id,
+          title: result.title,
+          adminTitle: result.title,
+          edit_url: result.edit_url || null,
+          editUrl: result.edit_url || null,
+        };
+        if (chooser && chooser.widget) {
+          chooser.widget.setState(state);
+        } else {
+          const input = document.getElementById(inputId);
+          if (input) {
+            input.value = String(result.id);
+            input.dispatchEvent(new Event('change', { bubbles: true }));
+          }
+        }
+        // eslint-disable-next-line no-param-reassign
+        button.disabled = true;
+        // eslint-disable-next-line no-param-reassign
+        button.textContent = this.text('added');
+      }
+    },
+  );
+})();

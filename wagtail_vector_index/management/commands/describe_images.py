@@ -218,15 +218,13 @@ class Command(BaseCommand):
                     "only."
                 )
             )
-        # Translators: the answers understood are "y" and "yes", whatever the
-        # language.
-        self.stdout.write(
-            gettext("Describe %(count)s images now? [y/N]") % {"count": count} + " ",
-            ending="",
+        return spending.ask(
+            self.stdout,
+            # Translators: the answers understood are "y" and "yes", whatever
+            # the language.
+            gettext("Describe %(count)s images now? [y/N]") % {"count": count},
+            stdin,
         )
-        self.stdout.flush()
-        answer = stdin.readline()  # "" at the end of the input: no.
-        return answer.strip().lower() in ("y", "yes")
 
     def _describe(self, images: Any, count: int, site: Any) -> None:
         described = failed = 0

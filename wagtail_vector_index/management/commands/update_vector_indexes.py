@@ -228,10 +228,7 @@ class Command(BaseCommand):
                 return False
             # Translators: the answers understood are "y" and "yes", whatever
             # the language.
-            self.stdout.write("  " + gettext("Embed now? [y/N]") + " ", ending="")
-            self.stdout.flush()
-            answer = stdin.readline()  # "" at the end of the input: no.
-            return answer.strip().lower() in ("y", "yes")
+            return spending.ask(self.stdout, "  " + gettext("Embed now? [y/N]"), stdin)
 
         return confirm
 
