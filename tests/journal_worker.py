@@ -141,6 +141,8 @@ def main() -> None:
             ]
             for thread in threads:
                 thread.start()
+        elif op == "count":
+            reply["searches"] = searches[0]
         elif op == "stop":
             stop.set()
             for thread in threads:

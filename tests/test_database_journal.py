@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -474,7 +475,15 @@ def test_another_process_applies_changes_while_it_searches(site):
         reader("start", threads=3)
         for generation in range(1, 41):
             others = [f"o{(generation * 7 + k) % 3_000}" for k in range(3)]
+            searched = reader("count")["searches"]
             writer("apply", generation=generation, others=others)
+            # Each publish is followed by a search that began after it
+            # (whatever the machine's load): the reader searches between
+            # the writer's changes, not only before or after them all.
+            deadline = time.monotonic() + 30
+            while reader("count")["searches"] < searched + 3:
+                assert time.monotonic() < deadline, "the reader stopped searching"
+                time.sleep(0.005)
         stopped = reader("stop")
         assert stopped["problems"] == []
         assert stopped["searches"] > 40
