@@ -551,11 +551,16 @@ def test_a_model_that_is_not_a_page_uses_the_requests_site(chat, site, ai_editor
 
 
 def test_the_check_warns_of_a_prompt_no_site_defines(site):
-    from wagtail_vector_index.checks import check_ai_field_panels
+    from django.core import checks
 
-    # Without the database, nothing is said about prompts.
-    assert check_ai_field_panels(databases=None) == []
-    messages = check_ai_field_panels(databases=["default"])
+    from wagtail_vector_index.checks import check_ai_field_panel_prompts
+
+    # A database check: run only when the checks may read the database
+    # (Django 6 hands every check the databases, database checks only
+    # with --database).
+    assert checks.Tags.database in check_ai_field_panel_prompts.tags
+    assert check_ai_field_panel_prompts(databases=None) == []
+    messages = check_ai_field_panel_prompts(databases=["default"])
     assert [(m.id, m.obj) for m in messages] == [
         ("wagtail_vector_index.W021", ArticlePage)
     ]
@@ -564,7 +569,14 @@ def test_the_check_warns_of_a_prompt_no_site_defines(site):
     settings = AISettings.for_site(site)
     settings.editor_prompts = {"teaser": {"text": "Tease: {content}"}}
     settings.save()
-    assert check_ai_field_panels(databases=["default"]) == []
+    assert check_ai_field_panel_prompts(databases=["default"]) == []
+
+
+def test_manage_py_check_without_database_reads_no_prompts():
+    from django.core.management import call_command
+
+    # No database access allowed here: the prompt check must not run.
+    call_command("check", "wagtail_vector_index", tag=["wagtail_vector_index"])
 
 
 def test_the_check_warns_of_a_field_that_is_not_plain_text(monkeypatch):

@@ -1606,27 +1606,13 @@ def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
 
 @checks.register("wagtail_vector_index")
 def check_ai_field_panels(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
+    app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """``AIFieldPanel`` on a field it cannot fill (W020), or naming a prompt
-    that is neither built in nor defined by any site (W021; only when the
-    checks may read the database, as ``manage.py check --database default``)."""
-    from django.db import DatabaseError, models
+    """``AIFieldPanel`` on a field it cannot fill (W020)."""
+    from django.db import models
     from wagtail.fields import RichTextField
 
-    from wagtail_vector_index import editor_prompts
-
     messages: list[checks.CheckMessage] = []
-    site_prompts: set[str] | None = None
-    if databases:
-        try:
-            site_prompts = {
-                str(name)
-                for stored in editor_prompts.stored_prompt_sets()
-                for name in stored
-            }
-        except DatabaseError:  # Not migrated yet.
-            site_prompts = None
     for model, panel in _ai_field_panels():
         where = f"{model._meta.label}.{panel.field_name}"
         try:
@@ -1649,11 +1635,38 @@ def check_ai_field_panels(
                     id=ID.format("W020"),
                 )
             )
+    return messages
+
+
+@checks.register("wagtail_vector_index", checks.Tags.database)
+def check_ai_field_panel_prompts(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``AIFieldPanel`` naming a prompt that is neither built in nor defined
+    by any site (W021). Tagged ``database``: it reads the sites' prompts, so
+    it runs only when the checks may read the database (``manage.py check
+    --database default``, ``migrate``), as Django asks of such checks."""
+    from django.db import DatabaseError
+
+    from wagtail_vector_index import editor_prompts
+
+    if not databases:
+        return []
+    try:
+        site_prompts = {
+            str(name)
+            for stored in editor_prompts.stored_prompt_sets()
+            for name in stored
+        }
+    except DatabaseError:  # Not migrated yet.
+        return []
+    messages: list[checks.CheckMessage] = []
+    for model, panel in _ai_field_panels():
         if (
-            site_prompts is not None
-            and panel.prompt not in editor_prompts.BUILTIN_PROMPTS
+            panel.prompt not in editor_prompts.BUILTIN_PROMPTS
             and panel.prompt not in site_prompts
         ):
+            where = f"{model._meta.label}.{panel.field_name}"
             messages.append(
                 checks.Warning(
                     _(
