@@ -610,20 +610,7 @@ def test_a_scoped_search_walks_the_hnsw_index_and_finds_the_best_in_scope(
     if not storage.iterative_scans():
         pytest.skip("pgvector before 0.8: scoped searches compare exactly")
     where = Where(paths=("00010002",), locale_id=1)
-    conditions, params = storage.where_sql(where)
-    sql = storage.search_sql(
-        state, centres[0], 20, iterative=True, conditions=conditions
-    )
-    with connection.cursor() as cursor:
-        for name, value in (
-            ("enable_seqscan", "off"),
-            ("enable_bitmapscan", "off"),
-            ("enable_sort", "off"),
-        ):
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Scan using wvi_hnsw_" in plan
+    assert "Index Scan using wvi_hnsw_" in _plan(storage, state, centres[0], where)
 
     # In the caller's transaction: the walk's settings are put back.
     before = _settings(*WALK)

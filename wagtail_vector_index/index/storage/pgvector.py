@@ -734,12 +734,9 @@ class PgvectorStorage(ChunkTableStorage):
         names = {self.site_index_name(build, path): path for path in paths}
         existing = self._valid_indexes()
         prefix = f"{self.hnsw_index_name(build)}_s"
-        quote = self.connection.ops.quote_name
-        concurrently = " CONCURRENTLY" if self._concurrently() else ""
         for name in sorted(existing):
             if name.startswith(prefix) and name not in names:
-                with self.connection.cursor() as cursor:
-                    cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
+                self._drop_index(name)
         kept = []
         for name, path in names.items():
             if name in existing:
@@ -782,9 +779,9 @@ class PgvectorStorage(ChunkTableStorage):
             # (deferred) must run first, or PostgreSQL refuses to index the
             # table ("pending trigger events").
             self.connection.check_constraints()
+        # A concurrent build that was interrupted leaves an invalid index.
+        self._drop_index(name)
         with self.connection.cursor() as cursor:
-            # A concurrent build that was interrupted leaves an invalid index.
-            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quoted}")
             with self._maintenance_work_mem(cursor):
                 cursor.execute(
                     f"CREATE INDEX{concurrently} {quoted} ON {self._table()} "
@@ -818,12 +815,17 @@ class PgvectorStorage(ChunkTableStorage):
 
     def _drop_hnsw_indexes(self, *, keep: str) -> None:
         """Drop this index's HNSW indexes but ``keep`` and its sites'."""
-        concurrently = " CONCURRENTLY" if self._concurrently() else ""
-        quote = self.connection.ops.quote_name
         for name in self.hnsw_indexes():
             if name != keep and not name.startswith(f"{keep}_s"):
-                with self.connection.cursor() as cursor:
-                    cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quote(name)}")
+                self._drop_index(name)
+
+    def _drop_index(self, name: str) -> None:
+        """``DROP INDEX IF EXISTS``, concurrently when not in a transaction
+        (then it does not block writes to the table)."""
+        concurrently = " CONCURRENTLY" if self._concurrently() else ""
+        quoted = self.connection.ops.quote_name(name)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {quoted}")
 
     def activate(
         self,
