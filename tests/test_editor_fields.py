@@ -383,6 +383,58 @@ def test_the_button_is_shown_only_with_the_permission(chat, article, site):
     assert "wvi-field-suggestions" not in without.content.decode()
 
 
+def inline_handler():
+    """``ArticlePage``'s related pages inline, with an ``AIFieldPanel`` inside."""
+    from wagtail.admin.panels import InlinePanel, ObjectList
+
+    return ObjectList(
+        [InlinePanel("related_pages", panels=[AIFieldPanel("page")])]
+    ).bind_to_model(ArticlePage)
+
+
+def test_no_button_in_an_inline_panels_child_forms(chat, article, site, rf):
+    handler = inline_handler()
+    request = rf.get("/admin/")
+    request.user = editor_with(username="with-ai")
+    form = handler.get_form_class()(instance=article, for_user=request.user)
+
+    html = handler.get_bound_panel(
+        instance=article, request=request, form=form
+    ).render_html()
+
+    assert 'id="id_related_pages-__prefix__-page"' in html  # The child's field.
+    assert "wvi-field-suggestions" not in html
+
+
+def test_the_check_warns_of_a_panel_inside_an_inline_panel(monkeypatch):
+    from django.apps import apps
+
+    from wagtail_vector_index import checks
+
+    handler = inline_handler()
+    monkeypatch.setattr(apps, "get_models", lambda: [ArticlePage])
+    monkeypatch.setattr(ArticlePage, "get_edit_handler", lambda: handler)
+
+    messages = checks.check_inline_ai_field_panels()
+
+    assert [m.id for m in messages] == ["wagtail_vector_index.W022"]
+    assert "inside the InlinePanel 'related_pages' of testapp.ArticlePage" in (
+        messages[0].msg
+    )
+    # The panel is not a field of the page: the other checks leave it alone.
+    assert list(checks._ai_field_panels()) == []
+
+
+def test_the_project_has_no_panel_inside_an_inline_panel():
+    from wagtail_vector_index import checks
+
+    assert checks.check_inline_ai_field_panels() == []
+    assert {(m._meta.label, p.field_name) for m, p in checks._ai_field_panels()} >= {
+        ("testapp.ArticlePage", "title"),
+        ("testapp.Book", "title"),
+    }
+
+
 # -- the prompts in Settings › AI settings ----------------------------------------
 
 

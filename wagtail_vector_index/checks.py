@@ -1580,11 +1580,12 @@ def check_required_apps(
     ]
 
 
-def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
-    """``(model, panel)`` for every ``AIFieldPanel`` in the edit handlers of
-    the project's page models and of the models that declare panels."""
+def _panels_with_ai_fields() -> Iterable[tuple[Any, Any, Any]]:
+    """``(model, panel, inline)`` for every ``AIFieldPanel`` in the edit
+    handlers of the project's page models and of the models that declare
+    panels; ``inline`` is the ``InlinePanel`` the panel sits in, else ``None``."""
     from django.apps import apps
-    from wagtail.admin.panels import get_edit_handler
+    from wagtail.admin.panels import InlinePanel, get_edit_handler
     from wagtail.models import Page
 
     from wagtail_vector_index.panels import AIFieldPanelMixin
@@ -1596,12 +1597,49 @@ def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
             edit_handler = get_edit_handler(model)
         else:
             continue
-        stack = [edit_handler]
+        stack = [(edit_handler, None)]
         while stack:
-            panel = stack.pop()
+            panel, inline = stack.pop()
             if isinstance(panel, AIFieldPanelMixin):
-                yield model, panel
-            stack.extend(getattr(panel, "children", []))
+                yield model, panel, inline
+            if isinstance(panel, InlinePanel):
+                stack.append((panel.child_edit_handler, panel))
+            stack.extend((child, inline) for child in getattr(panel, "children", []))
+
+
+def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
+    """``(model, panel)`` for every ``AIFieldPanel`` on a model's own field
+    (not in an ``InlinePanel``)."""
+    for model, panel, inline in _panels_with_ai_fields():
+        if inline is None:
+            yield model, panel
+
+
+@checks.register("wagtail_vector_index")
+def check_inline_ai_field_panels(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """``AIFieldPanel`` among an ``InlinePanel``'s child panels (W022): the
+    editor shows no button there."""
+    return [
+        checks.Warning(
+            _(
+                "AIFieldPanel on %(field)s, inside the InlinePanel "
+                "'%(relation)s' of %(model)s: suggestions work on a model's own "
+                "fields only, so the editor shows no button there."
+            )
+            % {
+                "field": panel.field_name,
+                "relation": inline.relation_name,
+                "model": model._meta.label,
+            },
+            hint=_("Use a FieldPanel inside the InlinePanel."),
+            obj=model,
+            id=ID.format("W022"),
+        )
+        for model, panel, inline in _panels_with_ai_fields()
+        if inline is not None
+    ]
 
 
 @checks.register("wagtail_vector_index")

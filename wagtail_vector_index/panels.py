@@ -108,9 +108,12 @@ class AIFieldPanelMixin:
         read_only: bool
 
         def suggestions_shown(self) -> bool:
+            # A form with a prefix is an InlinePanel's child form: the
+            # endpoint fills a model's own fields only (check W022).
             return bool(
                 self.bound_field is not None
                 and not getattr(self, "read_only", False)
+                and not getattr(self.form, "prefix", None)
                 and may_use_ai_in_editor(self.request)
             )
 
