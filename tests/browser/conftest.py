@@ -16,6 +16,7 @@ To refresh the docs' pictures, ask for it::
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,75 @@ def log_in(page, live_server):
         page.wait_for_url(re.compile(r".*/admin/$"))
 
     return log_in
+
+
+class _Requests:
+    """The paths the live server has answered, and those it is answering."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.open = 0
+        self.answered: list[str] = []
+
+    def answer(self, path, respond):
+        with self.condition:
+            self.open += 1
+        try:
+            return respond()
+        finally:
+            with self.condition:
+                self.open -= 1
+                self.answered.append(path)
+                self.condition.notify_all()
+
+    def wait_for(self, prefix, after, timeout=15.0) -> None:
+        """Until a path starting with ``prefix`` is answered (beyond the
+        first ``after`` answers) and none is being answered."""
+        with self.condition:
+            self.condition.wait_for(
+                lambda: (
+                    not self.open
+                    and any(p.startswith(prefix) for p in self.answered[after:])
+                ),
+                timeout=timeout,
+            )
+
+
+@pytest.fixture(scope="session")
+def _live_requests():
+    """Counts the requests the live server is answering."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    requests = _Requests()
+    original = WSGIHandler.__call__
+
+    def counted(self, environ, start_response):
+        return requests.answer(
+            environ.get("PATH_INFO", ""),
+            lambda: original(self, environ, start_response),
+        )
+
+    WSGIHandler.__call__ = counted
+    yield requests
+    WSGIHandler.__call__ = original
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_page_before_the_flush(request, _live_requests):
+    """After a test, leave the admin page and wait for what leaving sends.
+
+    Leaving an edit view makes Wagtail release its editing session (a beacon
+    to ``/admin/editing-sessions/release/``). Answered while the database was
+    flushed after the test, it broke the flush (a foreign key to a deleted
+    content type) and every browser test after it."""
+    # Asked for here, the page is closed after this fixture's end, and the
+    # database (set up before) is flushed after that.
+    page = request.getfixturevalue("page") if "page" in request.fixturenames else None
+    yield
+    if page is None or page.is_closed():
+        return
+    in_session = page.locator("[data-controller~='w-session']").count()
+    answered = len(_live_requests.answered)
+    page.goto("about:blank")
+    if in_session:
+        _live_requests.wait_for("/admin/editing-sessions/release/", answered)
