@@ -8,7 +8,7 @@ from django.test import override_settings
 from wagtail.models import GroupSitePermission, Page, Site
 
 from tests.providers import DEFAULT_REPLY
-from tests.utils import chat_backend_settings, root_page
+from tests.utils import PASSWORD, chat_backend_settings, root_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +46,7 @@ def editor(sites):
         site=site_a,
         permission=Permission.objects.get(codename="change_aisettings"),
     )
-    user = User.objects.create_user("editor", "editor@example.com", "pw-editor")
+    user = User.objects.create_user("editor", "editor@example.com", PASSWORD)
     user.groups.add(group)
     return user
 
@@ -68,19 +68,11 @@ def backends(provider):
         yield provider
 
 
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", "editor")
-    page.fill("input[name=password]", "pw-editor")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
-
-
 def test_editor_sets_site_temperature_and_watches_the_answer_stream(
-    page, live_server, sites, editor, backends, screenshots
+    page, live_server, log_in, sites, editor, backends, screenshots
 ):
     site_a, _ = sites
-    log_in(page, live_server)
+    log_in("editor")
 
     # Settings › AI settings for site A: temperature for all chat backends.
     page.goto(
@@ -125,10 +117,12 @@ def test_editor_sets_site_temperature_and_watches_the_answer_stream(
     page.screenshot(path=str(screenshots / "chat-test-page.png"))
 
 
-def test_model_output_is_shown_as_text(page, live_server, sites, editor, backends):
+def test_model_output_is_shown_as_text(
+    page, live_server, log_in, sites, editor, backends
+):
     backends.state.reply = "<img src=x onerror=alert(1)> <b>bold</b>"
     backends.state.chunk_delay = 0
-    log_in(page, live_server)
+    log_in("editor")
     page.goto(f"{live_server.url}/admin/ai/chat/")
     page.fill("textarea[name=message]", "Reply with HTML.")
     page.click("[data-wvi-chat-target=send]")
@@ -141,9 +135,9 @@ def test_model_output_is_shown_as_text(page, live_server, sites, editor, backend
 
 
 def test_embeddings_page_draws_the_grid(
-    page, live_server, sites, editor, backends, screenshots
+    page, live_server, log_in, sites, editor, backends, screenshots
 ):
-    log_in(page, live_server)
+    log_in("editor")
     page.goto(f"{live_server.url}/admin/ai/embeddings/")
     page.fill(
         "textarea[name=texts]",
@@ -165,7 +159,7 @@ def test_embeddings_page_draws_the_grid(
 
 
 def test_editor_searches_an_index_from_its_tab(
-    page, live_server, sites, editor, backends, screenshots
+    page, live_server, log_in, sites, editor, backends, screenshots
 ):
     from tests.testapp.models import ArticlePage
 
@@ -182,7 +176,7 @@ def test_editor_searches_an_index_from_its_tab(
     )
     ArticlePage.vector_index.update()
 
-    log_in(page, live_server)
+    log_in("editor")
     page.goto(f"{live_server.url}/admin/ai/embeddings/")
     search_panel = page.locator("#tab-index-search")
     assert search_panel.is_hidden()
@@ -218,7 +212,7 @@ def test_editor_searches_an_index_from_its_tab(
 
 
 def test_editor_checks_the_backends(
-    page, live_server, sites, editor, provider, screenshots
+    page, live_server, log_in, sites, editor, provider, screenshots
 ):
     settings = {
         "CHAT_BACKENDS": {
@@ -237,7 +231,7 @@ def test_editor_checks_the_backends(
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog), dialog.dismiss()))
     with override_settings(WAGTAIL_VECTOR_INDEX=settings):
-        log_in(page, live_server)
+        log_in("editor")
         page.click("#wagtail-sidebar button:has-text('AI')")
         with page.expect_navigation():
             page.click("a:has-text('AI backends')")

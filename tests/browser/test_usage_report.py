@@ -3,7 +3,6 @@ a filter refreshes the totals, chart and list; screenshots for the docs."""
 
 import datetime
 import random
-import re
 from decimal import Decimal
 
 import pytest
@@ -11,7 +10,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 from wagtail.models import Page, Site
 
-from tests.utils import root_page
+from tests.utils import PASSWORD, root_page
 from wagtail_vector_index.models import AISettings, AIUsageRecord, AIUsageTotal
 from wagtail_vector_index.views.usage_panel import month_start
 
@@ -58,7 +57,7 @@ def reader():
         Permission.objects.get(codename="access_admin"),
         Permission.objects.get(codename="view_ai_usage_report"),
     )
-    user = User.objects.create_user("reader", "reader@example.com", "pw-reader")
+    user = User.objects.create_user("reader", "reader@example.com", PASSWORD)
     user.groups.add(group)
     return user
 
@@ -115,19 +114,11 @@ def ledger(sites, reader):
     return records
 
 
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", "reader")
-    page.fill("input[name=password]", "pw-reader")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"))
-
-
 def test_the_report_draws_the_chart_and_filters(
-    page, live_server, ledger, settings, screenshots
+    page, live_server, log_in, ledger, settings, screenshots
 ):
     settings.WAGTAIL_VECTOR_INDEX = {"USAGE": {"MONTHLY_BUDGET_USD": 10}}
-    log_in(page, live_server)
+    log_in("reader")
     page.set_viewport_size({"width": 1400, "height": 1200})
 
     # The dashboard panel: this month against each site's budget.
