@@ -173,32 +173,21 @@ class Command(BaseCommand):
     def _over_budget(self, estimate: UpdateEstimate) -> str | None:
         """Why the estimate does not fit in what is left of the budget for
         calls without a site (index updates have no site), or ``None``."""
-        left = usage.remaining(None)
-        needs = {
-            usage.USD: estimate.cost,
-            usage.TOKENS: estimate.tokens_to_embed,
-        }
-        for unit, available in left.items():
-            needed = needs[unit]
-            if needed is None or not estimate.chunks_to_embed:
-                continue
-            if needed > available:
-                values = {
-                    "needed": spending.amount(needed, unit),
-                    "left": spending.amount(available, unit),
-                }
-                return (
-                    gettext(
-                        "The update would spend about %(needed)s, but what is "
-                        "left of this month's AI budget for calls without a "
-                        "site is %(left)s. Raise the budget "
-                        '(WAGTAIL_VECTOR_INDEX["USAGE"]'
-                        '["NO_SITE_MONTHLY_BUDGET_USD"] / "_TOKENS") or pass '
-                        "--force to start anyway."
-                    )
-                    % values
-                )
-        return None
+        if not estimate.chunks_to_embed:
+            return None
+        over = spending.over_budget(
+            None, {usage.USD: estimate.cost, usage.TOKENS: estimate.tokens_to_embed}
+        )
+        if over is None:
+            return None
+        return gettext(
+            "The update would spend about %(needed)s, but what is "
+            "left of this month's AI budget for calls without a "
+            "site is %(left)s. Raise the budget "
+            '(WAGTAIL_VECTOR_INDEX["USAGE"]'
+            '["NO_SITE_MONTHLY_BUDGET_USD"] / "_TOKENS") or pass '
+            "--force to start anyway."
+        ) % {"needed": over[0], "left": over[1]}
 
     def _confirm(
         self, interactive: bool, force: bool, refusals: list[str], stdin: Any
