@@ -523,6 +523,23 @@ def test_command_collection_by_name_and_id(vision, images):
         run("--collection", "Nope", "--yes")
 
 
+def test_command_site_by_hostname_and_id(vision, images):
+    from wagtail.models import Site
+
+    from wagtail_vector_index.models import AIUsageRecord
+
+    other = Site.objects.create(
+        hostname="other.example", root_page=Site.objects.get().root_page
+    )
+    for value in ("other.example", str(other.pk)):
+        AIUsageRecord.objects.all().delete()
+        vision.state.reply = REPLY
+        run("--site", value, "--collection", "Photos", "--yes")
+        assert list(AIUsageRecord.objects.values_list("site", flat=True)) == [other.pk]
+    with pytest.raises(CommandError, match="No site nope.example"):
+        run("--site", "nope.example", "--yes")
+
+
 def test_command_dry_run_shows_the_estimate_and_calls_nothing(vision, images):
     output = run("--dry-run")
     assert "3 images to describe with vision (openai/test-vision): about " in output

@@ -18,6 +18,14 @@ from wagtail_vector_index.exceptions import (
 from wagtail_vector_index.management import spending
 
 
+def _by_id_or(queryset: Any, field: str, value: str) -> Any:
+    """The object of ``queryset`` whose id is ``value`` (all digits), else
+    whose ``field`` is ``value``; ``None`` if there is none."""
+    if value.isdigit():
+        return queryset.filter(pk=int(value)).first()
+    return queryset.filter(**{field: value}).first()
+
+
 class Command(BaseCommand):
     #: For tests: ``call_command(..., stdin=...)`` (as createsuperuser).
     stealth_options = ("stdin",)
@@ -171,12 +179,7 @@ class Command(BaseCommand):
             if site is None:
                 raise CommandError(gettext("There is no default site; pass --site."))
             return site
-        sites = Site.objects.all()
-        site = (
-            sites.filter(pk=int(value)).first()
-            if value.isdigit()
-            else sites.filter(hostname=value).first()
-        )
+        site = _by_id_or(Site.objects.all(), "hostname", value)
         if site is None:
             raise CommandError(
                 gettext("No site %(site)s (give its hostname or id).") % {"site": value}
@@ -192,11 +195,7 @@ class Command(BaseCommand):
         if collections:
             chosen = []
             for value in collections:
-                found = (
-                    Collection.objects.filter(pk=int(value)).first()
-                    if value.isdigit()
-                    else Collection.objects.filter(name=value).first()
-                )
+                found = _by_id_or(Collection.objects.all(), "name", value)
                 if found is None:
                     raise CommandError(
                         gettext("No collection %(collection)s (give its name or id).")
