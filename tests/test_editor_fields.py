@@ -415,7 +415,7 @@ def test_the_check_warns_of_a_panel_inside_an_inline_panel(monkeypatch):
     monkeypatch.setattr(apps, "get_models", lambda: [ArticlePage])
     monkeypatch.setattr(ArticlePage, "get_edit_handler", lambda: handler)
 
-    messages = checks.check_inline_ai_field_panels()
+    messages = checks.check_ai_field_panels()
 
     assert [m.id for m in messages] == ["wagtail_vector_index.W022"]
     assert "inside the InlinePanel 'related_pages' of testapp.ArticlePage" in (
@@ -428,7 +428,7 @@ def test_the_check_warns_of_a_panel_inside_an_inline_panel(monkeypatch):
 def test_the_project_has_no_panel_inside_an_inline_panel():
     from wagtail_vector_index import checks
 
-    assert checks.check_inline_ai_field_panels() == []
+    assert checks.check_ai_field_panels() == []
     assert {(m._meta.label, p.field_name) for m, p in checks._ai_field_panels()} >= {
         ("testapp.ArticlePage", "title"),
         ("testapp.Book", "title"),
@@ -635,7 +635,9 @@ def test_the_check_warns_of_a_field_that_is_not_plain_text(monkeypatch):
     from wagtail_vector_index import checks
 
     panel = AIFieldPanel("body").bind_to_model(ArticlePage)
-    monkeypatch.setattr(checks, "_ai_field_panels", lambda: [(ArticlePage, panel)])
+    monkeypatch.setattr(
+        checks, "_panels_with_ai_fields", lambda: [(ArticlePage, panel, None)]
+    )
     messages = checks.check_ai_field_panels()
     assert [m.id for m in messages] == ["wagtail_vector_index.W020"]
     assert "RichTextField is neither" in messages[0].msg

@@ -1616,42 +1616,36 @@ def _ai_field_panels() -> Iterable[tuple[Any, Any]]:
 
 
 @checks.register("wagtail_vector_index")
-def check_inline_ai_field_panels(
-    app_configs: Any = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
-    """``AIFieldPanel`` among an ``InlinePanel``'s child panels (W022): the
-    editor shows no button there."""
-    return [
-        checks.Warning(
-            _(
-                "AIFieldPanel on %(field)s, inside the InlinePanel "
-                "'%(relation)s' of %(model)s: suggestions work on a model's own "
-                "fields only, so the editor shows no button there."
-            )
-            % {
-                "field": panel.field_name,
-                "relation": inline.relation_name,
-                "model": model._meta.label,
-            },
-            hint=_("Use a FieldPanel inside the InlinePanel."),
-            obj=model,
-            id=ID.format("W022"),
-        )
-        for model, panel, inline in _panels_with_ai_fields()
-        if inline is not None
-    ]
-
-
-@checks.register("wagtail_vector_index")
 def check_ai_field_panels(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """``AIFieldPanel`` on a field it cannot fill (W020)."""
+    """``AIFieldPanel`` on a field it cannot fill (W020), or among an
+    ``InlinePanel``'s child panels, where the editor shows no button (W022)."""
     from django.db import models
     from wagtail.fields import RichTextField
 
     messages: list[checks.CheckMessage] = []
-    for model, panel in _ai_field_panels():
+    for model, panel, inline in _panels_with_ai_fields():
+        if inline is not None:
+            messages.append(
+                checks.Warning(
+                    _(
+                        "AIFieldPanel on %(field)s, inside the InlinePanel "
+                        "'%(relation)s' of %(model)s: suggestions work on a "
+                        "model's own fields only, so the editor shows no button "
+                        "there."
+                    )
+                    % {
+                        "field": panel.field_name,
+                        "relation": inline.relation_name,
+                        "model": model._meta.label,
+                    },
+                    hint=_("Use a FieldPanel inside the InlinePanel."),
+                    obj=model,
+                    id=ID.format("W022"),
+                )
+            )
+            continue
         where = f"{model._meta.label}.{panel.field_name}"
         try:
             field = model._meta.get_field(panel.field_name)
