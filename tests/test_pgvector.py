@@ -553,6 +553,24 @@ def test_vectors_travel_in_binary_form_never_as_text(content_type, monkeypatch):
 # -- scoped searches -------------------------------------------------------------
 
 
+def _scoped_rows(content_type, vectors):
+    """A chunk per vector, one page each: one in ten under the tree path
+    ``00010002``, the rest under ``00010003``."""
+    return [
+        ChunkRow(
+            content_type,
+            f"o{i}",
+            0,
+            f"text o{i}",
+            f"hash-o{i}",
+            to_bytes(vector),
+            path=("00010002" if i % 10 == 0 else "00010003") + f"{i:04d}",
+            locale_id=1,
+        )
+        for i, vector in enumerate(vectors)
+    ]
+
+
 def _scoped_fill(content_type, count=1_000, dimensions=32):
     """``count`` clustered vectors, one page each: one in ten under the
     tree path ``00010002``, the rest under ``00010003``."""
@@ -566,22 +584,7 @@ def _scoped_fill(content_type, count=1_000, dimensions=32):
     ).astype(np.float32)
     storage = PgvectorStorage("pgvector.scoped")
     build = storage.next_build()
-    storage.write_build(
-        build,
-        [
-            ChunkRow(
-                content_type,
-                f"o{i}",
-                0,
-                f"text o{i}",
-                f"hash-o{i}",
-                to_bytes(vector),
-                path=("00010002" if i % 10 == 0 else "00010003") + f"{i:04d}",
-                locale_id=1,
-            )
-            for i, vector in enumerate(vectors)
-        ],
-    )
+    storage.write_build(build, _scoped_rows(content_type, vectors))
     state = storage.activate(
         build, model_id="m", dimensions=dimensions, object_count=count
     )
@@ -725,22 +728,7 @@ def test_a_site_holding_a_small_share_gets_an_hnsw_index_of_its_own(
 
     # A new build gets its own; the old build's go with it.
     build = storage.next_build()
-    storage.write_build(
-        build,
-        [
-            ChunkRow(
-                content_type,
-                f"o{i}",
-                0,
-                "t",
-                f"h{i}",
-                to_bytes(vector),
-                path=("00010002" if i % 10 == 0 else "00010003") + f"{i:04d}",
-                locale_id=1,
-            )
-            for i, vector in enumerate(vectors)
-        ],
-    )
+    storage.write_build(build, _scoped_rows(content_type, vectors))
     state = storage.activate(build, model_id="m", dimensions=32, object_count=1000)
     new_main = storage.hnsw_index_name(build)
     assert sorted(hnsw_indexes()) == [
