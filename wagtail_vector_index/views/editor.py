@@ -62,6 +62,25 @@ def posted_int(value: Any) -> int | None:
         return None
 
 
+def bind_unsaved(
+    request: HttpRequest, form_class: Any, instance: Any, **kwargs: Any
+) -> Any:
+    """The edit form ``form_class`` of ``instance`` bound to what was posted
+    and cleaned, as the editor's own view does: its valid fields are set on
+    ``instance`` (Django's ``construct_instance``), the others keep their
+    stored value. Nothing is saved. ``kwargs``: more form arguments (a page's
+    ``parent_page``)."""
+    form = form_class(
+        request.POST,
+        request.FILES,
+        instance=instance,
+        for_user=request.user,
+        **kwargs,
+    )
+    form.full_clean()
+    return form
+
+
 def refusal(message: str, status: int) -> JsonResponse:
     response = JsonResponse({"ok": False, "message": str(message)}, status=status)
     response["Cache-Control"] = "no-store"

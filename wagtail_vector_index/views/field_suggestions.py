@@ -26,6 +26,7 @@ from wagtail_vector_index.redaction import get_logger
 from wagtail_vector_index.views.editor import (
     EditorEndpoint,
     EditorRefusal,
+    bind_unsaved,
     posted_int,
 )
 
@@ -177,15 +178,11 @@ class FieldSuggestionsView(EditorEndpoint):
         """The object with the form's values (not saved), and the form."""
         from wagtail.models import Page
 
-        form_class = self.edit_handler.get_form_class()
-        kwargs: dict[str, Any] = {"instance": self.instance, "for_user": request.user}
-        if issubclass(self.model, Page):
-            kwargs["parent_page"] = self.parent
-        form = form_class(request.POST, request.FILES, **kwargs)
-        # Invalid fields keep their stored value; the others are set on the
-        # instance (Django's construct_instance), which is never saved.
+        kwargs = {"parent_page": self.parent} if issubclass(self.model, Page) else {}
         try:
-            form.full_clean()
+            form = bind_unsaved(
+                request, self.edit_handler.get_form_class(), self.instance, **kwargs
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             # A widget that cannot read what was posted (Draftail given
             # something that is not its JSON): not what the editor sends.

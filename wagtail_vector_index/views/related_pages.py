@@ -27,6 +27,7 @@ from wagtail_vector_index import usage
 from wagtail_vector_index.views.editor import (
     EditorEndpoint,
     EditorRefusal,
+    bind_unsaved,
     posted_int,
 )
 
@@ -100,7 +101,14 @@ class RelatedPagesView(EditorEndpoint):
         data = request.POST
         user = request.user
         index, instance, parent, site = self.found
-        instance = self._unsaved(instance, parent, data, request)
+        # The editor's unsaved changes (fields that do not validate keep
+        # their saved value); nothing is saved.
+        instance = bind_unsaved(
+            request,
+            instance.get_edit_handler().get_form_class(),
+            instance,
+            parent_page=parent,
+        ).instance
         chosen = chosen_page_ids(
             data, data.get("wvi-relation", ""), data.get("wvi-page-field", "")
         )
@@ -156,21 +164,6 @@ class RelatedPagesView(EditorEndpoint):
         instance = model()
         instance.locale = parent.locale
         return instance, parent.specific, None
-
-    def _unsaved(self, instance: Any, parent: Any, data: Any, request: Any) -> Any:
-        """``instance`` with the editor's unsaved changes, as the page
-        editor's form cleans them (fields that do not validate keep their
-        saved value). Nothing is saved."""
-        form_class = instance.get_edit_handler().get_form_class()
-        form = form_class(
-            data,
-            request.FILES,
-            instance=instance,
-            parent_page=parent,
-            for_user=request.user,
-        )
-        form.is_valid()  # Applies the valid fields to form.instance.
-        return form.instance
 
     def _describe(self, result: Any, request: HttpRequest) -> dict[str, Any]:
         page = result.object
